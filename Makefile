@@ -1,0 +1,63 @@
+# ntl — every target a newcomer needs. `make` alone lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PARAMS ?= params/default.yaml
+ARTIFACTS ?= artifacts/default
+OUT ?= inspection_list.csv
+# uv never downloads an interpreter: it uses the machine's own Python 3.10+.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# uv on PATH if the machine has it, otherwise a private copy installed with pip into .tools/.
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+RUN_SETS := $(if $(SEED),--set seed=$(SEED)) $(foreach s,$(SET),--set $(s))
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run-all test lint format bench score lab clean distclean
+
+help: ## list the targets
+	@echo "ntl — electricity-theft detection notebooks. Targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "Variables: PARAMS=$(PARAMS) SEED=<int> SET='key=value ...' INPUT=<file> ARTIFACTS=$(ARTIFACTS) OUT=$(OUT)"
+
+setup: $(VENV)/.synced ## create .venv from uv.lock (no-op when up to date)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "ntl needs Python 3.10+, found " + sys.version.split()[0] + " (set PYTHON=python3.x)")'
+	$(UV) sync --locked --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	@touch $@
+
+.tools/bin/uv:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools uv
+
+run-all: setup ## run notebooks 01 -> 04 on PARAMS (default: params/default.yaml)
+	$(PY) -m ntl run --params $(PARAMS) $(RUN_SETS)
+
+test: setup ## run the test suite (unit tests and the smoke chain)
+	$(PY) -m pytest
+
+lint: setup ## ruff check and format check, notebooks included
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup ## time and peak memory per stage at SGCC scale -> reports/bench/bench.json
+	$(PY) bench/bench.py --params params/sgcc-scale.yaml --out reports/bench/bench.json
+
+score: setup ## score new meter data: make score INPUT=file [ARTIFACTS=dir OUT=file]
+	@test -n "$(INPUT)" || { echo "usage: make score INPUT=meter_file.csv [ARTIFACTS=$(ARTIFACTS)] [OUT=$(OUT)]"; exit 2; }
+	$(PY) -m ntl score "$(INPUT)" --artifacts "$(ARTIFACTS)" --out "$(OUT)"
+
+lab: setup ## open JupyterLab on the project's environment
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean: ## remove run outputs (artifacts/, reports/) and caches
+	rm -rf artifacts reports .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+distclean: clean ## also remove .venv and .tools
+	rm -rf $(VENV) .tools

@@ -1,0 +1,7 @@
+"""``python -m ntl``."""
+
+import sys
+
+from ntl.cli import main
+
+sys.exit(main())

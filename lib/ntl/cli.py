@@ -1,0 +1,83 @@
+"""``python -m ntl``: run the notebook chain, or score new meter data with saved artifacts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ntl.errors import NtlError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its two commands, ``run`` and ``score``."""
+    parser = argparse.ArgumentParser(prog="python -m ntl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute notebooks 01 -> 04 with papermill")
+    run.add_argument("--params", help="YAML parameter file (e.g. params/default.yaml)")
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter (repeatable), e.g. --set seed=7",
+    )
+    run.add_argument("--from", dest="start", help="first notebook, by number (02) or name")
+    run.add_argument("--to", dest="stop", help="last notebook, by number (03) or name")
+    run.add_argument("--no-html", action="store_true", help="skip the HTML copies of reports")
+
+    score = commands.add_parser("score", help="score new meter data with a run's artifacts")
+    score.add_argument(
+        "input", help="meter data file (SGCC wide or long layout; csv, csv.gz, parquet)"
+    )
+    score.add_argument("--artifacts", required=True, help="artifacts folder of a finished run")
+    score.add_argument("--out", default="inspection_list.csv", help="ranked list to write (CSV)")
+    score.add_argument("--drift-out", help="drift report JSON (default: <out>_drift.json)")
+    score.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
+    score.add_argument("--id-column", default="CONS_NO")
+    score.add_argument("--label-column", default="FLAG")
+    score.add_argument("--date-column", default="date", help="long layout: the date column")
+    score.add_argument("--value-column", default="kwh", help="long layout: the reading column")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _score(args: argparse.Namespace) -> int:
+    from ntl.score import score_file
+
+    read_options = {
+        "layout": args.layout,
+        "id_column": args.id_column,
+        "label_column": args.label_column,
+        "date_column": args.date_column,
+        "value_column": args.value_column,
+    }
+    ranked = score_file(
+        args.input,
+        args.artifacts,
+        args.out,
+        drift_path=args.drift_out,
+        read_options=read_options,
+        progress=not args.quiet,
+    )
+    print(f"scored {len(ranked):,} customers -> {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv`, run the command; errors `ntl` raises on purpose print without a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from ntl.run import main_run
+
+            return main_run(args.params, args.sets, args.start, args.stop, html=not args.no_html)
+        return _score(args)
+    except NtlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

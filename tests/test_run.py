@@ -1,0 +1,147 @@
+"""The papermill runner: parameters, notebook selection, fail-fast, run folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from ntl.errors import ParameterError
+from ntl.run import (
+    ChainError,
+    check_known,
+    load_params,
+    parse_overrides,
+    run_chain,
+    select_notebooks,
+)
+
+STEMS = ["01_alpha", "02_beta", "03_gamma"]
+
+
+def write_notebook(path, parameters: str, body: str) -> None:
+    """A two-cell notebook: a tagged parameters cell, then `body`."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def chain_dir(tmp_path):
+    """Three notebooks; 02 raises when asked to, 03 writes a marker file."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "01_alpha.ipynb", "seed = 1\nartifacts_dir = ''", "x = seed * 2")
+    write_notebook(
+        folder / "02_beta.ipynb",
+        "fail = False\nartifacts_dir = ''",
+        "if fail:\n    raise ValueError('forced failure in beta')",
+    )
+    write_notebook(
+        folder / "03_gamma.ipynb",
+        "artifacts_dir = ''\nreports_dir = ''",
+        "import pathlib\npathlib.Path(artifacts_dir, 'gamma.txt').write_text('ran')",
+    )
+    return folder
+
+
+def test_overrides_are_typed_like_yaml():
+    assert parse_overrides(["seed=7", "share=0.05", "name=abc", "none=null", "flag=true"]) == {
+        "seed": 7,
+        "share": 0.05,
+        "name": "abc",
+        "none": None,
+        "flag": True,
+    }
+
+
+def test_override_without_equals_is_an_error():
+    with pytest.raises(ParameterError, match="--set expects key=value, got 'seed'"):
+        parse_overrides(["seed"])
+
+
+def test_load_params_applies_overrides_on_top(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("seed: 1\nn_customers: 500\n")
+    assert load_params(path, {"seed": 9}) == {"seed": 9, "n_customers": 500}
+    with pytest.raises(ParameterError, match="does not exist"):
+        load_params(tmp_path / "missing.yaml")
+    path.write_text("- a list\n")
+    with pytest.raises(ParameterError, match="expected a mapping"):
+        load_params(path)
+
+
+def test_select_notebooks_by_number_or_name():
+    assert select_notebooks("02", None, STEMS) == ["02_beta", "03_gamma"]
+    assert select_notebooks(None, "02_beta", STEMS) == ["01_alpha", "02_beta"]
+    assert select_notebooks("02", "02", STEMS) == ["02_beta"]
+    with pytest.raises(ParameterError, match="no notebook '07'"):
+        select_notebooks("07", None, STEMS)
+    with pytest.raises(ParameterError, match="--from 03 comes after --to 01"):
+        select_notebooks("03", "01", STEMS)
+
+
+def test_unknown_parameter_is_an_error_listing_known_ones():
+    declared = {"01_alpha": {"seed": 1}, "02_beta": {"fail": False}}
+    check_known({"seed": 3, "run_name": "x"}, declared)
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) sede; .*declare: fail, seed"):
+        check_known({"sede": 3}, declared)
+
+
+def test_chain_runs_in_order_and_writes_reports(chain_dir, tmp_path):
+    lines: list[str] = []
+    result = run_chain(
+        {"artifacts_dir": str(tmp_path / "a"), "reports_dir": str(tmp_path / "r")},
+        notebooks_dir=chain_dir,
+        echo=lines.append,
+    )
+    assert [s.notebook for s in result.stages] == STEMS
+    assert all((tmp_path / "r" / f"{s}.html").exists() for s in STEMS)
+    assert (tmp_path / "a" / "gamma.txt").read_text() == "ran"
+    assert lines[0].startswith("[1/3] 01_alpha done in ")
+    executed = json.loads((tmp_path / "r" / "01_alpha.ipynb").read_text())
+    injected = [
+        c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])
+    ]
+    assert "artifacts_dir" in "".join(injected[0]["source"])
+
+
+def test_chain_fails_fast_and_keeps_the_partial_notebook(chain_dir, tmp_path):
+    lines: list[str] = []
+    with pytest.raises(ChainError, match="02_beta failed") as failure:
+        run_chain(
+            {
+                "fail": True,
+                "artifacts_dir": str(tmp_path / "a"),
+                "reports_dir": str(tmp_path / "r"),
+            },
+            notebooks_dir=chain_dir,
+            echo=lines.append,
+        )
+    assert "ValueError: forced failure in beta" in str(failure.value)
+    assert lines[-1].startswith("[2/3] 02_beta FAILED")
+    partial = (tmp_path / "r" / "02_beta.ipynb").read_text()
+    assert "forced failure in beta" in partial
+    assert (tmp_path / "r" / "02_beta.html").exists()
+    assert not (tmp_path / "r" / "03_gamma.ipynb").exists()
+
+
+def test_cli_exits_non_zero_on_unknown_parameter(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "ntl", "run", "--set", "no_such_knob=1", "--no-html"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "unknown parameter(s) no_such_knob" in completed.stderr
