@@ -1,0 +1,147 @@
+"""Time and peak memory per stage at SGCC scale: a measurement, not a test.
+
+Each stage runs in its own child process; its wall time is measured here and its peak resident
+memory is the child's (and its reaped children's, e.g. the notebook kernel's) ``ru_maxrss`` from
+``wait4``. Writes one JSON with a row per stage next to the issue's target for it.
+
+    python bench/bench.py --params params/sgcc-scale.yaml --out reports/bench/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The issues' targets: seconds and peak GB per stage (None where no target is set).
+TARGETS = {
+    "synth_generate": (20, None),
+    "io_read_sgcc_csv": (15, 2.5),
+    "nb01_data_generation_eda": (None, None),
+    "nb02_preprocessing_clustering": (30, 3.0),
+    "nb03_modeling": (60, None),
+    "nb04_evaluation_risk": (None, None),
+    "score_cli_end_to_end": (10, None),
+}
+
+
+def measure(name: str, command: list[str]) -> dict:
+    """Run `command` as a child; return its wall time, peak RSS and exit code."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=ROOT)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    peak_gb = usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
+    target_s, target_gb = TARGETS.get(name, (None, None))
+    row = {
+        "stage": name,
+        "seconds": round(seconds, 2),
+        "peak_memory_gb": round(peak_gb, 3),
+        "target_seconds": target_s,
+        "target_peak_gb": target_gb,
+        "exit_code": code,
+    }
+    verdict = "" if code == 0 else f"  FAILED (exit {code})"
+    print(f"{name:32s} {seconds:7.1f} s  {peak_gb:6.2f} GB{verdict}", flush=True)
+    return row
+
+
+def python_stage(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params/sgcc-scale.yaml")
+    parser.add_argument("--out", default="reports/bench/bench.json")
+    args = parser.parse_args()
+
+    import yaml
+
+    params = yaml.safe_load((ROOT / args.params).read_text()) or {}
+    artifacts = ROOT / "artifacts" / "bench"
+    reports = ROOT / "reports" / "bench"
+    csv_path = artifacts / "sgcc_layout.csv"
+    n_customers, n_days = params.get("n_customers", 42372), params.get("n_days", 1035)
+    seed = params.get("seed", 42)
+    chain = [sys.executable, "-m", "ntl", "run", "--params", args.params, "--no-html"]
+    chain += ["--set", f"artifacts_dir={artifacts}", "--set", f"reports_dir={reports}"]
+
+    rows = [
+        measure(
+            "synth_generate",
+            python_stage(
+                "from ntl.synth import generate_consumption as g; "
+                f"g({n_customers}, n_days={n_days}, seed={seed})"
+            ),
+        )
+    ]
+    for number, stem in [
+        ("01", "data_generation_eda"),
+        ("02", "preprocessing_clustering"),
+        ("03", "modeling"),
+        ("04", "evaluation_risk"),
+    ]:
+        rows.append(measure(f"nb{number}_{stem}", [*chain, "--from", number, "--to", number]))
+
+    # A raw SGCC-layout CSV of the same customers (ID first, FLAG last, 2014/1/1-style headers).
+    subprocess.run(
+        python_stage(
+            "import pandas as pd; from ntl.artifacts import ArtifactStore; "
+            f"f = ArtifactStore({str(artifacts)!r}).read_parquet('consumption.parquet'); "
+            "f = f[[c for c in f.columns if c != 'FLAG'] + ['FLAG']]; "
+            "f.columns = [c if c == 'FLAG' else pd.Timestamp(c).strftime('%Y/%-m/%-d') for c in f.columns]; "
+            f"f.to_csv({str(csv_path)!r}, float_format='%.2f')"
+        ),
+        cwd=ROOT,
+        check=True,
+    )
+    rows.append(
+        measure(
+            "io_read_sgcc_csv",
+            python_stage(f"from ntl.io import read_meter_data as r; r({str(csv_path)!r})"),
+        )
+    )
+    rows.append(
+        measure(
+            "score_cli_end_to_end",
+            [
+                sys.executable,
+                "-m",
+                "ntl",
+                "score",
+                str(csv_path),
+                "--artifacts",
+                str(artifacts),
+                "--out",
+                str(reports / "scored_inspection_list.csv"),
+                "--quiet",
+            ],
+        )
+    )
+
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "params": args.params,
+        "n_customers": n_customers,
+        "n_days": n_days,
+        "csv_megabytes": round(csv_path.stat().st_size / 1e6, 1) if csv_path.exists() else None,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "stages": rows,
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0 if all(r["exit_code"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
