@@ -41,11 +41,11 @@ CONTRACT = [
 ]
 
 
-def smoke_run(tmp: Path, html: bool = False, **overrides) -> Path:
+def smoke_run(tmp: Path, html: bool = False, stop: str | None = None, **overrides) -> Path:
     """Run the chain on the smoke parameters into `tmp`; return the artifacts folder."""
     params = load_params(SMOKE, overrides)
     params.update(artifacts_dir=str(tmp / "artifacts"), reports_dir=str(tmp / "reports"))
-    run_chain(params, html=html, echo=lambda line: None)
+    run_chain(params, stop=stop, html=html, echo=lambda line: None)
     return tmp / "artifacts"
 
 
@@ -70,7 +70,8 @@ def run_a(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def run_b(tmp_path_factory) -> Path:
-    return smoke_run(tmp_path_factory.mktemp("smoke_b"))
+    """A second run with the same seed, as far as the models (04 only reads them)."""
+    return smoke_run(tmp_path_factory.mktemp("smoke_b"), stop="03")
 
 
 def test_contract_files_exist_and_are_recorded(run_a):

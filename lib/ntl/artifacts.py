@@ -43,6 +43,7 @@ NOTEBOOKS = (
 _PRODUCERS = {
     "consumption.parquet": NOTEBOOKS[0],
     "ground_truth.parquet": NOTEBOOKS[0],
+    "data_summary.json": NOTEBOOKS[0],
     "preprocessed.parquet": NOTEBOOKS[1],
     "preprocessing.joblib": NOTEBOOKS[1],
     "split.parquet": NOTEBOOKS[2],
@@ -58,6 +59,20 @@ _PRODUCERS = {
     "inspection_list.parquet": NOTEBOOKS[3],
     "drift_baseline.json": NOTEBOOKS[3],
     "model_card.md": NOTEBOOKS[3],
+    **{
+        figure: NOTEBOOKS[3]
+        for figure in (
+            "roc_pr_curves.png",
+            "confusion_matrix.png",
+            "reliability.png",
+            "tiers.png",
+            "lift.png",
+            "cost_benefit.png",
+            "attack_recall.png",
+            "importance.png",
+            "top_customers.png",
+        )
+    },
 }
 
 

@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--label-column", default="FLAG")
     score.add_argument("--date-column", default="date", help="long layout: the date column")
     score.add_argument("--value-column", default="kwh", help="long layout: the reading column")
+    score.add_argument(
+        "--reasons-for-top",
+        type=int,
+        metavar="N",
+        help="write reasons for the N highest-risk customers (default: the high tier)",
+    )
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -60,6 +66,7 @@ def _score(args: argparse.Namespace) -> int:
         drift_path=args.drift_out,
         read_options=read_options,
         progress=not args.quiet,
+        reasons_for_top=args.reasons_for_top,
     )
     print(f"scored {len(ranked):,} customers -> {args.out}")
     return 0

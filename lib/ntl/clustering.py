@@ -1,0 +1,271 @@
+"""Clusters of load-profile shape: who consumes like whom, whatever their level.
+
+A customer's shape is the mean by weekday divided by its average (7 values) followed by the mean
+by month of the year divided by its average (12 values). Both are calendar-independent, so the
+clusters fitted on one export assign customers of the next export, or of a shorter history, the
+same way. Months a customer has no readings for are NaN in the shape and count as neutral (1.0)
+for the clustering. A customer without any positive reading has no shape: cluster -1.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from ntl.errors import MeterDataError, ParameterError
+from ntl.features import CalendarSums, calendar_sums, check_calendar
+
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+SHAPE_NAMES: tuple[str, ...] = tuple(f"weekday_{d}" for d in WEEKDAY_NAMES) + tuple(
+    f"month_{m}" for m in MONTH_NAMES
+)
+UNASSIGNED = -1
+N_INIT = 3  # KMeans restarts; the fit runs on a sample, so a few are cheap
+
+
+def _normalise(means: np.ndarray) -> np.ndarray:
+    """Divide each row by the average of its non-NaN values; NaN rows when that is not positive."""
+    valid = ~np.isnan(means)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.where(valid, means, 0).sum(axis=1) / valid.sum(axis=1)
+        return np.where(centre[:, None] > 0, means / centre[:, None], np.nan)
+
+
+def shapes_from_calendar(calendar: CalendarSums) -> np.ndarray:
+    """Profile shapes (rows x 19) from weekday and calendar-month sums already computed."""
+    return np.hstack(
+        [_normalise(calendar.weekday_means()), _normalise(calendar.month_of_year_means())]
+    )
+
+
+def profile_shapes(matrix: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Normalised weekly (by weekday) and annual (by month) profile, customers x 19, float64.
+
+    Each part averages 1 over its available values; NaN where a weekday or month has no reading,
+    and a whole row of NaN when the customer has no positive consumption.
+    """
+    matrix = np.asarray(matrix, dtype=np.float32)
+    dates = pd.DatetimeIndex(dates)
+    check_calendar(matrix, dates)
+    present = ~np.isnan(matrix)
+    filled = np.where(present, matrix, np.float32(0))
+    return shapes_from_calendar(calendar_sums(filled, present, dates))
+
+
+def has_shape(shapes: np.ndarray) -> np.ndarray:
+    """True for customers whose shape is defined (some reading, positive average)."""
+    return ~np.isnan(shapes).all(axis=1)
+
+
+def shape_design(shapes: np.ndarray) -> np.ndarray:
+    """Shapes ready for KMeans: a missing weekday or month counts as neutral (1.0)."""
+    return np.where(np.isnan(shapes), 1.0, shapes)
+
+
+def silhouette_from_distances(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of `labels` given the full pairwise distance matrix (as scikit-learn's).
+
+    One matrix product gives every point's total distance to every cluster, so several k can be
+    scored on the same sample without recomputing distances. Points alone in their cluster score 0.
+    """
+    labels = np.asarray(labels)
+    _, labels = np.unique(labels, return_inverse=True)
+    n_points, n_labels = len(labels), int(labels.max()) + 1
+    if not 2 <= n_labels <= n_points - 1:
+        raise ValueError(
+            f"silhouette needs 2 <= clusters <= points - 1, got {n_labels} for {n_points}"
+        )
+    membership = np.zeros((n_points, n_labels))
+    membership[np.arange(n_points), labels] = 1.0
+    sizes = membership.sum(axis=0)
+    totals = distances @ membership
+    own_size = sizes[labels]
+    points = np.arange(n_points)
+    within = totals[points, labels] / np.maximum(own_size - 1, 1)
+    others = totals / sizes
+    others[points, labels] = np.inf
+    nearest = others.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = (nearest - within) / np.maximum(within, nearest)
+    score = np.where(own_size > 1, np.nan_to_num(score), 0.0)
+    return float(score.mean())
+
+
+def choose_k(
+    design: np.ndarray,
+    k_range: tuple[int, int],
+    seed: int,
+    silhouette_sample_size: int = 3000,
+) -> dict[int, float]:
+    """Silhouette score of KMeans for every k in `k_range` (inclusive) that the data allows.
+
+    `design` is the scaled shape matrix (already a sample when the data is large). KMeans is fitted
+    on all of it; the silhouette is computed on a seeded sample of `silhouette_sample_size` rows,
+    whose distances are computed once for all k. k values that need more distinct shapes than
+    there are are skipped, so the result may be empty.
+    """
+    low, high = k_range
+    n_distinct = len(np.unique(design, axis=0))
+    rng = np.random.default_rng(seed)
+    sample = np.arange(len(design))
+    if len(design) > silhouette_sample_size:
+        sample = np.sort(rng.choice(len(design), size=silhouette_sample_size, replace=False))
+    distances = euclidean_distances(design[sample])
+    scores: dict[int, float] = {}
+    for k in range(max(low, 2), min(high, n_distinct - 1) + 1):  # a handful of k values
+        labels = _kmeans(design, k, seed).labels_[sample]
+        if 2 <= len(np.unique(labels)) <= len(sample) - 1:
+            scores[k] = silhouette_from_distances(distances, labels)
+    return scores
+
+
+def best_k(scores: dict[int, float]) -> int:
+    """The k with the highest silhouette (the smallest on ties); 1 when no k could be scored."""
+    if not scores:
+        return 1
+    return max(scores, key=lambda k: (scores[k], -k))
+
+
+def _kmeans(design: np.ndarray, k: int, seed: int) -> KMeans:
+    """A seeded KMeans fitted on `design` (duplicate points allowed), on one thread.
+
+    One thread is faster than OpenMP's spinning threads on a busy 2-core machine for a fit this
+    small, and it makes the result independent of the core count.
+    """
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(design)
+
+
+@dataclass
+class ShapeClusters:
+    """The fitted shape clustering: scaler, KMeans, typical shape per cluster, silhouette by k."""
+
+    scaler: StandardScaler
+    kmeans: KMeans
+    typical_shapes: np.ndarray  # n_clusters x 19, unscaled, NaN where no member had a value
+    silhouette_by_k: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters."""
+        return int(self.kmeans.n_clusters)
+
+
+def fit_clusters(
+    shapes: np.ndarray,
+    seed: int,
+    n_clusters: int | None = None,
+    k_range: tuple[int, int] = (2, 8),
+    sample_size: int = 10000,
+    silhouette_sample_size: int = 3000,
+) -> ShapeClusters:
+    """Fit the shape clustering: scaler and KMeans on a seeded sample, k by silhouette unless fixed.
+
+    Customers without a shape are ignored. The typical shape of a cluster is the median shape
+    of all its members.
+    """
+    if n_clusters is not None and n_clusters < 1:
+        raise ParameterError(f"n_clusters must be >= 1 or None, got {n_clusters}")
+    valid = has_shape(shapes)
+    if not valid.any():
+        raise MeterDataError(
+            "no customer has a positive reading, so no load profile can be clustered"
+        )
+    design = shape_design(shapes[valid])
+    rng = np.random.default_rng(seed)
+    if len(design) > sample_size:
+        design = design[np.sort(rng.choice(len(design), size=sample_size, replace=False))]
+    scaler = StandardScaler().fit(design)
+    scaled = scaler.transform(design)
+    scores = choose_k(scaled, k_range, seed, silhouette_sample_size)
+    n_distinct = len(np.unique(scaled, axis=0))
+    k = min(n_clusters, n_distinct) if n_clusters is not None else best_k(scores)
+    kmeans = _kmeans(scaled, k, seed)
+    partial = ShapeClusters(scaler, kmeans, np.empty((k, shapes.shape[1])), scores)
+    partial.typical_shapes = typical_shapes(shapes, assign_clusters(partial, shapes), k)
+    return partial
+
+
+def assign_clusters(model: ShapeClusters, shapes: np.ndarray) -> np.ndarray:
+    """The cluster of each customer by the fitted model; -1 for a customer without a shape."""
+    labels = np.full(len(shapes), UNASSIGNED, dtype=np.int64)
+    valid = has_shape(shapes)
+    if valid.any():
+        scaled = model.scaler.transform(shape_design(shapes[valid]))
+        with threadpool_limits(limits=1):
+            labels[valid] = model.kmeans.predict(scaled)
+    return labels
+
+
+def typical_shapes(shapes: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Median shape of each cluster's members (NaN where no member has a value)."""
+    typical = np.full((n_clusters, shapes.shape[1]), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        for cluster in range(n_clusters):  # a handful of clusters
+            members = shapes[labels == cluster]
+            if len(members):
+                typical[cluster] = np.nanmedian(members, axis=0)
+    return typical
+
+
+def peer_deviation(shapes: np.ndarray, labels: np.ndarray, typical: np.ndarray) -> np.ndarray:
+    """RMS difference between each shape and its cluster's typical shape, over the values both have.
+
+    NaN for unassigned customers (-1). 0.1 means the profile differs from its peers by about
+    10 % of the customer's own average, weekday by weekday and month by month.
+    """
+    deviation = np.full(len(shapes), np.nan)
+    assigned = labels >= 0
+    if assigned.any():
+        difference = shapes[assigned] - typical[labels[assigned]]
+        valid = ~np.isnan(difference)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_square = np.where(valid, difference, 0.0) ** 2
+            deviation[assigned] = np.sqrt(mean_square.sum(axis=1) / valid.sum(axis=1))
+    return deviation
+
+
+def cluster_sizes(labels: np.ndarray, n_clusters: int) -> pd.Series:
+    """Customers per cluster, -1 (unassigned) included when present."""
+    counts = pd.Series(labels).value_counts()
+    order = ([UNASSIGNED] if UNASSIGNED in counts.index else []) + list(range(n_clusters))
+    return counts.reindex(order, fill_value=0).rename("customers").rename_axis("cluster")
+
+
+def cluster_summary(preprocessed: pd.DataFrame) -> pd.DataFrame:
+    """Per cluster: customers, their share, the share of LOW quality and, for display only, the
+    theft rate among labeled customers (NaN without labels). -1 collects unassigned customers.
+    """
+    flag = preprocessed["FLAG"].astype("Float64")
+    grouped = pd.DataFrame(
+        {
+            "cluster": preprocessed["cluster"].to_numpy(),
+            "low": (preprocessed["quality_flag"] == "LOW").to_numpy(dtype=float),
+            "labeled": flag.notna().to_numpy(dtype=float),
+            "theft": flag.fillna(0).to_numpy(dtype=float),
+        }
+    ).groupby("cluster")
+    table = pd.DataFrame(
+        {
+            "customers": grouped.size(),
+            "low_quality_share": grouped["low"].mean(),
+            "labeled": grouped["labeled"].sum().astype(int),
+        }
+    )
+    table.insert(1, "share", table["customers"] / table["customers"].sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["theft_rate"] = np.where(
+            table["labeled"] > 0, grouped["theft"].sum() / table["labeled"], np.nan
+        )
+    return table

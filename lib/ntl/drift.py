@@ -1,0 +1,218 @@
+"""Population stability: has new meter data moved away from the data the model was built on?
+
+The Population Stability Index compares the share of customers in each bin of a variable:
+
+    PSI = sum over bins of (actual_share - expected_share) x ln(actual_share / expected_share)
+
+Bins are the deciles of the reference ("expected") sample, plus one bin for missing values, so a
+rise in missing features shows up too. Empty bins get a share of 1e-4 so the logarithm stays finite.
+Usual reading: < 0.1 stable, 0.1-0.2 moderate change, > 0.2 a shift worth a look before trusting
+the scores.
+
+The baseline stores bin edges and shares, not customers, so it is small and holds no personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ntl._version import __version__
+from ntl.errors import ArtifactError, ParameterError
+from ntl.frame import feature_columns
+
+EMPTY_SHARE = 1e-4
+ALERT_PSI = 0.2
+MODERATE_PSI = 0.1
+SCORE_COLUMNS = ("risk_score", "anomaly_score", "probability")
+CATEGORY_COLUMNS = ("cluster", "quality_flag")
+
+
+def _finite_values(values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
+    """Values as float64 with NaN kept (missing) and infinities treated as missing."""
+    array = pd.Series(values).astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    array[np.isinf(array)] = np.nan
+    return array
+
+
+def bin_edges(expected: Sequence[float] | np.ndarray, bins: int = 10) -> np.ndarray:
+    """Inner bin edges: the distinct quantiles of `expected` at 1/bins, ..., (bins-1)/bins."""
+    if bins < 2:
+        raise ParameterError(f"bins must be at least 2, got {bins}")
+    values = _finite_values(expected)
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(present, np.arange(1, bins) / bins))
+
+
+def bin_shares(values: Sequence[float] | np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of values in each bin (x < e1, e1 <= x < e2, ..., x >= e_last), then missing."""
+    array = _finite_values(values)
+    if array.size == 0:
+        raise ValueError("cannot compute bin shares of an empty sample")
+    missing = np.isnan(array)
+    bin_ids = np.searchsorted(edges, array[~missing], side="right")
+    counts = np.bincount(bin_ids, minlength=edges.size + 1).astype(np.float64)
+    return np.append(counts, missing.sum()) / array.size
+
+
+def psi_from_shares(expected_shares: Sequence[float], actual_shares: Sequence[float]) -> float:
+    """PSI of two share vectors over the same bins (empty bins floored at EMPTY_SHARE)."""
+    expected = np.maximum(np.asarray(expected_shares, dtype=np.float64), EMPTY_SHARE)
+    actual = np.maximum(np.asarray(actual_shares, dtype=np.float64), EMPTY_SHARE)
+    if expected.shape != actual.shape:
+        raise ValueError(f"share vectors differ in length: {expected.size} vs {actual.size}")
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def psi(
+    expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray, bins: int = 10
+) -> float:
+    """Population Stability Index of `actual` against `expected`, on the deciles of `expected`."""
+    edges = bin_edges(expected, bins)
+    return psi_from_shares(bin_shares(expected, edges), bin_shares(actual, edges))
+
+
+def category_shares(values: Sequence | pd.Series) -> dict[str, float]:
+    """Share of each category (as str keys, sorted), missing values under "missing"."""
+    series = pd.Series(values, dtype=object)
+    labels = series.map(str).where(series.notna(), "missing")
+    shares = labels.value_counts(normalize=True).sort_index()
+    return {str(name): float(share) for name, share in shares.items()}
+
+
+def category_psi(expected_shares: dict[str, float], actual: Sequence | pd.Series) -> float:
+    """PSI of a categorical variable against stored shares; unseen categories count too."""
+    actual_shares = category_shares(actual)
+    names = sorted(set(expected_shares) | set(actual_shares))
+    return psi_from_shares(
+        [expected_shares.get(name, 0.0) for name in names],
+        [actual_shares.get(name, 0.0) for name in names],
+    )
+
+
+def _numeric_entry(values: np.ndarray | pd.Series, bins: int) -> dict[str, Any]:
+    array = _finite_values(values)
+    edges = bin_edges(array, bins)
+    present = array[~np.isnan(array)]
+    quantiles = np.quantile(present, [0.05, 0.25, 0.5, 0.75, 0.95]) if present.size else []
+    return {
+        "edges": [float(edge) for edge in edges],
+        "shares": [float(share) for share in bin_shares(array, edges)],
+        "missing_share": float(np.isnan(array).mean()),
+        "mean": float(present.mean()) if present.size else None,
+        "quantiles": {
+            name: float(value)
+            for name, value in zip(("p05", "p25", "p50", "p75", "p95"), quantiles, strict=False)
+        },
+    }
+
+
+def drift_baseline(
+    preprocessed: pd.DataFrame, scores: pd.DataFrame, bins: int = 10
+) -> dict[str, Any]:
+    """Bin edges and shares of every feature, score and category of the reference population.
+
+    `preprocessed` is the preprocessed frame the model was built on and `scores` its model scores
+    (same index). Score columns that are all missing (e.g. probability without labels) are left
+    out. The result is JSON-ready.
+    """
+    if not preprocessed.index.equals(scores.index):
+        raise ValueError("preprocessed and scores must have the same customers in the same order")
+    features = feature_columns(preprocessed)
+    if not features:
+        raise ValueError("preprocessed frame has no feature columns")
+    score_names = [
+        name for name in SCORE_COLUMNS if name in scores.columns and scores[name].notna().any()
+    ]
+    return {
+        "ntl_version": __version__,
+        "n_customers": int(len(preprocessed)),
+        "bins": int(bins),
+        "features": {name: _numeric_entry(preprocessed[name], bins) for name in features},
+        "scores": {name: _numeric_entry(scores[name], bins) for name in score_names},
+        "categories": {
+            name: category_shares(preprocessed[name])
+            for name in CATEGORY_COLUMNS
+            if name in preprocessed.columns
+        },
+    }
+
+
+def _status(value: float, alert_threshold: float) -> str:
+    if value > alert_threshold:
+        return "shift"
+    if value > MODERATE_PSI:
+        return "moderate"
+    return "stable"
+
+
+def drift_report(
+    baseline: dict[str, Any],
+    preprocessed: pd.DataFrame,
+    scores: pd.DataFrame,
+    alert_threshold: float = ALERT_PSI,
+) -> pd.DataFrame:
+    """PSI of every baseline feature, score and category in new data, highest first.
+
+    Columns: variable, kind (feature / score / category), psi, status (stable / moderate /
+    shift), alert (psi > alert_threshold), baseline_median, median (numeric variables).
+    """
+    for key in ("features", "scores", "categories"):
+        if key not in baseline:
+            raise ArtifactError(f"drift baseline has no {key!r} section: not a drift_baseline.json")
+    absent = [name for name in baseline["features"] if name not in preprocessed.columns]
+    absent += [name for name in baseline["scores"] if name not in scores.columns]
+    if absent:
+        raise ArtifactError(
+            f"drift baseline lists variables the new data lacks: {absent[:5]} "
+            "(were the artifacts made by another version of the preprocessing?)"
+        )
+    rows = []
+    for kind, section, frame in (
+        ("feature", baseline["features"], preprocessed),
+        ("score", baseline["scores"], scores),
+    ):
+        for name, entry in section.items():
+            values = _finite_values(frame[name])
+            shares = bin_shares(values, np.asarray(entry["edges"], dtype=np.float64))
+            present = values[~np.isnan(values)]
+            rows.append(
+                {
+                    "variable": name,
+                    "kind": kind,
+                    "psi": psi_from_shares(entry["shares"], shares),
+                    "baseline_median": entry["quantiles"].get("p50", np.nan),
+                    "median": float(np.median(present)) if present.size else np.nan,
+                }
+            )
+    for name, shares in baseline["categories"].items():
+        if name in preprocessed.columns:
+            rows.append(
+                {
+                    "variable": name,
+                    "kind": "category",
+                    "psi": category_psi(shares, preprocessed[name]),
+                    "baseline_median": np.nan,
+                    "median": np.nan,
+                }
+            )
+    report = pd.DataFrame(rows)
+    report.insert(3, "status", [_status(value, alert_threshold) for value in report["psi"]])
+    report.insert(4, "alert", report["psi"] > alert_threshold)
+    return report.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def drift_messages(report: pd.DataFrame, alert_threshold: float = ALERT_PSI) -> list[str]:
+    """One warning sentence per variable of a drift_report flagged as an alert."""
+    return [
+        f"drift: {row.kind} {row.variable!r} has PSI {row.psi:.2f} (> {alert_threshold}); "
+        f"median {row.baseline_median:.3g} at training, {row.median:.3g} now"
+        if row.kind != "category"
+        else f"drift: {row.variable!r} category shares changed (PSI {row.psi:.2f})"
+        for row in report[report["alert"]].itertuples(index=False)
+    ]

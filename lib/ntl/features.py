@@ -1,0 +1,550 @@
+"""Per-customer consumption features, vectorised over the customers x days matrix.
+
+Every feature of a customer depends only on that customer's row and on the calendar, so a
+customer's features computed alone equal those computed in a batch (the scorer relies on it).
+Missing-reading and zero-reading features read the raw matrix (a missing reading is a signal);
+level, shape and trend features read the cleaned matrix (short gaps interpolated, peaks capped).
+Features that need more history than the data has (a year for seasonality, two years for the
+year-over-year ratio) are NaN rather than guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from ntl.errors import MeterDataError, ParameterError
+
+DAYS_PER_YEAR = 365.25
+MIN_READINGS_PER_WEEK = 4  # a 7-day block with fewer readings has no weekly mean
+MIN_READINGS_PER_MONTH = 7  # a calendar month with fewer readings has no monthly mean
+MIN_MONTHS_FOR_SEASON = 10  # months of the year with readings needed for seasonal_amplitude
+MIN_DROP_WINDOW = 7  # below this the drop features are NaN
+DEFAULT_CHUNK_ROWS = 1024  # rows per block: temporaries stay in cache-sized pieces
+
+FEATURE_DESCRIPTIONS: dict[str, str] = {
+    # missing readings (raw matrix)
+    "missing_share": "share of days with no reading",
+    "gap_count": "number of separate runs of missing days",
+    "gap_longest": "longest run of consecutive missing days",
+    "missing_recent_share": "share of days with no reading in the recent window",
+    "missing_recent_change": "missing share in the recent window minus the missing share before it",
+    # zero readings (raw matrix; a missing reading is not a zero)
+    "zero_share": "share of readings that are exactly zero",
+    "zero_days": "number of days with a zero reading",
+    "zero_run_count": "number of separate runs of zero readings",
+    "zero_run_longest": "longest run of consecutive zero readings (days)",
+    "zero_recent_share": "share of readings in the recent window that are zero",
+    # level and dispersion (cleaned matrix)
+    "mean_kwh": "mean daily consumption (kWh)",
+    "std_kwh": "standard deviation of daily consumption (kWh)",
+    "max_kwh": "largest daily consumption after capping (kWh)",
+    "cv": "coefficient of variation of daily consumption (std / mean)",
+    # weekly and monthly aggregates
+    "weekly_cv": "coefficient of variation of the 7-day mean consumption",
+    "week_min_ratio": "lowest 7-day mean consumption / mean consumption",
+    "monthly_cv": "coefficient of variation of the calendar-month mean consumption",
+    "month_min_ratio": "lowest calendar-month mean consumption / mean consumption",
+    # trend and ratios
+    "trend_slope": "linear trend of daily consumption, as a fraction of the mean per year",
+    "recent_vs_past": "mean consumption in the recent window / mean consumption before it",
+    "yoy_ratio": "mean consumption of the last 365 days / the 365 days before (needs 2 years)",
+    # the largest sustained drop
+    "drop_largest": "largest fall from the mean of the window before a day to the window after (0.63 = fell 63 %)",
+    "drop_days_ago": "days between the largest drop and the last day of the history",
+    "drop_position": "where the largest drop happened, as a fraction of the history (0 = start, 1 = end)",
+    "after_drop_ratio": "mean consumption from the largest drop to the end / mean in the window before it",
+    # patterns
+    "weekend_weekday_ratio": "mean consumption on Saturdays and Sundays / mean on weekdays",
+    "seasonal_amplitude": "(highest - lowest month-of-year mean) / mean of month means (needs a year)",
+    "acf_7": "autocorrelation of daily consumption at a lag of 7 days (weekly rhythm)",
+    "acf_30": "autocorrelation of daily consumption at a lag of 30 days (monthly persistence)",
+    # peers
+    "peer_deviation": "RMS distance of the customer's weekday/month profile shape from its cluster's typical shape",
+}
+FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_DESCRIPTIONS)
+
+
+# ---------------------------------------------------------------- runs and small row helpers
+
+
+def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every run of consecutive True values of a 2-D boolean mask: (row, start column, length).
+
+    Runs are listed row by row, left to right. One diff over the flattened mask (with a False
+    separator after each row) finds all runs at once, without a loop over rows.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise MeterDataError(f"mask must be 2-D customers x days, got {mask.ndim} dimension(s)")
+    n_rows, n_days = mask.shape
+    padded = np.zeros((n_rows, n_days + 1), dtype=np.int8)
+    padded[:, :n_days] = mask
+    edges = np.diff(padded.ravel(), prepend=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    rows, start_columns = np.divmod(starts, n_days + 1)
+    return rows, start_columns, ends - starts
+
+
+def run_stats(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the number of runs of True and the longest one (0 when there is none)."""
+    mask = np.asarray(mask, dtype=bool)
+    rows, _, lengths = true_runs(mask)
+    count = np.bincount(rows, minlength=mask.shape[0])
+    longest = np.zeros(mask.shape[0], dtype=np.int64)
+    if len(rows):
+        firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        longest[rows[firsts]] = np.maximum.reduceat(lengths, firsts)
+    return count, longest
+
+
+def safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is not positive or either is NaN."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def _means(sums: np.ndarray, counts: np.ndarray, min_count: int = 1) -> np.ndarray:
+    """sums / counts as float64, NaN where fewer than `min_count` readings."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts >= max(min_count, 1), sums / counts, np.nan)
+
+
+def _nan_cv(means: np.ndarray, min_groups: int = 2) -> np.ndarray:
+    """Coefficient of variation across the non-NaN columns of each row."""
+    valid = ~np.isnan(means)
+    count = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.where(valid, means, 0.0).sum(axis=1) / count
+        spread = np.sqrt(np.where(valid, (means - centre[:, None]) ** 2, 0.0).sum(axis=1) / count)
+    return np.where(count >= min_groups, safe_ratio(spread, centre), np.nan)
+
+
+def _nan_mean(values: np.ndarray) -> np.ndarray:
+    """Row mean over non-NaN values of a small array, NaN for an all-NaN row."""
+    valid = ~np.isnan(values)
+    return _means(np.where(valid, values, 0.0).sum(axis=1), valid.sum(axis=1))
+
+
+def _nan_min(values: np.ndarray) -> np.ndarray:
+    """Row minimum ignoring NaN (NaN for an all-NaN row), without a warning."""
+    return np.fmin.reduce(values, axis=1)
+
+
+def _nan_max(values: np.ndarray) -> np.ndarray:
+    """Row maximum ignoring NaN (NaN for an all-NaN row), without a warning."""
+    return np.fmax.reduce(values, axis=1)
+
+
+# ---------------------------------------------------------------- calendar groups
+
+
+def check_calendar(matrix: np.ndarray, dates: pd.DatetimeIndex, what: str = "matrix") -> None:
+    """Raise MeterDataError unless `matrix` is 2-D with one column per consecutive day of `dates`."""
+    if matrix.ndim != 2:
+        raise MeterDataError(f"{what} must be 2-D customers x days, got {matrix.ndim} dimension(s)")
+    if matrix.shape[1] != len(dates):
+        raise MeterDataError(f"{what} has {matrix.shape[1]} day columns but {len(dates)} dates")
+    if len(dates) == 0:
+        raise MeterDataError(f"{what} has no days")
+    if not dates.equals(pd.date_range(dates[0], periods=len(dates), freq="D")):
+        raise MeterDataError(f"{what}: dates must be consecutive calendar days, ascending")
+
+
+@dataclass
+class CalendarSums:
+    """Per-row sums and counts of present readings by weekday and by calendar month.
+
+    The cleaned readings are summed once per block and shared by the profile shapes, the
+    weekend ratio, the monthly aggregates and the seasonal amplitude.
+    """
+
+    weekday_sums: np.ndarray  # rows x 7 (Mon..Sun)
+    weekday_counts: np.ndarray
+    month_sums: np.ndarray  # rows x calendar months of the history
+    month_counts: np.ndarray
+    month_of_year: np.ndarray  # (calendar months,) 0 = January
+
+    def weekday_means(self) -> np.ndarray:
+        """Mean reading by weekday (rows x 7, Mon..Sun), NaN where none."""
+        return _means(self.weekday_sums, self.weekday_counts)
+
+    def month_means(self, min_count: int = 1) -> np.ndarray:
+        """Mean reading by calendar month (rows x months), NaN with fewer than `min_count`."""
+        return _means(self.month_sums, self.month_counts, min_count)
+
+    def month_of_year_means(self) -> np.ndarray:
+        """Mean reading by month of the year over all years (rows x 12, Jan..Dec), NaN where none."""
+        rows = len(self.month_sums)
+        sums, counts = np.zeros((rows, 12)), np.zeros((rows, 12), dtype=np.int64)
+        for month in np.unique(self.month_of_year):  # at most 12 months
+            columns = self.month_of_year == month
+            sums[:, month] = self.month_sums[:, columns].sum(axis=1)
+            counts[:, month] = self.month_counts[:, columns].sum(axis=1)
+        return _means(sums, counts)
+
+
+def calendar_sums(filled: np.ndarray, present: np.ndarray, dates: pd.DatetimeIndex) -> CalendarSums:
+    """Weekday and calendar-month sums of `filled` (NaN replaced by 0) over `present` readings.
+
+    Weekdays are strided column slices and months contiguous column ranges, so no column is
+    copied or reordered.
+    """
+    rows = filled.shape[0]
+    weekday_sums = np.zeros((rows, 7))
+    weekday_counts = np.zeros((rows, 7), dtype=np.int64)
+    first_weekday = int(dates[0].day_of_week)
+    for offset in range(min(7, len(dates))):  # seven weekdays
+        weekday = (first_weekday + offset) % 7
+        weekday_sums[:, weekday] = filled[:, offset::7].sum(axis=1, dtype=np.float64)
+        weekday_counts[:, weekday] = present[:, offset::7].sum(axis=1)
+    month_code = np.asarray(dates.year * 12 + dates.month - 1)
+    starts = np.flatnonzero(np.r_[True, month_code[1:] != month_code[:-1]])
+    month_sums = np.add.reduceat(filled, starts, axis=1).astype(np.float64)  # <= 31 days each
+    month_counts = np.add.reduceat(present.view(np.int8), starts, axis=1).astype(np.int64)
+    return CalendarSums(
+        weekday_sums, weekday_counts, month_sums, month_counts, month_code[starts] % 12
+    )
+
+
+# ---------------------------------------------------------------- feature groups
+
+
+@dataclass
+class Block:
+    """One block of rows with what several feature groups share."""
+
+    raw: np.ndarray  # raw readings, NaN = missing
+    clean: np.ndarray  # cleaned readings (short gaps filled, peaks capped)
+    dates: pd.DatetimeIndex
+    present: np.ndarray  # clean is not NaN
+    filled: np.ndarray  # clean with NaN as 0
+    count: np.ndarray  # present readings per row
+    mean: np.ndarray  # mean of clean per row (float64)
+    calendar: CalendarSums
+
+    @classmethod
+    def of(cls, raw: np.ndarray, clean: np.ndarray, dates: pd.DatetimeIndex) -> Block:
+        """Precompute presence, zero-filled readings, mean and calendar sums."""
+        present = ~np.isnan(clean)
+        filled = np.where(present, clean, np.float32(0))
+        count = present.sum(axis=1)
+        mean = _means(filled.sum(axis=1, dtype=np.float64), count)
+        return cls(
+            raw, clean, dates, present, filled, count, mean, calendar_sums(filled, present, dates)
+        )
+
+
+def missing_features(raw: np.ndarray, recent_days: int) -> dict[str, np.ndarray]:
+    """Missing-reading features: share, gaps, and the recent window against the past."""
+    n_days = raw.shape[1]
+    present = ~np.isnan(raw)
+    gap_count, gap_longest = run_stats(~present)
+    recent = min(recent_days, n_days)
+    past = n_days - recent
+    missing_recent = 1.0 - present[:, n_days - recent :].sum(axis=1) / recent
+    if past > 0:
+        change = missing_recent - (1.0 - present[:, :past].sum(axis=1) / past)
+    else:
+        change = np.full(raw.shape[0], np.nan)
+    return {
+        "missing_share": 1.0 - present.sum(axis=1) / n_days,
+        "gap_count": gap_count,
+        "gap_longest": gap_longest,
+        "missing_recent_share": missing_recent,
+        "missing_recent_change": change,
+    }
+
+
+def zero_features(raw: np.ndarray, recent_days: int) -> dict[str, np.ndarray]:
+    """Zero-reading features: share, count, runs and the recent share (missing is not zero)."""
+    n_days = raw.shape[1]
+    present_count = (~np.isnan(raw)).sum(axis=1)
+    zero = raw == 0
+    zero_days = zero.sum(axis=1)
+    run_count, run_longest = run_stats(zero)
+    recent = min(recent_days, n_days)
+    recent_present = (~np.isnan(raw[:, n_days - recent :])).sum(axis=1)
+    return {
+        "zero_share": safe_ratio(zero_days, present_count),
+        "zero_days": zero_days,
+        "zero_run_count": run_count,
+        "zero_run_longest": run_longest,
+        "zero_recent_share": safe_ratio(zero[:, n_days - recent :].sum(axis=1), recent_present),
+    }
+
+
+def level_features(block: Block) -> dict[str, np.ndarray]:
+    """Level and dispersion of daily consumption: mean, std, max, cv."""
+    deviation = np.where(block.present, block.clean - block.mean[:, None].astype(np.float32), 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt((deviation * deviation).sum(axis=1, dtype=np.float64) / block.count)
+    return {
+        "mean_kwh": block.mean,
+        "std_kwh": std,
+        "max_kwh": _nan_max(block.clean),
+        "cv": safe_ratio(std, block.mean),
+    }
+
+
+def aggregate_features(block: Block) -> dict[str, np.ndarray]:
+    """Weekly and monthly aggregates: dispersion and the lowest week/month against the mean.
+
+    Weeks are 7-day blocks counted back from the last day (the same blocks for every customer of
+    the calendar); months are calendar months with at least 7 readings.
+    """
+    n_rows, n_days = block.clean.shape
+    n_weeks = n_days // 7
+    if n_weeks >= 2:
+        first = n_days - 7 * n_weeks
+        sums = block.filled[:, first:].reshape(n_rows, n_weeks, 7).sum(axis=2, dtype=np.float64)
+        counts = block.present[:, first:].reshape(n_rows, n_weeks, 7).sum(axis=2)
+        week_means = _means(sums, counts, MIN_READINGS_PER_WEEK)
+        weekly_cv = _nan_cv(week_means)
+        week_min_ratio = safe_ratio(_nan_min(week_means), block.mean)
+    else:
+        weekly_cv = week_min_ratio = np.full(n_rows, np.nan)
+    month_means = block.calendar.month_means(MIN_READINGS_PER_MONTH)
+    return {
+        "weekly_cv": weekly_cv,
+        "week_min_ratio": week_min_ratio,
+        "monthly_cv": _nan_cv(month_means),
+        "month_min_ratio": safe_ratio(_nan_min(month_means), block.mean),
+    }
+
+
+def _window_mean(block: Block, start: int, stop: int) -> np.ndarray:
+    """Per row, the mean of the present cleaned readings in columns start..stop-1."""
+    sums = block.filled[:, start:stop].sum(axis=1, dtype=np.float64)
+    return _means(sums, block.present[:, start:stop].sum(axis=1))
+
+
+def trend_features(block: Block, recent_days: int) -> dict[str, np.ndarray]:
+    """Trend slope (fraction of the mean per year), recent-vs-past and year-over-year ratios."""
+    n_rows, n_days = block.clean.shape
+    years = ((np.arange(n_days) - (n_days - 1) / 2) / DAYS_PER_YEAR).astype(np.float32)
+    sum_t = (block.present * years).sum(axis=1, dtype=np.float64)
+    sum_tt = (block.present * (years * years)).sum(axis=1, dtype=np.float64)
+    sum_y = block.filled.sum(axis=1, dtype=np.float64)
+    sum_ty = (block.filled * years).sum(axis=1, dtype=np.float64)
+    count = block.count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread_t = sum_tt - sum_t**2 / count
+        slope = (sum_ty - sum_t * sum_y / count) / spread_t
+    slope = np.where((count >= 2) & (spread_t > 1e-9), slope, np.nan)
+    recent = min(recent_days, n_days)
+    recent_vs_past = np.full(n_rows, np.nan)
+    if n_days > recent:
+        recent_vs_past = safe_ratio(
+            _window_mean(block, n_days - recent, n_days), _window_mean(block, 0, n_days - recent)
+        )
+    yoy = np.full(n_rows, np.nan)
+    if n_days >= 730:
+        yoy = safe_ratio(
+            _window_mean(block, n_days - 365, n_days),
+            _window_mean(block, n_days - 730, n_days - 365),
+        )
+    return {
+        "trend_slope": safe_ratio(slope, block.mean),
+        "recent_vs_past": recent_vs_past,
+        "yoy_ratio": yoy,
+    }
+
+
+def drop_features(block: Block, window_days: int) -> dict[str, np.ndarray]:
+    """The largest sustained drop: the day where the mean of the next `window_days` falls most
+    below the mean of the previous `window_days`; its size, when it happened, and whether it lasted.
+
+    The window shrinks to half the history for short histories; below 7 days the features are
+    NaN. A window needs half its days present. drop_largest is 0 when consumption never falls
+    (then the other three are NaN). Rolling means come from cumulative sums.
+    """
+    n_rows, n_days = block.clean.shape
+    window = min(window_days, n_days // 2)
+    names = ("drop_largest", "drop_days_ago", "drop_position", "after_drop_ratio")
+    if window < MIN_DROP_WINDOW:
+        return {name: np.full(n_rows, np.nan) for name in names}
+    sums = np.zeros((n_rows, n_days + 1))
+    np.cumsum(block.filled, axis=1, dtype=np.float64, out=sums[:, 1:])
+    counts = np.zeros((n_rows, n_days + 1), dtype=np.int32)
+    np.cumsum(block.present, axis=1, dtype=np.int32, out=counts[:, 1:])
+    lead, mid, lag = (
+        slice(0, n_days - 2 * window + 1),
+        slice(window, n_days - window + 1),
+        slice(2 * window, None),
+    )
+    before_sum = sums[:, mid] - sums[:, lead]
+    after_sum = sums[:, lag] - sums[:, mid]
+    before_n = counts[:, mid] - counts[:, lead]
+    after_n = counts[:, lag] - counts[:, mid]
+    usable = (2 * before_n >= window) & (2 * after_n >= window) & (before_sum > 0)
+    ratio = np.full(before_sum.shape, np.inf)  # after mean / before mean, inf where unusable
+    np.divide(after_sum * before_n, before_sum * after_n, out=ratio, where=usable)
+    best = ratio.argmin(axis=1)  # the first day of the lowest ratio
+    rows = np.arange(n_rows)
+    best_ratio = ratio[rows, best]
+    found = np.isfinite(best_ratio) & (best_ratio < 1.0)  # a fall; no fall leaves NaN
+    drop_day = best + window  # first day of the lower level
+    before_mean = _means(before_sum[rows, best], before_n[rows, best])
+    to_end = _means(sums[:, -1] - sums[rows, drop_day], counts[:, -1] - counts[rows, drop_day])
+    return {
+        "drop_largest": np.where(
+            np.isfinite(best_ratio), np.maximum(1.0 - best_ratio, 0.0), np.nan
+        ),
+        "drop_days_ago": np.where(found, n_days - 1 - drop_day, np.nan),
+        "drop_position": np.where(found, drop_day / n_days, np.nan),
+        "after_drop_ratio": np.where(found, safe_ratio(to_end, before_mean), np.nan),
+    }
+
+
+def autocorrelation(block: Block, lags: tuple[int, ...] = (7, 30)) -> dict[int, np.ndarray]:
+    """Autocorrelation at each lag, over the day pairs where both days have a reading."""
+    n_rows, n_days = block.clean.shape
+    centred = np.where(block.present, block.clean - block.mean[:, None].astype(np.float32), 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = (centred * centred).sum(axis=1, dtype=np.float64) / block.count
+    result = {}
+    for lag in lags:  # two lags
+        if n_days <= lag + 1:
+            result[lag] = np.full(n_rows, np.nan)
+            continue
+        products = (centred[:, :-lag] * centred[:, lag:]).sum(axis=1, dtype=np.float64)
+        n_pairs = (block.present[:, :-lag] & block.present[:, lag:]).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acf = products / n_pairs / variance
+        acf = np.clip(acf, -1.0, 1.0)  # gaps can push the pairwise estimate slightly past +-1
+        result[lag] = np.where((n_pairs >= 2) & (variance > 1e-12), acf, np.nan)
+    return result
+
+
+def pattern_features(block: Block) -> dict[str, np.ndarray]:
+    """Weekend/weekday ratio, seasonal amplitude (needs a year) and autocorrelation at 7 and 30 days."""
+    calendar = block.calendar
+    weekend_mean = _means(
+        calendar.weekday_sums[:, 5:].sum(axis=1), calendar.weekday_counts[:, 5:].sum(axis=1)
+    )
+    weekday_mean = _means(
+        calendar.weekday_sums[:, :5].sum(axis=1), calendar.weekday_counts[:, :5].sum(axis=1)
+    )
+    amplitude = np.full(len(block.clean), np.nan)
+    if len(block.dates) >= 365:
+        month_means = calendar.month_of_year_means()
+        enough = (~np.isnan(month_means)).sum(axis=1) >= MIN_MONTHS_FOR_SEASON
+        spread = _nan_max(month_means) - _nan_min(month_means)
+        amplitude = np.where(enough, safe_ratio(spread, _nan_mean(month_means)), np.nan)
+    acf = autocorrelation(block, (7, 30))
+    return {
+        "weekend_weekday_ratio": safe_ratio(weekend_mean, weekday_mean),
+        "seasonal_amplitude": amplitude,
+        "acf_7": acf[7],
+        "acf_30": acf[30],
+    }
+
+
+def feature_block(block: Block, recent_days: int, drop_window_days: int) -> dict[str, np.ndarray]:
+    """All features except peer_deviation for one block of rows."""
+    values = missing_features(block.raw, recent_days) | zero_features(block.raw, recent_days)
+    values |= level_features(block)
+    values |= aggregate_features(block)
+    values |= trend_features(block, recent_days)
+    values |= drop_features(block, drop_window_days)
+    values |= pattern_features(block)
+    return values
+
+
+def check_feature_knobs(recent_days: int, drop_window_days: int, chunk_rows: int) -> None:
+    """Raise ParameterError for a window or block size below 1."""
+    if recent_days < 1 or drop_window_days < 1 or chunk_rows < 1:
+        raise ParameterError(
+            "recent_days, drop_window_days and chunk_rows must be >= 1, got "
+            f"{recent_days}, {drop_window_days}, {chunk_rows}"
+        )
+
+
+def compute_features(
+    matrix: np.ndarray,
+    dates: pd.DatetimeIndex,
+    *,
+    cleaned: np.ndarray | None = None,
+    recent_days: int = 90,
+    drop_window_days: int = 30,
+    peer_deviation: np.ndarray | None = None,
+    index: pd.Index | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> pd.DataFrame:
+    """The feature table (float32, columns in FEATURE_NAMES order) of a customers x days matrix.
+
+    `matrix` holds the raw readings (NaN = missing); `cleaned` the same after gap filling and
+    capping (defaults to `matrix`). `peer_deviation` comes from the clustering (NaN when absent).
+    Rows are processed in blocks of `chunk_rows` only to keep temporaries small; every value
+    depends on its own row alone.
+    """
+    matrix = np.asarray(matrix, dtype=np.float32)
+    dates = pd.DatetimeIndex(dates)
+    check_calendar(matrix, dates)
+    cleaned = matrix if cleaned is None else np.asarray(cleaned, dtype=np.float32)
+    if cleaned.shape != matrix.shape:
+        raise MeterDataError(f"cleaned matrix has shape {cleaned.shape}, raw matrix {matrix.shape}")
+    check_feature_knobs(recent_days, drop_window_days, chunk_rows)
+    n_rows = matrix.shape[0]
+    table = np.full((n_rows, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    for start in range(0, n_rows, chunk_rows):  # blocks of rows, not single customers
+        rows = slice(start, start + chunk_rows)
+        values = feature_block(
+            Block.of(matrix[rows], cleaned[rows], dates), recent_days, drop_window_days
+        )
+        table[rows] = feature_matrix(values, len(values["mean_kwh"]))
+    if peer_deviation is not None:
+        set_peer_deviation(table, peer_deviation)
+    return pd.DataFrame(table, index=index, columns=list(FEATURE_NAMES))
+
+
+def feature_matrix(values: dict[str, np.ndarray], n_rows: int) -> np.ndarray:
+    """Feature arrays as a float32 rows x FEATURE_NAMES matrix (NaN for a missing feature)."""
+    table = np.full((n_rows, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+    for position, name in enumerate(FEATURE_NAMES):  # a few dozen features
+        if name in values:
+            table[:, position] = values[name]
+    return table
+
+
+def set_peer_deviation(table: np.ndarray, peer_deviation: np.ndarray) -> None:
+    """Write the peer_deviation column of a feature matrix in place."""
+    peer = np.asarray(peer_deviation, dtype=np.float32)
+    if peer.shape != (len(table),):
+        raise MeterDataError(
+            f"peer_deviation must have one value per customer ({len(table)}), got shape {peer.shape}"
+        )
+    table[:, FEATURE_NAMES.index("peer_deviation")] = peer
+
+
+def rank_by_separation(features: pd.DataFrame, flag: pd.Series) -> pd.DataFrame:
+    """Features ordered by how well each alone separates theft from normal (for display only).
+
+    Separation is |AUC - 0.5| of the raw feature value over customers with a label and a value;
+    `direction` says whether theft tends higher or lower. Needs both classes.
+    """
+    known = flag.notna().to_numpy()
+    target = flag[known].astype(int).to_numpy()
+    if not ((target == 1).any() and (target == 0).any()):
+        raise MeterDataError("rank_by_separation needs labels with both theft (1) and normal (0)")
+    rows = []
+    for name in features.columns:  # a few dozen features
+        values = features[name].to_numpy(dtype=np.float64)[known]
+        usable = ~np.isnan(values)
+        auc = np.nan
+        if len(np.unique(target[usable])) == 2:
+            auc = roc_auc_score(target[usable], values[usable])
+        rows.append({"feature": name, "auc": auc, "separation": abs(auc - 0.5)})
+    table = pd.DataFrame(rows)
+    table["direction"] = np.where(table["auc"] >= 0.5, "higher in theft", "lower in theft")
+    table.loc[table["auc"].isna(), "direction"] = "no data"
+    return table.sort_values("separation", ascending=False, na_position="last").reset_index(
+        drop=True
+    )

@@ -1,0 +1,255 @@
+"""ModelBundle: everything needed to score preprocessed customers, and its save / load.
+
+Files written (see DESIGN.md): ``model_isolation_cluster_{k}.joblib`` per cluster forest and
+``model_isolation_cluster_global.joblib``; when labels allowed supervised models, also
+``model_xgb.joblib`` (+ the native, version-portable ``model_xgb.json``), ``calibrator.joblib`` and
+``model_baselines.joblib``; and ``metadata.json`` (library versions, parameters, features, training
+sizes, theft rate, sha256 of the input ``preprocessed.parquet``, time per step).
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+import xgboost as xgb
+
+from ntl._version import __version__
+from ntl.artifacts import ArtifactStore
+from ntl.errors import ArtifactVersionError, MeterDataError, NtlError
+from ntl.frame import ID_COLUMN
+from ntl.models.ensemble import ScoreCalibrator, combine
+from ntl.models.isolation import ClusterIsolation
+
+BUNDLE_FORMAT = 1
+SCORE_COLUMNS = ("anomaly_score", "xgb_probability", "probability", "risk_score")
+INPUT_ARTIFACT = "preprocessed.parquet"
+
+
+def isolation_file(key: str) -> str:
+    """Artifact name of one isolation forest (``key`` is a cluster id or ``global``)."""
+    return f"model_isolation_cluster_{key}.joblib"
+
+
+def feature_matrix(preprocessed: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
+    """The named feature columns as float32 (NaN allowed), or MeterDataError saying what is wrong."""
+    if preprocessed.index.name != ID_COLUMN:
+        raise MeterDataError(
+            f"preprocessed frame: index must be named {ID_COLUMN!r}, got {preprocessed.index.name!r}"
+        )
+    missing = [name for name in feature_names if name not in preprocessed.columns]
+    if missing:
+        raise MeterDataError(
+            f"preprocessed frame: missing feature columns {missing[:5]} "
+            f"({len(missing)} of {len(feature_names)} the models were trained on)"
+        )
+    columns = preprocessed[feature_names]
+    not_numeric = [c for c in feature_names if not pd.api.types.is_numeric_dtype(columns[c])]
+    if not_numeric:
+        raise MeterDataError(
+            f"preprocessed frame: feature columns {not_numeric[:5]} are not numeric"
+        )
+    matrix = columns.to_numpy(dtype=np.float32, na_value=np.nan)
+    infinite = np.isinf(matrix)
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise MeterDataError(
+            f"preprocessed frame: column {feature_names[col]!r} is infinite for {ID_COLUMN} "
+            f"{preprocessed.index[row]!r} ({int(infinite.sum())} infinite values in all)"
+        )
+    return matrix
+
+
+def cluster_ids(preprocessed: pd.DataFrame) -> np.ndarray:
+    """The ``cluster`` column as int64, a missing cluster counting as -1 (unassigned)."""
+    if "cluster" not in preprocessed.columns:
+        raise MeterDataError("preprocessed frame: no 'cluster' column")
+    return preprocessed["cluster"].astype("Float64").fillna(-1).to_numpy(dtype=np.int64)
+
+
+@dataclass
+class ModelBundle:
+    """The fitted models of notebook 03 and how they combine into one score per customer."""
+
+    feature_names: list[str]
+    supervised: bool
+    ensemble_weight: float | None
+    isolation: ClusterIsolation
+    xgb: xgb.XGBClassifier | None = None
+    calibrator: ScoreCalibrator | None = None
+    baselines: dict[str, Any] = field(default_factory=dict)
+    training_info: dict[str, Any] = field(default_factory=dict)
+
+    def features(self, preprocessed: pd.DataFrame) -> np.ndarray:
+        """The bundle's features of `preprocessed`, in training order, as float32."""
+        return feature_matrix(preprocessed, self.feature_names)
+
+    def _xgb_probability(self, features: np.ndarray) -> np.ndarray:
+        return self.xgb.predict_proba(features)[:, 1].astype(np.float64)
+
+    def score(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
+        """Scores per customer: anomaly_score, xgb_probability, probability, risk_score.
+
+        Unsupervised bundles give NaN for the two probabilities and rank on the anomaly score.
+        """
+        features = self.features(preprocessed)
+        anomaly = self.isolation.score(features, cluster_ids(preprocessed))
+        if self.supervised:
+            xgb_probability = self._xgb_probability(features)
+            risk = combine(xgb_probability, anomaly, self.ensemble_weight)
+            probability = self.calibrator.predict(risk)
+        else:
+            xgb_probability = np.full(len(features), np.nan)
+            probability = np.full(len(features), np.nan)
+            risk = anomaly
+        columns = dict(
+            zip(SCORE_COLUMNS, (anomaly, xgb_probability, probability, risk), strict=True)
+        )
+        return pd.DataFrame(columns, index=preprocessed.index.copy())
+
+    def score_baselines(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
+        """Probability of theft from each baseline model, one column per baseline."""
+        features = self.features(preprocessed)
+        columns = {
+            name: model.predict_proba(features)[:, 1].astype(np.float64)
+            for name, model in self.baselines.items()
+        }
+        return pd.DataFrame(columns, index=preprocessed.index.copy())
+
+    def xgb_contributions(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
+        """Per-customer SHAP contributions (log-odds) of each feature, plus the ``bias`` column.
+
+        Rows sum to the XGBoost margin. Raises NtlError for an unsupervised bundle (no XGBoost).
+        """
+        if self.xgb is None:
+            raise NtlError("this model bundle is unsupervised (no labels): it has no XGBoost model")
+        booster = self.xgb.get_booster()
+        matrix = xgb.DMatrix(self.features(preprocessed), missing=np.nan)
+        contributions = booster.predict(
+            matrix, pred_contribs=True, iteration_range=(0, self.xgb.best_iteration + 1)
+        )
+        return pd.DataFrame(
+            contributions.astype(np.float64),
+            index=preprocessed.index.copy(),
+            columns=[*self.feature_names, "bias"],
+        )
+
+
+def feature_importance(
+    bundle: ModelBundle,
+    preprocessed: pd.DataFrame,
+    *,
+    sample_size: int | None = None,
+    seed: int = 42,
+) -> tuple[pd.Series, str]:
+    """Importance of each feature over `preprocessed` customers, and what it measures.
+
+    Supervised: mean absolute SHAP contribution of XGBoost. Unsupervised: absolute Spearman
+    correlation between the feature and the anomaly score (forests have no importances of their
+    own; this shows which features move the anomaly ranking). Sorted, largest first. Exact SHAP
+    costs milliseconds per customer, so `sample_size` customers (seeded) are enough for an average.
+    """
+    if sample_size is not None and len(preprocessed) > sample_size:
+        rows = np.random.default_rng(seed).choice(len(preprocessed), sample_size, replace=False)
+        preprocessed = preprocessed.iloc[np.sort(rows)]
+    if bundle.supervised:
+        contributions = bundle.xgb_contributions(preprocessed)[bundle.feature_names]
+        importance = contributions.abs().mean()
+        label = "mean |SHAP contribution| of XGBoost (log-odds)"
+    else:
+        features = pd.DataFrame(
+            bundle.features(preprocessed), index=preprocessed.index, columns=bundle.feature_names
+        )
+        anomaly = bundle.score(preprocessed)["anomaly_score"]
+        importance = features.rank().corrwith(anomaly.rank()).abs().fillna(0.0)
+        label = "|Spearman correlation| with the anomaly score"
+    importance = importance.sort_values(ascending=False, kind="stable")
+    importance.name = "importance"
+    return importance, label
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether saved models can be loaded and give the same numbers."""
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+        "xgboost": xgb.__version__,
+        "ntl": __version__,
+    }
+
+
+def bundle_metadata(bundle: ModelBundle, store: ArtifactStore) -> dict[str, Any]:
+    """metadata.json: versions, parameters, features, sizes, theft rate, input hash, timings."""
+    input_hash = store.record(INPUT_ARTIFACT)["sha256"] if store.exists(INPUT_ARTIFACT) else None
+    isolation = bundle.isolation
+    return {
+        "bundle_format": BUNDLE_FORMAT,
+        "versions": library_versions(),
+        "supervised": bundle.supervised,
+        "ensemble_weight": bundle.ensemble_weight,
+        "calibration": bundle.calibrator.method if bundle.calibrator else None,
+        "feature_names": list(bundle.feature_names),
+        "input": {"artifact": INPUT_ARTIFACT, "sha256": input_hash},
+        "isolation": {
+            "members": isolation.cluster_keys,
+            "min_cluster_size": isolation.min_cluster_size,
+            "training_customers": {k: m.n_train for k, m in isolation.members.items()},
+            "fill_values": [float(v) for v in isolation.fill_values],
+        },
+        "baselines": sorted(bundle.baselines),
+        **bundle.training_info,
+    }
+
+
+def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
+    """Write the bundle's files through `store`; returns the artifact names written."""
+    written = []
+    for key, member in bundle.isolation.members.items():
+        store.write_joblib(isolation_file(key), member)
+        written.append(isolation_file(key))
+    if bundle.supervised:
+        store.write_joblib("model_xgb.joblib", bundle.xgb)
+        raw = bundle.xgb.get_booster().save_raw(raw_format="json")
+        store.write_text("model_xgb.json", bytes(raw).decode("utf-8"))
+        store.write_joblib("calibrator.joblib", bundle.calibrator)
+        store.write_joblib("model_baselines.joblib", bundle.baselines)
+        written += ["model_xgb.joblib", "model_xgb.json", "calibrator.joblib"]
+        written.append("model_baselines.joblib")
+    store.write_json("metadata.json", bundle_metadata(bundle, store))
+    return [*written, "metadata.json"]
+
+
+def load_model_bundle(store: ArtifactStore) -> ModelBundle:
+    """Read back what `save_model_bundle` wrote (hashes checked by the store before unpickling)."""
+    metadata = store.read_json("metadata.json")
+    if metadata.get("bundle_format") != BUNDLE_FORMAT:
+        raise ArtifactVersionError(
+            f"{store.path('metadata.json')}: model bundle format {metadata.get('bundle_format')} "
+            f"is not {BUNDLE_FORMAT}; re-run notebook 03_modeling"
+        )
+    info = metadata["isolation"]
+    isolation = ClusterIsolation(
+        feature_names=list(metadata["feature_names"]),
+        fill_values=np.asarray(info["fill_values"], dtype=np.float32),
+        min_cluster_size=int(info["min_cluster_size"]),
+        members={key: store.read_joblib(isolation_file(key)) for key in info["members"]},
+    )
+    supervised = bool(metadata["supervised"])
+    known = {"bundle_format", "versions", "calibration", "input", "isolation", "baselines"}
+    known |= {"supervised", "ensemble_weight", "feature_names"}
+    return ModelBundle(
+        feature_names=list(metadata["feature_names"]),
+        supervised=supervised,
+        ensemble_weight=metadata["ensemble_weight"],
+        isolation=isolation,
+        xgb=store.read_joblib("model_xgb.joblib") if supervised else None,
+        calibrator=store.read_joblib("calibrator.joblib") if supervised else None,
+        baselines=store.read_joblib("model_baselines.joblib") if supervised else {},
+        training_info={k: v for k, v in metadata.items() if k not in known},
+    )

@@ -1,0 +1,291 @@
+"""Figures of notebook 01: missingness, distributions, weekly and seasonal profiles, examples.
+
+Every function takes a canonical consumption frame (and, for synthetic data, the ground truth)
+and returns a Figure. Customers are grouped by label (normal, theft, unlabeled); a group that is
+empty is left out, so unlabeled data gets one curve instead of an error. Figures that draw every
+customer's readings work on a seeded sample so they stay fast at 42k customers.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ntl.frame import consumption_matrix, day_index, labels
+
+GROUP_COLOURS = {"normal": "#2c7fb8", "theft": "#d95f0e", "unlabeled": "#7f8c8d"}
+
+
+def label_groups(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Boolean row masks for the normal, theft and unlabeled customers (empty groups left out)."""
+    flag = labels(frame)
+    masks = {
+        "normal": (flag == 0).fillna(False).to_numpy(dtype=bool),
+        "theft": (flag == 1).fillna(False).to_numpy(dtype=bool),
+        "unlabeled": flag.isna().to_numpy(dtype=bool),
+    }
+    return {name: mask for name, mask in masks.items() if mask.any()}
+
+
+def sample_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Up to `limit` row positions where `mask` is True, drawn without replacement, in order."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= limit:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
+
+
+def _quiet_nanmean(values: np.ndarray, axis: int) -> np.ndarray:
+    """nanmean without the 'mean of empty slice' warning (all-NaN slices give NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis)
+
+
+def relative_consumption(matrix: np.ndarray) -> np.ndarray:
+    """Each customer's readings divided by that customer's mean (1 = usual level)."""
+    mean = _quiet_nanmean(matrix, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return matrix / np.where(mean > 0, mean, np.nan)[:, None]
+
+
+def label_balance_figure(frame: pd.DataFrame) -> Figure:
+    """Customers per label, with shares: how rare theft is (and how much is unlabeled)."""
+    groups = label_groups(frame)
+    counts = {name: int(mask.sum()) for name, mask in groups.items()}
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bars = ax.bar(list(counts), list(counts.values()), color=[GROUP_COLOURS[g] for g in counts])
+    total = sum(counts.values())
+    for bar, count in zip(bars, counts.values(), strict=True):
+        ax.annotate(
+            f"{count:,} ({count / total:.1%})",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+        )
+    ax.set(ylabel="customers", title="Label balance")
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    return fig
+
+
+def missing_per_customer_figure(frame: pd.DataFrame) -> Figure:
+    """Distribution of the share of missing days per customer, by label."""
+    missing_share = np.isnan(consumption_matrix(frame)).mean(axis=1)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    bins = np.linspace(0, 1, 21)
+    for name, mask in label_groups(frame).items():
+        share = missing_share[mask]
+        ax.hist(
+            share,
+            bins=bins,
+            density=True,
+            histtype="step",
+            linewidth=2,
+            color=GROUP_COLOURS[name],
+            label=f"{name} (mean {share.mean():.1%}, n={mask.sum():,})",
+        )
+    ax.set(
+        xlabel="share of days with no reading",
+        ylabel="density of customers",
+        title="Missing readings per customer",
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def missingness_map_figure(frame: pd.DataFrame, max_customers: int = 300, seed: int = 0) -> Figure:
+    """Customers x days picture of missing readings (black = missing) for a sample of customers.
+
+    Rows are grouped by label and sorted by missing share inside each group.
+    """
+    matrix = consumption_matrix(frame)
+    groups = label_groups(frame)
+    per_group = max(1, max_customers // len(groups))
+    blocks, boundaries, names = [], [], []
+    for name, mask in groups.items():
+        rows = sample_rows(mask, per_group, seed)
+        missing = np.isnan(matrix[rows])
+        blocks.append(missing[np.argsort(missing.mean(axis=1), kind="stable")])
+        boundaries.append(sum(len(b) for b in blocks))
+        names.append(f"{name} ({len(rows):,} of {mask.sum():,})")
+    picture = np.vstack(blocks)
+    days = day_index(frame)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.imshow(picture, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
+    starts = [0, *boundaries[:-1]]
+    for end in boundaries[:-1]:
+        ax.axhline(end - 0.5, color="#d95f0e", linewidth=1.5)
+    centres = [(start + end - 1) / 2 for start, end in zip(starts, boundaries, strict=True)]
+    ax.set_yticks(centres, names, rotation=90, va="center", fontsize=8)
+    ticks = np.linspace(0, len(days) - 1, min(8, len(days))).astype(int)
+    ax.set_xticks(ticks, [days[t].strftime("%Y-%m-%d") for t in ticks], rotation=30, ha="right")
+    ax.set(title="Missing readings: customers x days (black = missing; a sample of customers)")
+    fig.tight_layout()
+    return fig
+
+
+def consumption_distribution_figure(
+    frame: pd.DataFrame, max_customers: int = 3000, seed: int = 0
+) -> Figure:
+    """Per-customer mean consumption and daily readings on log scales, by label.
+
+    Daily readings come from a sample of customers; zero readings cannot sit on a log axis and
+    are reported as a share in the legend instead.
+    """
+    matrix = consumption_matrix(frame)
+    fig, (mean_ax, daily_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    customer_mean = _quiet_nanmean(matrix, axis=1)
+    positive_means = customer_mean[customer_mean > 0]
+    if len(positive_means):
+        low, high = np.log10(positive_means.min()), np.log10(positive_means.max())
+        mean_bins = np.logspace(low - 0.1, high + 0.1, 40)
+    else:
+        mean_bins = np.logspace(-2, 2, 40)
+    daily_bins = np.logspace(-2, np.log10(max(1.0, np.nanmax(matrix, initial=1.0))) + 0.1, 50)
+    for name, mask in label_groups(frame).items():
+        colour = GROUP_COLOURS[name]
+        means = customer_mean[mask]
+        means = means[means > 0]
+        mean_ax.hist(means, bins=mean_bins, weights=np.full(len(means), 1 / max(1, len(means))),
+                     histtype="step", linewidth=2, color=colour, label=name)  # fmt: skip
+        readings = matrix[sample_rows(mask, max_customers, seed)]
+        readings = readings[~np.isnan(readings)]
+        zero_share = float((readings == 0).mean()) if readings.size else 0.0
+        positive = readings[readings > 0]
+        daily_ax.hist(positive, bins=daily_bins,
+                      weights=np.full(len(positive), 1 / max(1, len(positive))),
+                      histtype="step", linewidth=2, color=colour,
+                      label=f"{name} (zeros: {zero_share:.1%})")  # fmt: skip
+    # Shares per (logarithmic) bin, not densities per kWh, so the right tail stays visible.
+    mean_ax.set(xscale="log", xlabel="mean daily consumption per customer (kWh, log)",
+                ylabel="share of customers", title="Customer levels: heavy right tail")  # fmt: skip
+    daily_ax.set(xscale="log", xlabel="daily reading (kWh, log)", ylabel="share of readings",
+                 title="Daily readings (sample of customers)")  # fmt: skip
+    mean_ax.legend()
+    daily_ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def weekly_profiles(matrix: np.ndarray, weekday: np.ndarray) -> np.ndarray:
+    """customers x 7 mean consumption per weekday (Mon..Sun), divided by the customer's mean
+    over the seven, so every profile averages 1 whatever the customer's level."""
+    per_weekday = np.stack(
+        [_quiet_nanmean(matrix[:, weekday == day], axis=1) for day in range(7)], axis=1
+    )
+    return relative_consumption(per_weekday)
+
+
+def weekly_profile_figure(frame: pd.DataFrame) -> Figure:
+    """Typical weekly profile (each customer's weekday means over their own mean), by label."""
+    profiles = weekly_profiles(consumption_matrix(frame), day_index(frame).day_of_week.to_numpy())
+    names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for name, mask in label_groups(frame).items():
+        profile = _quiet_nanmean(profiles[mask], axis=0)
+        ax.plot(names, profile, "o-", color=GROUP_COLOURS[name], label=name)
+    ax.axhline(1, ls=":", color="grey")
+    ax.set(ylabel="weekday mean / weekly mean", title="Weekly profile (mean over customers)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def seasonal_profile_figure(frame: pd.DataFrame, smoothing_days: int = 7) -> Figure:
+    """Mean relative consumption per calendar day (smoothed), by label, over the whole period."""
+    relative = relative_consumption(consumption_matrix(frame))
+    days = day_index(frame)
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    for name, mask in label_groups(frame).items():
+        daily = pd.Series(_quiet_nanmean(relative[mask], axis=0), index=days)
+        smooth = daily.rolling(smoothing_days, center=True, min_periods=1).mean()
+        ax.plot(days, smooth, color=GROUP_COLOURS[name], label=name)
+    ax.axhline(1, ls=":", color="grey")
+    ax.set(ylabel="consumption / customer mean",
+           title=f"Seasonal profile ({smoothing_days}-day rolling mean)")  # fmt: skip
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def choose_examples(
+    frame: pd.DataFrame, truth: pd.DataFrame | None = None, n_examples: int = 6, seed: int = 0
+) -> list[str]:
+    """Customer IDs worth looking at: thieves with different attacks, then normal look-alikes
+    (a legitimate level drop, a vacant or seasonal premises), then anyone, up to n_examples."""
+    rng = np.random.default_rng(seed)
+    chosen: list[str] = []
+
+    def take(candidates: pd.Index, count: int) -> None:
+        candidates = candidates.difference(pd.Index(chosen))
+        if len(candidates) and count > 0:
+            picked = rng.choice(np.asarray(candidates), min(count, len(candidates)), replace=False)
+            chosen.extend(str(c) for c in picked)
+
+    n_thieves = (n_examples + 1) // 2
+    if truth is not None and "attack" in truth.columns:
+        thieves = truth[truth["attack"] != "none"]
+        for attack in rng.permutation(np.asarray(thieves["attack"].unique(), dtype=object)):
+            if len(chosen) >= n_thieves:
+                break
+            take(thieves.index[thieves["attack"] == attack], 1)
+        normal = truth[truth["attack"] == "none"]
+        take(normal.index[normal.get("level_shift", pd.Series(1.0, normal.index)) < 0.7], 1)
+        take(normal.index[normal["archetype"].isin(["vacant", "seasonal"])], 1)
+    else:
+        flag = labels(frame)
+        take(frame.index[(flag == 1).fillna(False).to_numpy(dtype=bool)], n_thieves)
+    take(frame.index, n_examples - len(chosen))
+    return chosen[:n_examples]
+
+
+def example_customers_figure(
+    frame: pd.DataFrame, customer_ids: list[str], truth: pd.DataFrame | None = None
+) -> Figure:
+    """Daily readings of a few customers (thin) with a 7-day mean (thick); theft onset dashed."""
+    days = day_index(frame)
+    matrix = consumption_matrix(frame.loc[customer_ids])
+    flag = labels(frame).loc[customer_ids]
+    n_rows = max(1, int(np.ceil(len(customer_ids) / 2)))
+    fig, axes = plt.subplots(n_rows, 2, figsize=(12, 2.6 * n_rows), sharex=True, squeeze=False)
+    for ax, customer, readings, label in zip(axes.flat, customer_ids, matrix, flag, strict=False):
+        group = "unlabeled" if pd.isna(label) else ("theft" if label == 1 else "normal")
+        colour = GROUP_COLOURS[group]
+        series = pd.Series(readings, index=days)
+        ax.plot(days, series, color=colour, alpha=0.35, linewidth=0.7)
+        ax.plot(days, series.rolling(7, min_periods=1).mean(), color=colour, linewidth=1.5)
+        ax.set_title(_example_title(customer, group, truth), fontsize=9)
+        ax.set_ylabel("kWh/day")
+        if truth is not None and customer in truth.index and pd.notna(truth.at[customer, "onset"]):
+            ax.axvline(truth.at[customer, "onset"], color="black", ls="--", linewidth=1.2,
+                       label="theft onset")  # fmt: skip
+            ax.legend(loc="upper right", fontsize=8)
+    for ax in list(axes.flat)[len(customer_ids) :]:
+        ax.set_visible(False)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _example_title(customer: str, group: str, truth: pd.DataFrame | None) -> str:
+    if truth is None or customer not in truth.index:
+        return f"{customer}: {group}"
+    row = truth.loc[customer]
+    text = f"{customer}: {row.get('archetype', '')}"
+    if row.get("attack", "none") != "none":
+        return f"{text}, theft '{row['attack']}' from {row['onset']:%Y-%m-%d}"
+    shift = row.get("level_shift", 1.0)
+    if pd.notna(shift) and shift != 1.0:
+        text += f", normal; legitimate level x{shift:.2f} from {row['level_shift_date']:%Y-%m-%d}"
+    else:
+        text += ", normal"
+    return text

@@ -1,0 +1,385 @@
+"""Stage 02: data quality flags, gap filling, outlier capping, features and shape clusters.
+
+``fit_preprocessor`` learns the only things 02 learns — the shape clustering (scaler, KMeans and
+the typical shape of each cluster) — and returns a ``Preprocessor`` whose ``transform`` turns any
+canonical consumption frame (the training export, next month's export, a shorter history, a
+single customer) into the preprocessed frame. Everything else is computed from each customer's own
+row, and nothing reads ``FLAG`` except to copy it through.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ntl._version import __version__
+from ntl.clustering import (
+    SHAPE_NAMES,
+    ShapeClusters,
+    assign_clusters,
+    fit_clusters,
+    peer_deviation,
+    shapes_from_calendar,
+)
+from ntl.errors import MeterDataError, ParameterError
+from ntl.features import (
+    DEFAULT_CHUNK_ROWS,
+    FEATURE_NAMES,
+    Block,
+    check_feature_knobs,
+    feature_block,
+    feature_matrix,
+    missing_features,
+    set_peer_deviation,
+    true_runs,
+    zero_features,
+)
+from ntl.frame import (
+    DAY_FORMAT,
+    LABEL_COLUMN,
+    consumption_matrix,
+    day_columns,
+    day_index,
+    labels,
+    validate_canonical,
+)
+
+HIGH, LOW = "HIGH", "LOW"
+
+
+@dataclass
+class PreprocessConfig:
+    """Every knob of stage 02 (notebook 02's parameters map onto these fields)."""
+
+    min_present_share: float = 0.5  # LOW quality below this share of days with a reading
+    max_gap_days: int = 180  # LOW quality when the longest run of missing days is longer
+    max_zero_share: float = 0.5  # LOW quality when more readings than this share are zero
+    interpolation_limit_days: int = 3  # gaps up to this long (inside the history) are interpolated
+    outlier_sigma: float = 3.0  # readings above mean + sigma * std of the customer are capped
+    n_clusters: int | None = None  # fixed number of shape clusters; None = choose by silhouette
+    k_range: tuple[int, int] = (2, 8)  # k values tried by the silhouette (inclusive)
+    recent_days: int = 90  # the recent window of recent_vs_past, missing/zero recent shares
+    drop_window_days: int = 30  # days averaged before and after a candidate drop
+    cluster_sample_size: int = 10000  # customers the clustering is fitted on (seeded sample)
+    silhouette_sample_size: int = 3000  # customers each silhouette score is computed on
+    min_history_days: int = 14  # shorter histories are refused
+
+    def __post_init__(self) -> None:
+        self.k_range = tuple(int(k) for k in self.k_range)
+        problems = []
+        if not 0.0 <= self.min_present_share <= 1.0:
+            problems.append(f"min_present_share must be in [0, 1], got {self.min_present_share}")
+        if not 0.0 <= self.max_zero_share <= 1.0:
+            problems.append(f"max_zero_share must be in [0, 1], got {self.max_zero_share}")
+        if self.max_gap_days < 0:
+            problems.append(f"max_gap_days must be >= 0, got {self.max_gap_days}")
+        if self.interpolation_limit_days < 0:
+            problems.append(
+                f"interpolation_limit_days must be >= 0, got {self.interpolation_limit_days}"
+            )
+        if not self.outlier_sigma > 0:
+            problems.append(
+                f"outlier_sigma must be > 0 (math.inf disables capping), got {self.outlier_sigma}"
+            )
+        if self.n_clusters is not None and self.n_clusters < 1:
+            problems.append(f"n_clusters must be >= 1 or None, got {self.n_clusters}")
+        if len(self.k_range) != 2 or not 2 <= self.k_range[0] <= self.k_range[1]:
+            problems.append(
+                f"k_range must be (low, high) with 2 <= low <= high, got {self.k_range}"
+            )
+        for name in (
+            "recent_days",
+            "drop_window_days",
+            "cluster_sample_size",
+            "silhouette_sample_size",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.min_history_days < 1:
+            problems.append(f"min_history_days must be >= 1, got {self.min_history_days}")
+        if problems:
+            raise ParameterError("PreprocessConfig: " + "; ".join(problems))
+
+
+def fill_short_gaps(matrix: np.ndarray, limit: int) -> np.ndarray:
+    """A float32 copy with gaps of at most `limit` days interpolated linearly between neighbours.
+
+    Only gaps with a reading on both sides are filled; longer gaps and gaps at either end of the
+    history stay NaN — never zero.
+    """
+    if limit < 0:
+        raise ParameterError(f"interpolation limit must be >= 0 days, got {limit}")
+    filled = np.array(matrix, dtype=np.float32, copy=True)
+    if filled.ndim != 2:
+        raise MeterDataError(f"matrix must be 2-D customers x days, got {filled.ndim} dimension(s)")
+    n_days = filled.shape[1]
+    rows, starts, lengths = true_runs(np.isnan(filled))
+    short = (lengths <= limit) & (starts > 0) & (starts + lengths < n_days)
+    rows, starts, lengths = rows[short], starts[short], lengths[short]
+    if not len(rows):
+        return filled
+    left = filled[rows, starts - 1].astype(np.float64)
+    right = filled[rows, starts + lengths].astype(np.float64)
+    run_of_cell = np.repeat(np.arange(len(rows)), lengths)
+    step = np.arange(len(run_of_cell)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + 1
+    fraction = step / (lengths[run_of_cell] + 1)
+    values = left[run_of_cell] + fraction * (right[run_of_cell] - left[run_of_cell])
+    filled[rows[run_of_cell], starts[run_of_cell] + step - 1] = values
+    return filled
+
+
+def cap_outliers(matrix: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
+    """A float32 copy with each reading above mean + sigma * std of its customer set to that cap.
+
+    Mean and std are the customer's own, over its present readings (as in Zheng et al. 2018,
+    who used sigma = 2). Only high readings are capped: a low reading may be the theft. Returns
+    the copy and the number of readings capped.
+    """
+    if not sigma > 0:
+        raise ParameterError(f"outlier sigma must be > 0 (math.inf disables capping), got {sigma}")
+    values = np.asarray(matrix, dtype=np.float32)
+    if values.ndim != 2:
+        raise MeterDataError(f"matrix must be 2-D customers x days, got {values.ndim} dimension(s)")
+    if math.isinf(sigma):
+        return values.copy(), 0
+    present = ~np.isnan(values)
+    count = present.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(present, values, 0).sum(axis=1, dtype=np.float64) / count
+        centred = np.where(present, values - mean[:, None].astype(np.float32), 0)
+        std = np.sqrt((centred.astype(np.float64) ** 2).sum(axis=1) / count)
+    cap = (mean + sigma * std).astype(np.float32)[:, None]
+    above = values > cap
+    return np.where(above, cap, values), int(above.sum())
+
+
+def clean_matrix(matrix: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, dict[str, int]]:
+    """Fill short gaps, then cap outliers; returns the cleaned matrix and what was changed."""
+    filled = fill_short_gaps(matrix, config.interpolation_limit_days)
+    cleaned, n_capped = cap_outliers(filled, config.outlier_sigma)
+    return cleaned, _cleaning_counts(matrix, filled, n_capped)
+
+
+def _cleaning_counts(raw: np.ndarray, filled: np.ndarray, n_capped: int) -> dict[str, int]:
+    """How many readings were missing, interpolated, left missing and capped."""
+    n_missing = int(np.isnan(raw).sum())
+    n_left = int(np.isnan(filled).sum())
+    return {
+        "readings": int(raw.size),
+        "missing": n_missing,
+        "interpolated": n_missing - n_left,
+        "left_missing": n_left,
+        "capped": n_capped,
+    }
+
+
+def quality_flags(
+    present_share: np.ndarray,
+    gap_longest: np.ndarray,
+    zero_share: np.ndarray,
+    config: PreprocessConfig,
+) -> pd.DataFrame:
+    """quality_flag (HIGH/LOW) and the reason of each LOW flag from the three quality measures."""
+    rules = {
+        f"present share < {config.min_present_share:g}": present_share < config.min_present_share,
+        f"longest gap > {config.max_gap_days} days": gap_longest > config.max_gap_days,
+        f"zero share > {config.max_zero_share:g}": zero_share > config.max_zero_share,
+    }
+    reason = np.full(len(present_share), "", dtype=object)
+    for text, failed in rules.items():  # three rules
+        reason = np.where(failed, np.where(reason == "", text, reason + "; " + text), reason)
+    low = np.logical_or.reduce(list(rules.values()))
+    return pd.DataFrame(
+        {
+            "present_share": present_share,
+            "gap_longest": gap_longest,
+            "zero_share": zero_share,
+            "quality_flag": np.where(low, LOW, HIGH),
+            "quality_reason": reason.astype(str),
+        }
+    )
+
+
+def quality_from_matrix(matrix: np.ndarray, config: PreprocessConfig) -> pd.DataFrame:
+    """present_share, gap_longest, zero_share, quality_flag and reason for a raw matrix."""
+    missing = missing_features(matrix, config.recent_days)
+    zeros = zero_features(matrix, config.recent_days)
+    return quality_flags(
+        1.0 - missing["missing_share"], missing["gap_longest"], zeros["zero_share"], config
+    )
+
+
+def canonical_days(consumption: pd.DataFrame, source: str = "consumption") -> pd.DataFrame:
+    """The frame with its day columns in calendar order (FLAG first), checked as canonical.
+
+    Accepts day columns in any order and a frame without FLAG (treated as unlabeled), so the
+    result never depends on how the columns happened to be ordered.
+    """
+    days = day_columns(consumption)
+    try:
+        dates = pd.to_datetime(pd.Index(days, dtype=object), format=DAY_FORMAT)
+    except (ValueError, TypeError) as exc:
+        raise MeterDataError(f"{source}: day columns must be named YYYY-MM-DD ({exc})") from exc
+    ordered = [days[i] for i in np.argsort(dates.to_numpy(), kind="stable")]
+    if LABEL_COLUMN not in consumption.columns:
+        consumption = consumption.assign(**{LABEL_COLUMN: labels(consumption)})
+    if list(consumption.columns) != [LABEL_COLUMN, *ordered]:
+        consumption = consumption[[LABEL_COLUMN, *ordered]]
+    validate_canonical(consumption, source)
+    return consumption
+
+
+def quality_table(consumption: pd.DataFrame, config: PreprocessConfig) -> pd.DataFrame:
+    """Per customer: present_share, gap_longest, zero_share, quality_flag (HIGH/LOW), reason."""
+    frame = canonical_days(consumption)
+    table = quality_from_matrix(consumption_matrix(frame), config)
+    table.index = frame.index
+    return table
+
+
+@dataclass
+class StagePass:
+    """What one pass over the readings computes: quality, shapes, features, cleaning counts."""
+
+    frame: pd.DataFrame
+    dates: pd.DatetimeIndex
+    quality: pd.DataFrame
+    shapes: np.ndarray  # customers x 19 profile shapes
+    features: np.ndarray  # customers x FEATURE_NAMES float32, peer_deviation still NaN
+    cleaning: dict[str, int]
+
+
+def stage_pass(
+    consumption: pd.DataFrame, config: PreprocessConfig, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> StagePass:
+    """Clean, flag and describe every customer in one pass over blocks of rows.
+
+    Each block is gap-filled, capped, summarised and turned into features while it is small
+    enough to stay in cache; no value depends on another customer.
+    """
+    frame = canonical_days(consumption)
+    dates = day_index(frame)
+    if len(dates) < config.min_history_days:
+        raise MeterDataError(
+            f"consumption: needs at least {config.min_history_days} days of history, got {len(dates)}"
+        )
+    if len(frame) == 0:
+        raise MeterDataError("consumption: has no customers")
+    check_feature_knobs(config.recent_days, config.drop_window_days, chunk_rows)
+    raw = consumption_matrix(frame)
+    n_rows = len(raw)
+    shapes = np.empty((n_rows, len(SHAPE_NAMES)))
+    table = np.empty((n_rows, len(FEATURE_NAMES)), dtype=np.float32)
+    present_share, gap_longest, zero_share = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
+    cleaning = dict.fromkeys(("readings", "missing", "interpolated", "left_missing", "capped"), 0)
+    for start in range(0, n_rows, chunk_rows):  # blocks of rows, not single customers
+        rows = slice(start, start + chunk_rows)
+        filled = fill_short_gaps(raw[rows], config.interpolation_limit_days)
+        cleaned, n_capped = cap_outliers(filled, config.outlier_sigma)
+        for key, count in _cleaning_counts(raw[rows], filled, n_capped).items():
+            cleaning[key] += count
+        block = Block.of(raw[rows], cleaned, dates)
+        shapes[rows] = shapes_from_calendar(block.calendar)
+        values = feature_block(block, config.recent_days, config.drop_window_days)
+        table[rows] = feature_matrix(values, len(cleaned))
+        present_share[rows] = 1.0 - values["missing_share"]
+        gap_longest[rows] = values["gap_longest"]
+        zero_share[rows] = values["zero_share"]
+    quality = quality_flags(present_share, gap_longest.astype(np.int64), zero_share, config)
+    quality.index = frame.index
+    return StagePass(frame, dates, quality, shapes, table, cleaning)
+
+
+@dataclass
+class Preprocessor:
+    """Fitted stage 02: the config and the shape clustering, applied to any consumption frame."""
+
+    config: PreprocessConfig
+    clusters: ShapeClusters
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+    shape_names: tuple[str, ...] = SHAPE_NAMES
+    fitted_on: dict = field(default_factory=dict)  # customers, days, first and last day, seed
+    ntl_version: str = __version__
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of shape clusters."""
+        return self.clusters.n_clusters
+
+    def transform(self, consumption: pd.DataFrame) -> pd.DataFrame:
+        """The preprocessed frame: FLAG, quality_flag, cluster, then float32 features."""
+        return self.assemble(stage_pass(consumption, self.config))
+
+    def assemble(self, computed: StagePass) -> pd.DataFrame:
+        """Assign clusters and peer deviation to a stage pass and lay it out as the preprocessed frame."""
+        cluster = assign_clusters(self.clusters, computed.shapes)
+        set_peer_deviation(
+            computed.features,
+            peer_deviation(computed.shapes, cluster, self.clusters.typical_shapes),
+        )
+        index = computed.frame.index
+        meta = pd.DataFrame(
+            {
+                LABEL_COLUMN: labels(computed.frame),
+                "quality_flag": computed.quality["quality_flag"].to_numpy(),
+                "cluster": cluster,
+            },
+            index=index,
+        )
+        features = pd.DataFrame(computed.features, index=index, columns=list(FEATURE_NAMES))
+        return pd.concat([meta, features[list(self.feature_names)]], axis=1)
+
+    def summary(self) -> dict:
+        """Config, chosen k, silhouette by k and what the fit saw, for metadata and reports."""
+        return {
+            "config": asdict(self.config),
+            "n_clusters": self.n_clusters,
+            "silhouette_by_k": {str(k): v for k, v in self.clusters.silhouette_by_k.items()},
+            "fitted_on": self.fitted_on,
+            "features": list(self.feature_names),
+            "ntl_version": self.ntl_version,
+        }
+
+
+def fit_on_pass(computed: StagePass, config: PreprocessConfig, seed: int) -> Preprocessor:
+    """Fit the shape clustering on HIGH-quality customers (on all when fewer than 3 are HIGH)."""
+    high = (computed.quality["quality_flag"] == HIGH).to_numpy()
+    fit_rows = high if high.sum() >= 3 else np.ones(len(high), dtype=bool)
+    clusters = fit_clusters(
+        computed.shapes[fit_rows],
+        seed,
+        n_clusters=config.n_clusters,
+        k_range=config.k_range,
+        sample_size=config.cluster_sample_size,
+        silhouette_sample_size=config.silhouette_sample_size,
+    )
+    dates = computed.dates
+    fitted_on = {
+        "customers": len(computed.frame),
+        "customers_clustered": int(fit_rows.sum()),
+        "days": len(dates),
+        "first_day": dates[0].strftime(DAY_FORMAT),
+        "last_day": dates[-1].strftime(DAY_FORMAT),
+        "seed": seed,
+        "cleaning": dict(computed.cleaning),
+    }
+    return Preprocessor(config=config, clusters=clusters, fitted_on=fitted_on)
+
+
+def fit_preprocessor(
+    consumption: pd.DataFrame, config: PreprocessConfig, seed: int
+) -> Preprocessor:
+    """Fit stage 02 on a consumption frame: the shape clustering (k by silhouette unless fixed)."""
+    return fit_on_pass(stage_pass(consumption, config), config, seed)
+
+
+def fit_transform(
+    consumption: pd.DataFrame, config: PreprocessConfig, seed: int
+) -> tuple[Preprocessor, pd.DataFrame]:
+    """fit_preprocessor then transform on the same frame, reading the matrix only once."""
+    computed = stage_pass(consumption, config)
+    preprocessor = fit_on_pass(computed, config, seed)
+    return preprocessor, preprocessor.assemble(computed)

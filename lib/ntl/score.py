@@ -1,0 +1,334 @@
+"""Score new meter data with a finished run's artifacts: the ranked list and a drift report.
+
+The path is the chain's own: ``ntl.io.read_meter_data`` reads the file, the saved
+``Preprocessor.transform`` (02) makes the features, the saved ``ModelBundle.score`` (03) scores,
+``ntl.thresholds.assign_tiers`` sets the tiers and ``ntl.risk.build_inspection_list`` (04) explains
+and ranks. Nothing is re-fitted, so the same customers get the same scores as in the chain.
+
+Reasons use exact TreeSHAP, which costs about a millisecond per customer: by default only the high
+tier (the customers to inspect this period) gets reason codes and the list says so for the others;
+``reasons_for_top`` changes that.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ntl._version import __version__
+from ntl.artifacts import ArtifactStore, atomic_write
+from ntl.drift import ALERT_PSI, drift_messages, drift_report
+from ntl.errors import MeterDataError, ParameterError
+from ntl.frame import build_frame, day_index
+from ntl.io import handle_negative_readings, parse_day_labels, place_on_calendar, read_meter_data
+from ntl.models import ModelBundle, load_model_bundle
+from ntl.preprocess import Preprocessor
+from ntl.risk import NO_STANDOUT, NOT_EXPLAINED, build_inspection_list
+from ntl.thresholds import assign_tiers
+
+READ_OPTIONS = (
+    "layout",
+    "id_column",
+    "label_column",
+    "date_column",
+    "value_column",
+    "negative_readings",
+    "min_days",
+)
+CHUNK_ROWS = 10_000  # customers preprocessed per progress step
+
+
+@dataclass
+class ScoringArtifacts:
+    """What scoring needs from a run folder, loaded once (hashes and versions checked)."""
+
+    store: ArtifactStore
+    preprocessor: Preprocessor
+    bundle: ModelBundle
+    thresholds: dict[str, Any]
+    drift_baseline: dict[str, Any] | None
+
+    @property
+    def min_days(self) -> int:
+        """The shortest history the preprocessing accepts."""
+        return int(self.preprocessor.config.min_history_days)
+
+
+def load_scoring_artifacts(artifacts_dir: str | Path) -> ScoringArtifacts:
+    """Load preprocessing, models, thresholds and (when 04 ran) the drift baseline.
+
+    Raises MissingArtifactError for a folder the chain has not filled and ArtifactVersionError
+    for artifacts written by an incompatible ``ntl``.
+    """
+    store = ArtifactStore(artifacts_dir, notebook="score")
+    store.check_compatible()
+    preprocessor = store.read_joblib("preprocessing.joblib")
+    bundle = load_model_bundle(store)
+    thresholds = store.read_json("thresholds.json")
+    baseline = (
+        store.read_json("drift_baseline.json") if store.exists("drift_baseline.json") else None
+    )
+    return ScoringArtifacts(store, preprocessor, bundle, thresholds, baseline)
+
+
+def _artifacts(artifacts: str | Path | ScoringArtifacts) -> ScoringArtifacts:
+    return (
+        artifacts if isinstance(artifacts, ScoringArtifacts) else load_scoring_artifacts(artifacts)
+    )
+
+
+def _check_read_options(read_options: Mapping[str, Any] | None, min_days: int) -> dict[str, Any]:
+    options = dict(read_options or {})
+    unknown = sorted(set(options) - set(READ_OPTIONS))
+    if unknown:
+        raise ParameterError(f"unknown read options {unknown}; known: {list(READ_OPTIONS)}")
+    options.setdefault("min_days", min_days)
+    if options["min_days"] < min_days:
+        raise ParameterError(
+            f"min_days={options['min_days']} is below the {min_days} days the preprocessing needs"
+        )
+    return options
+
+
+def preprocess_in_chunks(
+    preprocessor: Preprocessor, consumption: pd.DataFrame, progress: tqdm | None = None
+) -> pd.DataFrame:
+    """Preprocessor.transform over blocks of customers (every feature is per customer, so the
+    result equals one transform of the whole frame); the progress bar advances per block."""
+    blocks = []
+    for start in range(0, len(consumption), CHUNK_ROWS):
+        blocks.append(preprocessor.transform(consumption.iloc[start : start + CHUNK_ROWS]))
+        if progress is not None:
+            progress.update(1)
+    return blocks[0] if len(blocks) == 1 else pd.concat(blocks)
+
+
+def history_notes(consumption: pd.DataFrame, preprocessor: Preprocessor) -> list[str]:
+    """Warnings when the new history is much shorter than the one the models learned from."""
+    trained_days = int(preprocessor.fitted_on.get("days", 0) or 0)
+    days = len(day_index(consumption))
+    notes = []
+    if trained_days and days < 0.5 * trained_days:
+        notes.append(
+            f"note: {days} days of history against {trained_days} at training; features that need "
+            "long histories (year-over-year, seasonality) are missing or noisier, so scores shift"
+        )
+    return notes
+
+
+@dataclass
+class ScoredData:
+    """Everything one scoring pass produces."""
+
+    inspection_list: pd.DataFrame
+    preprocessed: pd.DataFrame
+    scores: pd.DataFrame
+    drift: pd.DataFrame | None
+
+
+def score_consumption(
+    consumption: pd.DataFrame,
+    artifacts: str | Path | ScoringArtifacts,
+    *,
+    reasons_for_top: int | None = None,
+    progress: tqdm | None = None,
+) -> ScoredData:
+    """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline."""
+    loaded = _artifacts(artifacts)
+    preprocessed = preprocess_in_chunks(loaded.preprocessor, consumption, progress)
+    if progress is not None:
+        progress.set_postfix_str("score")
+    scores = loaded.bundle.score(preprocessed)
+    tiers = assign_tiers(scores["risk_score"], loaded.thresholds)
+    _step(progress, "explain")
+    baseline_features = loaded.drift_baseline["features"] if loaded.drift_baseline else None
+    ranked = build_inspection_list(
+        preprocessed,
+        scores,
+        tiers,
+        loaded.bundle,
+        day_index(consumption)[-1],
+        baseline_features=baseline_features,
+        reasons_for_top=reasons_for_top,
+    )
+    _step(progress, "drift")
+    drift = None
+    if loaded.drift_baseline is not None:
+        drift = drift_report(loaded.drift_baseline, preprocessed, scores)
+    _step(progress, "write")
+    return ScoredData(ranked, preprocessed, scores, drift)
+
+
+def _step(progress: tqdm | None, next_stage: str) -> None:
+    """Count one finished stage on the progress bar and name the next one."""
+    if progress is not None:
+        progress.update(1)
+        progress.set_postfix_str(next_stage)
+
+
+def output_paths(out_path: str | Path, drift_path: str | Path | None) -> tuple[Path, Path, Path]:
+    """CSV, parquet (beside it, same stem) and drift JSON (default <stem>_drift.json) paths."""
+    out = Path(out_path)
+    csv_path = out.with_suffix(".csv") if out.suffix.lower() == ".parquet" else out
+    parquet_path = csv_path.with_suffix(".parquet")
+    drift = Path(drift_path) if drift_path else csv_path.with_name(f"{csv_path.stem}_drift.json")
+    return csv_path, parquet_path, drift
+
+
+def drift_document(
+    drift: pd.DataFrame | None, consumption: pd.DataFrame, source: str, artifacts_dir: str | Path
+) -> dict[str, Any]:
+    """The drift report as JSON-ready data, with what was scored against what."""
+    dates = day_index(consumption)
+    document: dict[str, Any] = {
+        "ntl_version": __version__,
+        "input": source,
+        "artifacts": str(artifacts_dir),
+        "n_customers": int(len(consumption)),
+        "first_day": dates[0].strftime("%Y-%m-%d"),
+        "last_day": dates[-1].strftime("%Y-%m-%d"),
+        "alert_threshold": ALERT_PSI,
+    }
+    if drift is None:
+        document |= {
+            "available": False,
+            "reason": "no drift_baseline.json (run 04_evaluation_risk)",
+        }
+        return document
+    records = drift.replace({np.nan: None}).to_dict(orient="records")
+    document |= {
+        "available": True,
+        "alerts": drift.loc[drift["alert"], "variable"].tolist(),
+        "variables": records,
+    }
+    return document
+
+
+def score_file(
+    input_path: str | Path,
+    artifacts_dir: str | Path,
+    out_path: str | Path,
+    *,
+    drift_path: str | Path | None = None,
+    read_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    reasons_for_top: int | None = None,
+) -> pd.DataFrame:
+    """Score a meter export with saved artifacts; write the ranked list and a drift report.
+
+    Writes ``out_path`` (CSV), the same table as parquet beside it and the drift report JSON
+    (default ``<out stem>_drift.json``); prints a warning per variable with PSI > 0.2 to stderr.
+    `read_options` go to ``ntl.io.read_meter_data`` (layout, id_column, label_column, ...).
+    `reasons_for_top`: None explains the high tier, N the N highest-ranked customers.
+    Returns the ranked inspection list.
+    """
+    loaded = load_scoring_artifacts(artifacts_dir)
+    options = _check_read_options(read_options, loaded.min_days)
+    csv_path, parquet_path, json_path = output_paths(out_path, drift_path)
+    with tqdm(total=5, desc="ntl score", unit="step", disable=not progress, file=sys.stderr) as bar:
+        bar.set_postfix_str("read")
+        consumption, _report = read_meter_data(input_path, **options)
+        bar.total = 5 + math.ceil(len(consumption) / CHUNK_ROWS)
+        _step(bar, "preprocess")
+        for note in history_notes(consumption, loaded.preprocessor):
+            tqdm.write(note, file=sys.stderr)
+        scored = score_consumption(
+            consumption, loaded, reasons_for_top=reasons_for_top, progress=bar
+        )
+        ranked = scored.inspection_list
+        document = drift_document(scored.drift, consumption, str(input_path), artifacts_dir)
+        atomic_write(csv_path, lambda tmp: ranked.to_csv(tmp, index=False))
+        atomic_write(parquet_path, lambda tmp: ranked.to_parquet(tmp, index=False))
+        text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+        atomic_write(json_path, lambda tmp: tmp.write_text(text))
+        bar.update(1)
+    if scored.drift is None:
+        print(f"warning: {document['reason']}; no drift report", file=sys.stderr)
+    else:
+        for message in drift_messages(scored.drift):
+            print(f"warning: {message}", file=sys.stderr)
+    return ranked
+
+
+# --------------------------------------------------------------------------- one customer
+
+
+def readings_frame(
+    readings: Mapping[Any, float] | pd.Series, customer_id: str = "customer"
+) -> pd.DataFrame:
+    """One customer's readings (date -> kWh) as a one-row canonical consumption frame.
+
+    Days absent from the readings become missing; negative readings become missing, as in the
+    loader. Raises MeterDataError for dates that do not parse, days given twice or values that
+    are not numbers.
+    """
+    series = pd.Series(readings, dtype=object) if not isinstance(readings, pd.Series) else readings
+    if series.empty:
+        raise MeterDataError("readings: no readings given")
+    if isinstance(series.index, pd.DatetimeIndex):
+        dates = series.index
+    else:  # the loader's own date parsing: 2016-01-31, 2016/1/31, 1/31/2016, 20160131
+        dates, _ = parse_day_labels([str(label) for label in series.index])
+    if dates.isna().any():
+        bad = [str(label) for label, date in zip(series.index, dates, strict=True) if pd.isna(date)]
+        raise MeterDataError(f"readings: keys that are not dates: {bad[:5]}")
+    dates = dates.normalize()
+    if dates.has_duplicates:
+        twice = sorted({d.strftime("%Y-%m-%d") for d in dates[dates.duplicated()]})
+        raise MeterDataError(f"readings: the same day is given more than once: {twice[:5]}")
+    values = pd.to_numeric(pd.Series(series.to_numpy()), errors="coerce")
+    not_numbers = values.isna() & pd.Series(series.to_numpy()).notna()
+    if not_numbers.any():
+        first = int(np.flatnonzero(not_numbers.to_numpy())[0])
+        raise MeterDataError(
+            f"readings: value {series.iloc[first]!r} for {dates[first]:%Y-%m-%d} is not a number"
+        )
+    matrix = values.to_numpy(dtype=np.float32)[None, :]
+    calendar, first_day, _ = place_on_calendar(matrix, pd.DatetimeIndex(dates))
+    ids = np.array([customer_id], dtype=object)
+    calendar, _ = handle_negative_readings(calendar, ids, "missing", Path("readings"))
+    if np.isnan(calendar).all():
+        raise MeterDataError("readings: no reading is present (all missing)")
+    return build_frame(ids, calendar, first_day)
+
+
+def score_customer(
+    readings: Mapping[Any, float] | pd.Series,
+    artifacts_dir: str | Path | ScoringArtifacts,
+) -> dict[str, Any]:
+    """Score one customer's daily readings (date -> kWh) for integration with other systems.
+
+    Returns ``{"risk_score", "probability" (None without labels), "tier", "reasons"}``.
+    Pass a ScoringArtifacts (load_scoring_artifacts) instead of a folder to avoid reloading
+    the models on every call.
+    """
+    loaded = _artifacts(artifacts_dir)
+    frame = readings_frame(readings)
+    n_days = frame.shape[1] - 1
+    if n_days < loaded.min_days:
+        raise MeterDataError(
+            f"readings: only {n_days} day(s) of history, at least {loaded.min_days} are needed"
+        )
+    scored = score_consumption(frame, loaded, reasons_for_top=1)
+    row = scored.inspection_list.iloc[0]
+    probability = float(row["probability"])
+    reason_columns = [c for c in scored.inspection_list.columns if c.startswith("reason_")]
+    return {
+        "risk_score": float(row["risk_score"]),
+        "probability": None if math.isnan(probability) else probability,
+        "tier": str(row["tier"]),
+        "reasons": [
+            str(row[c])
+            for c in reason_columns
+            if row[c] and row[c] not in (NO_STANDOUT, NOT_EXPLAINED)
+        ],
+    }

@@ -1,0 +1,125 @@
+"""PSI and the drift baseline/report of ntl.drift."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntl import drift
+from ntl.errors import ArtifactError, ParameterError
+
+
+def _population(n: int, seed: int, shift: float = 0.0, missing: float = 0.0) -> tuple:
+    """A small preprocessed frame and scores; `shift` moves mean_kwh, `missing` blanks yoy."""
+    rng = np.random.default_rng(seed)
+    index = pd.Index([f"C{i:04d}" for i in range(n)], name="CONS_NO")
+    yoy = rng.normal(1.0, 0.2, n).astype(np.float32)
+    yoy[rng.random(n) < missing] = np.nan
+    preprocessed = pd.DataFrame(
+        {
+            "FLAG": pd.array([pd.NA] * n, dtype="Int8"),
+            "quality_flag": np.where(rng.random(n) < 0.8, "HIGH", "LOW"),
+            "cluster": rng.integers(0, 3, n),
+            "mean_kwh": rng.lognormal(2.0 + shift, 0.5, n).astype(np.float32),
+            "yoy_ratio": yoy,
+            "zero_share": np.where(rng.random(n) < 0.9, 0.0, rng.random(n)).astype(np.float32),
+        },
+        index=index,
+    )
+    scores = pd.DataFrame(
+        {
+            "anomaly_score": rng.beta(2, 5, n),
+            "xgb_probability": np.nan,
+            "probability": np.nan,
+            "risk_score": rng.beta(2, 5, n),
+        },
+        index=index,
+    )
+    return preprocessed, scores
+
+
+def test_psi_by_hand_on_known_shares():
+    expected = np.repeat([1.0, 2.0, 3.0, 4.0], 25)  # quartile edges 2, 3, 4 -> bins 25 % each
+    actual = np.repeat([1.0, 2.0, 3.0, 4.0], [10, 20, 30, 40])
+    shares = np.array([0.1, 0.2, 0.3, 0.4])
+    manual = float(np.sum((shares - 0.25) * np.log(shares / 0.25)))
+    assert drift.psi(expected, actual, bins=4) == pytest.approx(manual)
+
+
+def test_psi_near_zero_on_identical_and_large_on_shifted_samples():
+    rng = np.random.default_rng(0)
+    sample = rng.normal(0, 1, 5000)
+    assert drift.psi(sample, sample) == pytest.approx(0.0, abs=1e-12)
+    assert drift.psi(sample, rng.normal(0, 1, 5000)) < 0.02
+    assert drift.psi(sample, rng.normal(1.0, 1, 5000)) > 0.5
+
+
+def test_psi_counts_missing_values_as_their_own_bin():
+    values = np.arange(100, dtype=float)
+    with_gaps = values.copy()
+    with_gaps[:30] = np.nan
+    assert drift.psi(values, with_gaps) > 0.2
+    edges = drift.bin_edges(values, bins=10)
+    shares = drift.bin_shares(with_gaps, edges)
+    assert shares[-1] == pytest.approx(0.3)
+    assert shares.sum() == pytest.approx(1.0)
+
+
+def test_bin_edges_of_discrete_values_collapse():
+    values = np.array([0.0] * 90 + [1.0] * 10)
+    edges = drift.bin_edges(values, bins=10)  # deciles: eight zeros, then one interpolated edge
+    assert edges == pytest.approx([0.0, 0.1])
+    assert drift.bin_shares(values, edges).tolist() == [0.0, 0.9, 0.1, 0.0]
+    with pytest.raises(ParameterError, match="bins must be at least 2"):
+        drift.bin_edges(values, bins=1)
+
+
+def test_category_psi_sees_new_categories():
+    baseline = drift.category_shares(["a"] * 50 + ["b"] * 50)
+    assert baseline == {"a": 0.5, "b": 0.5}
+    assert drift.category_psi(baseline, ["a", "b"] * 20) == pytest.approx(0.0)
+    assert drift.category_psi(baseline, ["a"] * 40 + ["c"] * 60) > 1.0
+
+
+def test_baseline_is_json_ready_and_skips_empty_scores():
+    preprocessed, scores = _population(300, seed=1)
+    baseline = drift.drift_baseline(preprocessed, scores)
+    assert set(baseline["features"]) == {"mean_kwh", "yoy_ratio", "zero_share"}
+    assert set(baseline["scores"]) == {"anomaly_score", "risk_score"}
+    assert set(baseline["categories"]) == {"cluster", "quality_flag"}
+    entry = baseline["features"]["mean_kwh"]
+    assert len(entry["shares"]) == len(entry["edges"]) + 2  # bins + missing
+    assert sum(entry["shares"]) == pytest.approx(1.0)
+    assert json.loads(json.dumps(baseline)) == baseline
+
+
+def test_report_stable_on_same_population_and_flags_shift():
+    reference, reference_scores = _population(2000, seed=1)
+    baseline = drift.drift_baseline(reference, reference_scores)
+    same = drift.drift_report(baseline, reference, reference_scores)
+    assert (same["psi"] < 1e-9).all()
+    assert not same["alert"].any()
+
+    shifted, shifted_scores = _population(2000, seed=2, shift=0.8, missing=0.4)
+    report = drift.drift_report(baseline, shifted, shifted_scores).set_index("variable")
+    assert report.loc["mean_kwh", "alert"]
+    assert report.loc["mean_kwh", "status"] == "shift"
+    assert report.loc["yoy_ratio", "alert"]  # 40 % missing now
+    assert report.loc["risk_score", "psi"] < 0.1
+    assert report.loc["cluster", "kind"] == "category"
+    assert report["psi"].is_monotonic_decreasing
+    messages = drift.drift_messages(report.reset_index())
+    assert any("'mean_kwh' has PSI" in message for message in messages)
+    assert len(messages) == int(report["alert"].sum())
+
+
+def test_report_refuses_data_without_baseline_features():
+    reference, scores = _population(200, seed=1)
+    baseline = drift.drift_baseline(reference, scores)
+    with pytest.raises(ArtifactError, match=r"lacks: \['zero_share'\]"):
+        drift.drift_report(baseline, reference.drop(columns="zero_share"), scores)
+    with pytest.raises(ArtifactError, match="no 'categories' section"):
+        drift.drift_report({"features": {}, "scores": {}}, reference, scores)

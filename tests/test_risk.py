@@ -1,0 +1,144 @@
+"""Tier table and inspection list of ntl.risk, on a hand-made ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntl import evaluate, risk
+from ntl.errors import ParameterError
+from ntl.thresholds import assign_tiers
+
+
+@pytest.fixture
+def ranked_population() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Six customers in scrambled order; by risk: E F A B C D (C and D tied)."""
+    index = pd.Index(["A", "B", "C", "D", "E", "F"], name="CONS_NO")
+    preprocessed = pd.DataFrame(
+        {
+            "FLAG": pd.array([1, 0, 0, 1, 1, pd.NA], dtype="Int8"),
+            "quality_flag": ["HIGH", "LOW", "HIGH", "HIGH", "LOW", "HIGH"],
+            "cluster": [0, 1, 0, 2, 1, -1],
+            "mean_kwh": np.float32([1, 2, 3, 4, 5, 6]),
+        },
+        index=index,
+    )
+    scores = pd.DataFrame(
+        {
+            "anomaly_score": [0.1] * 6,
+            "xgb_probability": [0.5] * 6,
+            "probability": [0.6, 0.3, 0.1, 0.1, 0.9, 0.8],
+            "risk_score": [0.7, 0.4, 0.2, 0.2, 0.95, 0.9],
+        },
+        index=index,
+    )
+    reasons = pd.DataFrame(
+        {
+            "reason_1": ["fell", "zeros", "", "", "gaps", "trend"],
+            "reason_2": ["", "", "", "", "x", ""],
+        },
+        index=index,
+    )
+    return preprocessed, scores, reasons
+
+
+def test_inspection_list_is_ranked_with_all_columns(ranked_population):
+    preprocessed, scores, reasons = ranked_population
+    tiers = assign_tiers(scores["risk_score"], {"high_cutoff": 0.9, "medium_cutoff": 0.4})
+    table = risk.inspection_list(preprocessed, scores, tiers, reasons)
+    assert list(table.columns) == [
+        "rank",
+        "CONS_NO",
+        "risk_score",
+        "probability",
+        "tier",
+        "cluster",
+        "quality_flag",
+        "reason_1",
+        "reason_2",
+    ]
+    assert table["CONS_NO"].tolist() == ["E", "F", "A", "B", "C", "D"]
+    assert table["rank"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert table["tier"].tolist() == ["high", "high", "medium", "medium", "low", "low"]
+    assert table["reason_1"].tolist() == [
+        "gaps",
+        "trend",
+        "fell",
+        "zeros",
+        risk.NO_STANDOUT,
+        risk.NO_STANDOUT,
+    ]
+    assert table.loc[0, "probability"] == 0.9
+    assert table["cluster"].tolist() == [1, -1, 0, 1, 0, 2]
+    assert "FLAG" not in table.columns
+
+
+def test_inspection_list_hit_rate_equals_precision_at_k(ranked_population):
+    preprocessed, scores, reasons = ranked_population
+    tiers = assign_tiers(scores["risk_score"], {"high_cutoff": 0.9, "medium_cutoff": 0.4})
+    labelled = preprocessed["FLAG"].notna()
+    table = risk.inspection_list(preprocessed[labelled], scores[labelled], tiers[labelled], reasons)
+    flags = preprocessed["FLAG"].reindex(table["CONS_NO"]).to_numpy(dtype=float)
+    for k in range(1, 6):
+        assert flags[:k].mean() == evaluate.precision_at_k(
+            preprocessed.loc[labelled, "FLAG"], scores.loc[labelled, "risk_score"], k
+        )
+
+
+def test_inspection_list_with_partial_reasons_and_bad_alignment(ranked_population):
+    preprocessed, scores, reasons = ranked_population
+    tiers = assign_tiers(scores["risk_score"], {"high_cutoff": 0.9, "medium_cutoff": 0.4})
+    explained = reasons.loc[["E", "C"]]
+    table = risk.inspection_list(preprocessed, scores, tiers, explained)
+    assert table["reason_1"].tolist() == [
+        "gaps",
+        risk.NOT_EXPLAINED,
+        risk.NOT_EXPLAINED,
+        risk.NOT_EXPLAINED,
+        risk.NO_STANDOUT,
+        risk.NOT_EXPLAINED,
+    ]
+    assert table["reason_2"].tolist() == ["x", "", "", "", "", ""]
+    with pytest.raises(ValueError, match="scores must have the same customers"):
+        risk.inspection_list(preprocessed, scores.iloc[::-1], tiers, reasons)
+    with pytest.raises(ValueError, match="no 'probability' column"):
+        risk.inspection_list(preprocessed, scores.drop(columns="probability"), tiers, reasons)
+
+
+def test_tier_table_counts_and_hit_rates(ranked_population):
+    preprocessed, scores, _ = ranked_population
+    tiers = assign_tiers(scores["risk_score"], {"high_cutoff": 0.9, "medium_cutoff": 0.4})
+    table = risk.tier_table(tiers, preprocessed["FLAG"]).set_index("tier")
+    assert table.index.tolist() == ["high", "medium", "low"]
+    assert table["customers"].tolist() == [2, 2, 2]
+    assert table["share"].tolist() == pytest.approx([1 / 3] * 3)
+    # high: E (1) and F (unlabeled) -> 1 of 1 labelled; medium: A (1), B (0); low: C (0), D (1)
+    assert table["labelled"].tolist() == [1, 2, 2]
+    assert table["thieves"].tolist() == [1, 1, 1]
+    assert table["hit_rate"].tolist() == pytest.approx([1.0, 0.5, 0.5])
+    assert table["share_of_thieves"].tolist() == pytest.approx([1 / 3] * 3)
+
+
+def test_tier_table_without_labels_and_empty_tier():
+    tiers = pd.Series(["low", "low", "high"], index=pd.Index(["a", "b", "c"], name="CONS_NO"))
+    table = risk.tier_table(tiers)
+    assert table["customers"].tolist() == [1, 0, 2]
+    assert "hit_rate" not in table.columns
+    with pytest.raises(ValueError, match=r"unknown tier names \['urgent'\]"):
+        risk.tier_table(pd.Series(["urgent"]))
+
+
+def test_top_customers_follow_the_list(ranked_population):
+    preprocessed, scores, _ = ranked_population
+    assert risk.top_customers(preprocessed, scores, 3).tolist() == ["E", "F", "A"]
+
+
+def test_rows_to_explain(ranked_population):
+    _, scores, _ = ranked_population
+    tiers = assign_tiers(scores["risk_score"], {"high_cutoff": 0.9, "medium_cutoff": 0.4})
+    assert risk.rows_to_explain(scores, tiers, None).tolist() == ["E", "F"]  # the high tier
+    assert risk.rows_to_explain(scores, tiers, 3).tolist() == ["A", "E", "F"]  # data order
+    assert risk.rows_to_explain(scores, tiers, 0).tolist() == []
+    with pytest.raises(ParameterError, match="reasons_for_top must be >= 0"):
+        risk.rows_to_explain(scores, tiers, -1)

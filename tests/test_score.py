@@ -1,0 +1,238 @@
+"""ntl.score end to end on a small run's artifacts: same scores as the chain, files, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntl import cli, drift, risk, score
+from ntl.artifacts import ArtifactStore
+from ntl.errors import ArtifactVersionError, MeterDataError, MissingArtifactError, ParameterError
+from ntl.models import load_model_bundle, save_model_bundle, split_customers, train_models
+from ntl.preprocess import PreprocessConfig, fit_transform
+from ntl.synth import generate_consumption
+from ntl.thresholds import assign_tiers, fit_thresholds
+
+SEED = 5
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A small labelled run folder as notebooks 01-04 leave it (drift baseline included)."""
+    folder = tmp_path_factory.mktemp("run") / "artifacts"
+    consumption, _truth = generate_consumption(240, n_days=100, seed=SEED)
+    days = consumption.columns[1:]
+    consumption[days] = consumption[days].where(consumption[days] >= 0)  # as the loader does
+    ArtifactStore(folder, notebook="01_data_generation_eda").write_parquet(
+        "consumption.parquet", consumption
+    )
+    store = ArtifactStore(folder, notebook="02_preprocessing_clustering")
+    preprocessor, preprocessed = fit_transform(consumption, PreprocessConfig(n_clusters=2), SEED)
+    store.write_joblib("preprocessing.joblib", preprocessor)
+    store.write_parquet("preprocessed.parquet", preprocessed)
+    store = ArtifactStore(folder, notebook="03_modeling")
+    split = split_customers(preprocessed["FLAG"], seed=SEED)
+    bundle, report = train_models(
+        preprocessed,
+        split,
+        seed=SEED,
+        if_n_estimators=20,
+        xgb_params={"n_estimators": 30},
+        rf_n_estimators=5,
+        n_jobs=1,
+        min_cluster_size=40,
+    )
+    save_model_bundle(bundle, store)
+    validation = report["validation_scores"]
+    store.write_json(
+        "thresholds.json", fit_thresholds(validation["risk_score"], validation["FLAG"])
+    )
+    store = ArtifactStore(folder, notebook="04_evaluation_risk")
+    store.write_json(
+        "drift_baseline.json", drift.drift_baseline(preprocessed, bundle.score(preprocessed))
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def chain(run) -> dict:
+    """The chain's own view of the run: consumption, preprocessed, scores, tiers."""
+    store = ArtifactStore(run)
+    preprocessed = store.read_parquet("preprocessed.parquet")
+    scores = load_model_bundle(store).score(preprocessed)
+    return {
+        "consumption": store.read_parquet("consumption.parquet"),
+        "scores": scores,
+        "tiers": assign_tiers(scores["risk_score"], store.read_json("thresholds.json")),
+    }
+
+
+@pytest.fixture(scope="module")
+def export(run, chain, tmp_path_factory) -> Path:
+    """The run's consumption as a wide CSV meter export (SGCC layout, dates as 2014/1/1)."""
+    path = tmp_path_factory.mktemp("export") / "meter.csv"
+    frame = chain["consumption"].copy()
+    frame.columns = ["FLAG", *pd.to_datetime(frame.columns[1:]).strftime("%Y/%-m/%-d")]
+    frame.to_csv(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scored(export, run, tmp_path_factory) -> tuple[pd.DataFrame, Path]:
+    out = tmp_path_factory.mktemp("out") / "list.csv"
+    return score.score_file(export, run, out, progress=False), out
+
+
+def test_score_file_equals_the_chain(scored, chain):
+    ranked, _ = scored
+    assert ranked["risk_score"].is_monotonic_decreasing
+    by_id = ranked.set_index("CONS_NO")
+    expected = chain["scores"]
+    assert set(by_id.index) == set(expected.index)
+    np.testing.assert_allclose(
+        by_id.loc[expected.index, "risk_score"], expected["risk_score"], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        by_id.loc[expected.index, "probability"], expected["probability"], rtol=1e-12
+    )
+    assert (by_id.loc[expected.index, "tier"] == chain["tiers"].astype(str)).all()
+
+
+def test_score_file_writes_csv_parquet_and_drift(scored):
+    ranked, out = scored
+    from_csv = pd.read_csv(out, dtype={"CONS_NO": str}, keep_default_na=False, na_values=[""])
+    assert list(from_csv.columns) == list(ranked.columns)
+    np.testing.assert_allclose(from_csv["risk_score"], ranked["risk_score"], rtol=1e-15)
+    from_parquet = pd.read_parquet(out.with_suffix(".parquet"))
+    assert from_parquet["CONS_NO"].tolist() == ranked["CONS_NO"].tolist()
+    report = json.loads(out.with_name("list_drift.json").read_text())
+    assert report["available"] is True
+    assert report["n_customers"] == len(ranked)
+    psi_by_name = {row["variable"]: row["psi"] for row in report["variables"]}
+    assert psi_by_name["risk_score"] == pytest.approx(0.0, abs=1e-9)  # the baseline's own data
+    assert report["alerts"] == []
+
+
+def test_reasons_cover_the_high_tier_and_the_list_says_so(scored):
+    ranked, _ = scored
+    high = (ranked["tier"] == "high").to_numpy()
+    assert high.any()
+    assert not ranked.loc[high, "reason_1"].isin(["", risk.NOT_EXPLAINED]).any()
+    assert (ranked.loc[~high, "reason_1"] == risk.NOT_EXPLAINED).all()
+    assert (ranked.loc[~high, "reason_2"] == "").all()
+
+
+def test_reasons_for_top_and_progress_bar(export, run, tmp_path, capsys):
+    ranked = score.score_file(export, run, tmp_path / "top.csv", reasons_for_top=7)
+    explained = np.flatnonzero(ranked["reason_1"].to_numpy() != risk.NOT_EXPLAINED)
+    assert explained.tolist() == list(range(7))
+    assert "ntl score" in capsys.readouterr().err
+
+
+def test_drift_warnings_on_shifted_data(run, chain, tmp_path, capsys):
+    shifted = chain["consumption"].copy()
+    days = shifted.columns[1:]
+    shifted[days] = (shifted[days] * 3.0).astype(np.float32)
+    path = tmp_path / "shifted.parquet"
+    shifted.to_parquet(path)
+    score.score_file(path, run, tmp_path / "shifted.csv", progress=False)
+    errors = capsys.readouterr().err
+    assert "warning: drift: feature 'mean_kwh' has PSI" in errors
+    report = json.loads((tmp_path / "shifted_drift.json").read_text())
+    assert "mean_kwh" in report["alerts"]
+
+
+def test_score_customer_matches_the_batch(run, chain, scored):
+    ranked, _ = scored
+    top = ranked.iloc[0]
+    readings = chain["consumption"].loc[top["CONS_NO"]].iloc[1:]
+    loaded = score.load_scoring_artifacts(run)
+    result = score.score_customer(readings.to_dict(), loaded)  # the whole calendar, NaN included
+    assert result["risk_score"] == pytest.approx(top["risk_score"], rel=1e-6)
+    assert result["tier"] == top["tier"]
+    assert result["probability"] == pytest.approx(top["probability"], rel=1e-6)
+    assert result["reasons"] == [top[c] for c in ("reason_1", "reason_2", "reason_3") if top[c]]
+    assert len(result["reasons"]) >= 1
+
+
+def test_readings_frame_fills_the_calendar():
+    frame = score.readings_frame({"2016/1/3": 2.0, "2016-01-01": 1.0, "2016-01-04": -1.0})
+    assert list(frame.columns) == ["FLAG", "2016-01-01", "2016-01-02", "2016-01-03", "2016-01-04"]
+    values = frame.iloc[0, 1:].to_numpy(dtype=float)
+    assert values[0] == 1.0 and values[2] == 2.0
+    assert np.isnan(values[1]) and np.isnan(values[3])  # absent day, negative reading
+
+
+@pytest.mark.parametrize(
+    ("readings", "message"),
+    [
+        ({}, "no readings given"),
+        ({"not a date": 1.0, "2016-01-01": 2.0}, "keys that are not dates"),
+        ({"2016-01-01": "lots"}, "'lots' for 2016-01-01 is not a number"),
+        (pd.Series([1.0, 2.0], index=["2016-01-01", "2016-01-01"]), "more than once"),
+    ],
+)
+def test_readings_frame_bad_input(readings, message):
+    with pytest.raises(MeterDataError, match=message):
+        score.readings_frame(readings)
+
+
+def test_score_customer_short_history(run):
+    readings = {f"2016-01-{day:02d}": 1.0 for day in range(1, 8)}
+    with pytest.raises(MeterDataError, match=r"only 7 day\(s\) of history, at least 14"):
+        score.score_customer(readings, run)
+
+
+def test_score_file_bad_inputs_leave_nothing_behind(run, chain, tmp_path):
+    short = chain["consumption"].iloc[:5, :11]
+    short.to_csv(tmp_path / "short.csv")
+    out = tmp_path / "out.csv"
+    with pytest.raises(MeterDataError, match=r"only 10 day\(s\) of readings, at least 14"):
+        score.score_file(tmp_path / "short.csv", run, out, progress=False)
+    chain["consumption"].iloc[:5].rename_axis("meter").to_csv(tmp_path / "no_id.csv")
+    with pytest.raises(MeterDataError, match="no ID column 'CONS_NO'"):
+        score.score_file(tmp_path / "no_id.csv", run, out, progress=False)
+    chain["consumption"].iloc[:5].assign(region="north").to_csv(tmp_path / "extra.csv")
+    with pytest.raises(MeterDataError, match=r"headers that are not dates: \['region'\]"):
+        score.score_file(tmp_path / "extra.csv", run, out, progress=False)
+    with pytest.raises(ParameterError, match=r"unknown read options \['delimiter'\]"):
+        score.score_file(tmp_path / "short.csv", run, out, read_options={"delimiter": ";"})
+    assert not out.exists() and not out.with_suffix(".parquet").exists()
+    assert not list(tmp_path.glob("*drift*")) and not list(tmp_path.glob(".*tmp"))
+
+
+def test_artifacts_from_another_version_or_missing(run, export, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["artifact_format"] = 99
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactVersionError, match="artifact format 99"):
+        score.score_file(export, other, tmp_path / "x.csv", progress=False)
+    with pytest.raises(MissingArtifactError, match="not an ntl artifacts folder"):
+        score.score_file(export, tmp_path / "empty", tmp_path / "x.csv", progress=False)
+
+
+def test_cli_score_command(run, export, tmp_path, capsys):
+    out = tmp_path / "cli.csv"
+    assert (
+        cli.main(["score", str(export), "--artifacts", str(run), "--out", str(out), "--quiet"]) == 0
+    )
+    assert out.exists() and (tmp_path / "cli_drift.json").exists()
+    assert cli.main(["score", str(tmp_path / "nope.csv"), "--artifacts", str(run)]) == 2
+    assert "nope.csv: file not found" in capsys.readouterr().err
+
+
+def test_bundle_contributions_sum_to_the_xgboost_margin(run, chain):
+    store = ArtifactStore(run)
+    bundle = load_model_bundle(store)
+    preprocessed = store.read_parquet("preprocessed.parquet")
+    contributions = bundle.xgb_contributions(preprocessed)
+    margin = contributions.sum(axis=1).to_numpy()
+    probability = chain["scores"]["xgb_probability"].to_numpy()
+    np.testing.assert_allclose(1 / (1 + np.exp(-margin)), probability, rtol=1e-5, atol=1e-6)
