@@ -113,19 +113,21 @@ def test_bad_labels_and_scores_are_refused():
         evaluate.recall_at_k([0, 0], [0.1, 0.2], 1)
 
 
-def test_row_metrics_match_sklearn_with_ties(noisy_sample):
+@pytest.mark.parametrize("metric", ["roc", "ap"])
+def test_weighted_metrics_match_sklearn_on_resamples_with_ties(noisy_sample, metric):
+    """A resample as multiplicities over one sort gives scikit-learn's value on the resample."""
     labels, score = noisy_sample
-    rng = np.random.default_rng(0)
-    picks = rng.integers(0, labels.size, size=(5, labels.size))
-    rows_label = labels[picks].astype(float)
-    rows_score = score[picks]
-    auc_rows = evaluate._roc_auc_rows(rows_label, rows_score)
-    ap_rows = evaluate._average_precision_rows(rows_label, rows_score)
-    for row in range(5):
-        assert auc_rows[row] == pytest.approx(roc_auc_score(rows_label[row], rows_score[row]))
-        assert ap_rows[row] == pytest.approx(
-            average_precision_score(rows_label[row], rows_score[row])
-        )
+    ascending, weighted = evaluate._WEIGHTED_METRICS[
+        evaluate.roc_auc if metric == "roc" else evaluate.pr_auc
+    ]
+    order = np.argsort(score if ascending else -score, kind="stable")
+    groups = evaluate._tie_groups(score[order])
+    picks = np.random.default_rng(0).integers(0, labels.size, size=(5, labels.size))
+    weights = np.stack([np.bincount(p, minlength=labels.size)[order] for p in picks]).astype(float)
+    fast = weighted(labels[order] == 1, groups, weights)
+    sklearn_metric = roc_auc_score if metric == "roc" else average_precision_score
+    for row, p in enumerate(picks):
+        assert fast[row] == pytest.approx(sklearn_metric(labels[p], score[p]), abs=1e-12)
 
 
 def test_bootstrap_interval_contains_point_and_is_deterministic(noisy_sample):

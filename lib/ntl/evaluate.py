@@ -167,50 +167,44 @@ def pr_auc(y_true: ArrayLike, score: ArrayLike) -> float:
     return float(average_precision_score(labels, _as_scores(score, labels.shape[0])))
 
 
-def _tie_group_bounds(sorted_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows of scores sorted along axis 1: first and last column of each value's tie group."""
-    n = sorted_scores.shape[1]
-    positions = np.broadcast_to(np.arange(n), sorted_scores.shape)
-    new_value = np.ones_like(sorted_scores, dtype=bool)
-    new_value[:, 1:] = sorted_scores[:, 1:] != sorted_scores[:, :-1]
-    last_of_group = np.ones_like(new_value)
-    last_of_group[:, :-1] = new_value[:, 1:]
-    first = np.maximum.accumulate(np.where(new_value, positions, 0), axis=1)
-    last = np.minimum.accumulate(np.where(last_of_group, positions, n)[:, ::-1], axis=1)[:, ::-1]
-    return first, last
+def _tie_groups(sorted_scores: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal values in a sorted 1-D score array."""
+    return np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
 
 
-def _roc_auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC-AUC of every row at once (Mann-Whitney U with mid-ranks for ties)."""
-    order = np.argsort(scores, axis=1, kind="stable")
-    sorted_scores = np.take_along_axis(scores, order, axis=1)
-    sorted_labels = np.take_along_axis(labels, order, axis=1)
-    first, last = _tie_group_bounds(sorted_scores)
-    mid_rank = (first + last) / 2.0 + 1.0
-    n_pos = sorted_labels.sum(axis=1)
-    n_neg = sorted_labels.shape[1] - n_pos
-    rank_sum = (mid_rank * sorted_labels).sum(axis=1)
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+def _roc_auc_weighted(is_thief: np.ndarray, groups: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC-AUC for every row of `weights` (customer multiplicities, ascending score order).
 
-
-def _average_precision_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Average precision of every row at once, tie handling identical to scikit-learn.
-
-    AP = sum over thresholds of (recall step) x precision; each thief contributes the precision
-    at the end of its tie group, divided by the number of thieves.
+    Mann-Whitney: the weighted share of (thief, normal) pairs where the thief scores higher,
+    ties counting half. `groups` are the tie groups' start positions.
     """
-    order = np.argsort(-scores, axis=1, kind="stable")
-    sorted_scores = np.take_along_axis(scores, order, axis=1)
-    sorted_labels = np.take_along_axis(labels, order, axis=1)
-    _, last = _tie_group_bounds(sorted_scores)
-    true_positives = np.cumsum(sorted_labels, axis=1)
-    precision_at_group_end = np.take_along_axis(true_positives, last, axis=1) / (last + 1.0)
-    return (precision_at_group_end * sorted_labels).sum(axis=1) / sorted_labels.sum(axis=1)
+    thieves = np.add.reduceat(weights * is_thief, groups, axis=1)
+    normals = np.add.reduceat(weights * ~is_thief, groups, axis=1)
+    normals_below = np.cumsum(normals, axis=1) - normals
+    pairs = thieves.sum(axis=1) * normals.sum(axis=1)
+    return (thieves * (normals_below + 0.5 * normals)).sum(axis=1) / pairs
 
 
-_ROW_METRICS: dict[Callable, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    roc_auc: _roc_auc_rows,
-    pr_auc: _average_precision_rows,
+def _average_precision_weighted(
+    is_thief: np.ndarray, groups: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Average precision for every row of `weights` (descending score order), as scikit-learn.
+
+    AP = sum over score thresholds of (recall step) x precision: each tie group adds its thieves'
+    share times the precision at the group's end.
+    """
+    thieves = np.add.reduceat(weights * is_thief, groups, axis=1)
+    flagged = np.cumsum(np.add.reduceat(weights, groups, axis=1), axis=1)
+    found = np.cumsum(thieves, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(flagged > 0, found / flagged, 0.0)
+    return (thieves * precision).sum(axis=1) / thieves.sum(axis=1)
+
+
+# metric -> (ascending sort?, weighted row computation) for the bootstrap's fast path
+_WEIGHTED_METRICS: dict[Callable, tuple[bool, Callable]] = {
+    roc_auc: (True, _roc_auc_weighted),
+    pr_auc: (False, _average_precision_weighted),
 }
 
 
@@ -230,8 +224,8 @@ def bootstrap_interval(
 
     Resampling is stratified: thieves and normals are each drawn with replacement in their own
     counts, so every resample has both classes and the base rate of the test set. `roc_auc` and
-    `pr_auc` are computed for a batch of resamples at once; any other metric is called per
-    resample. Returns (point, low, high).
+    `pr_auc` sort the scores once and compute a batch of resamples at once from the customers'
+    multiplicities (identical to re-sorting each resample); any other metric is called per resample. Returns (point, low, high).
     """
     if n_boot < 1:
         raise ParameterError(f"n_boot must be at least 1, got {n_boot}")
@@ -245,9 +239,16 @@ def bootstrap_interval(
         raise ValueError("bootstrap_interval needs both thieves and normal customers")
     point = float(metric_fn(labels, scores))
     rng = np.random.default_rng(seed)
-    row_metric = _ROW_METRICS.get(metric_fn)
+    fast = _WEIGHTED_METRICS.get(metric_fn)
+    if fast is not None:  # sort once; a resample is then a vector of customer multiplicities
+        ascending, weighted_metric = fast
+        order = np.argsort(scores if ascending else -scores, kind="stable")
+        groups = _tie_groups(scores[order])
+        is_thief = labels[order] == 1.0
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
     estimates = np.empty(n_boot, dtype=np.float64)
-    for start in range(0, n_boot, batch_size):
+    for start in range(0, n_boot, batch_size):  # batches of resamples bound the memory
         size = min(batch_size, n_boot - start)
         picks = np.concatenate(
             [
@@ -256,8 +257,11 @@ def bootstrap_interval(
             ],
             axis=1,
         )
-        if row_metric is not None:
-            estimates[start : start + size] = row_metric(labels[picks], scores[picks])
+        if fast is not None:
+            offsets = (np.arange(size) * labels.size)[:, None]
+            counts = np.bincount((position[picks] + offsets).ravel(), minlength=size * labels.size)
+            weights = counts.reshape(size, labels.size).astype(np.float64)
+            estimates[start : start + size] = weighted_metric(is_thief, groups, weights)
         else:
             estimates[start : start + size] = [metric_fn(labels[p], scores[p]) for p in picks]
     tail = (1.0 - confidence) / 2.0 * 100.0
