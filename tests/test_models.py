@@ -11,7 +11,7 @@ from ntl.errors import MeterDataError, ParameterError
 from ntl.models import ScoreCalibrator, ScoreNormaliser, choose_weight, combine, split_customers
 from ntl.models.ensemble import out_of_fold_probability
 from ntl.models.isolation import GLOBAL_KEY, fill_missing, fit_isolation, training_medians
-from ntl.models.metrics import comparison_table, precision_at_share, ranking_metrics, top_count
+from ntl.models.metrics import comparison_table, ranking_metrics
 from ntl.models.split import split_counts, split_mask
 from tests.test_models_helpers import make_preprocessed
 
@@ -214,17 +214,6 @@ def test_out_of_fold_probability_needs_two_thieves():
 
 
 # -- metrics ------------------------------------------------------------------------------------
-
-
-def test_precision_at_share_on_hand_values():
-    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
-    score = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3, 0.0, 0.05, 0.15, 0.25])
-    assert precision_at_share(y, score, 0.1) == 1.0
-    assert precision_at_share(y, score, 0.2) == 0.5
-    assert precision_at_share(y, score, 0.3) == pytest.approx(2 / 3)
-    assert top_count(1000, 0.01) == 10 and top_count(50, 0.01) == 1 and top_count(3, 1.0) == 3
-    with pytest.raises(ParameterError, match="share must be in"):
-        top_count(10, 0)
 
 
 def test_ranking_metrics_match_scikit_learn():

@@ -18,7 +18,7 @@ from ntl.models.bundle import (
 )
 from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine
 from ntl.models.isolation import ClusterIsolation, ScoreNormaliser, fit_isolation
-from ntl.models.metrics import comparison_table, precision_at_share, ranking_metrics
+from ntl.models.metrics import comparison_table, ranking_metrics
 from ntl.models.split import SPLITS, split_customers, split_mask
 from ntl.models.supervised import XGB_DEFAULTS
 from ntl.models.training import ModelParameters, train_models
@@ -38,7 +38,6 @@ __all__ = [
     "feature_importance",
     "fit_isolation",
     "load_model_bundle",
-    "precision_at_share",
     "ranking_metrics",
     "save_model_bundle",
     "split_customers",
