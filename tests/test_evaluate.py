@@ -276,3 +276,239 @@ def test_onset_age_groups_and_records():
     records = evaluate.to_records(pd.DataFrame({"a": [1.5, np.nan], "b": np.array([2, 3])}))
     assert records == [{"a": 1.5, "b": 2}, {"a": None, "b": 3}]
     assert type(records[0]["b"]) is int
+
+
+# --------------------------------------------------------------------------- intervals of rates
+
+
+def test_wilson_interval_known_values():
+    # reference values: R prop.test(x, n, correct = FALSE) / binom.confint(method = "wilson")
+    assert evaluate.wilson_interval(5, 10) == pytest.approx((0.2365931, 0.7634069), abs=1e-6)
+    assert evaluate.wilson_interval(1, 10) == pytest.approx((0.0178762, 0.4041500), abs=1e-6)
+    assert evaluate.wilson_interval(0, 10) == pytest.approx((0.0, 0.2775328), abs=1e-6)
+    assert evaluate.wilson_interval(10, 10) == pytest.approx((0.7224672, 1.0), abs=1e-6)
+    # 9 flagged customers, all thieves: far from a certain precision of 1
+    low, high = evaluate.wilson_interval(9, 9)
+    assert high == 1.0 and low == pytest.approx(0.7008, abs=1e-4)
+
+
+def test_wilson_interval_is_vectorised_and_narrows_with_n():
+    low, high = evaluate.wilson_interval(np.array([5, 50, 500, 0]), np.array([10, 100, 1000, 0]))
+    assert low[0] == pytest.approx(0.2365931, abs=1e-6)
+    assert np.all(np.diff(high[:3] - low[:3]) < 0)
+    assert np.isnan(low[3]) and np.isnan(high[3])
+    # 90 % is narrower than 95 %: z = 1.645 by hand for 5 / 10
+    narrow = evaluate.wilson_interval(5, 10, confidence=0.90)
+    z = 1.6448536
+    half = z / (1 + z**2 / 10) * np.sqrt(0.25 / 10 + z**2 / 400)
+    assert narrow == pytest.approx((0.5 - half, 0.5 + half), abs=1e-6)
+
+
+def test_wilson_interval_refuses_impossible_counts():
+    with pytest.raises(ValueError, match="between 0 and n"):
+        evaluate.wilson_interval(11, 10)
+    with pytest.raises(ValueError, match="between 0 and n"):
+        evaluate.wilson_interval(-1, 10)
+    with pytest.raises(ParameterError, match="confidence"):
+        evaluate.wilson_interval(1, 10, confidence=1.0)
+
+
+def test_add_wilson_columns_sits_after_the_rate():
+    table = pd.DataFrame({"tier": ["a", "b"], "hits": [5, 0], "n": [10, 0], "rate": [0.5, np.nan]})
+    table = table[["tier", "rate", "hits", "n"]]
+    result = evaluate.add_wilson_columns(table, "rate", "hits", "n")
+    assert list(result.columns) == ["tier", "rate", "rate_low", "rate_high", "hits", "n"]
+    assert result["rate_low"].iloc[0] == pytest.approx(0.2365931, abs=1e-6)
+    assert np.isnan(result["rate_high"].iloc[1])
+    assert "rate_low" not in table.columns  # a copy
+
+
+def test_rate_tables_carry_wilson_intervals(ranked_example):
+    labels, score = ranked_example
+    at_k = evaluate.at_k_table(labels, score, [2, 0.5])
+    assert at_k["thieves_total"].tolist() == [4, 4]
+    # 1 of 2 inspected; 1 of 4 thieves
+    assert at_k.loc[0, ["precision_low", "precision_high"]].tolist() == pytest.approx(
+        evaluate.wilson_interval(1, 2)
+    )
+    assert at_k.loc[0, ["recall_low", "recall_high"]].tolist() == pytest.approx(
+        evaluate.wilson_interval(1, 4)
+    )
+    summary = evaluate.threshold_summary(labels, score, threshold=0.65)
+    assert (summary["flagged"], summary["thieves"]) == (4, 4)
+    assert (summary["precision_low"], summary["precision_high"]) == pytest.approx(
+        evaluate.wilson_interval(3, 4)
+    )
+    groups = np.where(np.arange(10) % 2 == 0, "HIGH", "LOW")
+    table = evaluate.group_table(labels, score, groups, threshold=0.65).set_index("group")
+    for name, row in table.iterrows():
+        assert (row["precision_low"], row["precision_high"]) == pytest.approx(
+            evaluate.wilson_interval(row["found"], row["flagged"]), nan_ok=True
+        )
+        assert (row["recall_low"], row["recall_high"]) == pytest.approx(
+            evaluate.wilson_interval(row["found"], row["thieves"])
+        ), name
+    recall = evaluate.recall_by_group([True, False, True, True], ["zero", "zero", "a", "a"])
+    assert recall["found"].tolist() == [2, 1]
+    assert recall.loc[1, ["recall_low", "recall_high"]].tolist() == pytest.approx(
+        evaluate.wilson_interval(1, 2)
+    )
+
+
+# --------------------------------------------------------------------------- paired bootstrap
+
+
+def test_bootstrap_resamples_share_resamples_across_scores(noisy_sample):
+    labels, score = noisy_sample
+
+    def ap_by_sklearn(y, s):
+        return average_precision_score(y, s)
+
+    estimates = evaluate.bootstrap_resamples(
+        {"fast": evaluate.pr_auc, "slow": ap_by_sklearn},
+        labels,
+        {"a": score, "b": score.copy(), "c": -score},
+        n_boot=30,
+        seed=4,
+    )
+    assert estimates.shape == (30, 6)
+    # the same score on the same resamples gives the same estimates, by either path
+    np.testing.assert_array_equal(estimates["fast", "a"], estimates["fast", "b"])
+    np.testing.assert_allclose(estimates["fast", "a"], estimates["slow", "a"], atol=1e-12)
+    assert (estimates["fast", "a"] > estimates["fast", "c"]).all()
+
+
+def test_model_comparison_paired_differences(noisy_sample):
+    labels, score = noisy_sample
+    noise = np.random.default_rng(1).random(labels.size)
+    scores = pd.DataFrame({"good": score, "same": score, "random": noise})
+    table = evaluate.model_comparison(labels, scores, n_boot=60, seed=3).set_index("model")
+    assert np.isnan(table.loc["good", "pr_auc_diff"])
+    assert table.loc["same", ["pr_auc_diff", "pr_auc_diff_low", "pr_auc_diff_high"]].tolist() == [
+        0.0,
+        0.0,
+        0.0,
+    ]
+    estimates = evaluate.bootstrap_resamples(
+        {"roc_auc": evaluate.roc_auc}, labels, scores, n_boot=60, seed=3
+    )
+    paired = estimates["roc_auc", "good"] - estimates["roc_auc", "random"]
+    assert table.loc["random", ["roc_auc_diff_low", "roc_auc_diff_high"]].tolist() == (
+        pytest.approx(list(np.percentile(paired, [2.5, 97.5])))
+    )
+    assert table.loc["random", "roc_auc_diff"] == pytest.approx(
+        roc_auc_score(labels, score) - roc_auc_score(labels, noise)
+    )
+    assert table.loc["random", "roc_auc_diff_low"] > 0
+    with pytest.raises(ValueError, match="reference 'nope'"):
+        evaluate.model_comparison(labels, scores, n_boot=5, reference="nope")
+
+
+def test_difference_and_interval_verdicts():
+    verdict = evaluate.difference_verdict([0.01, -0.2, -0.01, np.nan], [0.05, -0.1, 0.02, np.nan])
+    assert verdict.tolist() == ["better", "worse", "no clear difference", "reference"]
+    assert evaluate.interval_verdict(0.759, 0.681, 0.767).startswith("inside")
+    assert evaluate.interval_verdict(0.80, 0.681, 0.767).startswith("outside")
+    assert evaluate.interval_verdict(None, 0.1, 0.2) == "no comparison possible"
+
+
+# --------------------------------------------------------------------------- cost-benefit plan
+
+
+def test_cost_benefit_value_and_marginal_batch(ranked_example):
+    labels, score = ranked_example
+    # hits by rank: 1 0 1 1 0 0 1 0 0 0; cost 100, recovery 250
+    table = evaluate.cost_benefit(labels, score, inspection_cost=100, recovery_per_theft=250)
+    value = evaluate.value_at(table, 4, 100, 250)
+    assert (value["n_inspections"], value["hits"], value["net_value"]) == (4, 3.0, 350.0)
+    low, high = evaluate.wilson_interval(3, 4)
+    assert value["net_value_low"] == pytest.approx(4 * (low * 250 - 100))
+    assert value["net_value_high"] == pytest.approx(4 * (high * 250 - 100))
+    batch = evaluate.marginal_value(table, 4, 3, 100, 250)
+    # ranks 5-7: 0 0 1 -> one theft, net 250 - 300
+    assert (batch["after"], batch["n_inspections"], batch["hits"]) == (4, 3, 1.0)
+    assert batch["net_value"] == -50.0
+    assert evaluate.marginal_value(table, 9, 5, 100, 250)["n_inspections"] == 1  # clipped
+    assert evaluate.value_at(table, 50, 100, 250)["n_inspections"] == 10
+    with pytest.raises(ParameterError, match="batch"):
+        evaluate.marginal_value(table, 4, 0, 100, 250)
+    assert evaluate.break_even_rate(100, 1500) == pytest.approx(1 / 15)
+    with pytest.raises(ParameterError, match="recovery_per_theft"):
+        evaluate.break_even_rate(100, 0)
+
+
+def test_optimum_share_and_summary(ranked_example):
+    labels, score = ranked_example
+    # net by n (cost 100, recovery 250): best at 4 inspections of 10
+    assert evaluate.optimum_share(labels, score, 100, 250) == 0.4
+    table = evaluate.cost_benefit(labels, score, 100, 250)
+    capacity = evaluate.value_at(table, 2, 100, 250)
+    batch = evaluate.marginal_value(table, 2, 2, 100, 250)
+    chosen = evaluate.value_at(table, 4, 100, 250) | {"share": 0.4}
+    text = evaluate.cost_benefit_summary(capacity, batch, chosen, 0.4, currency="EUR")
+    assert (
+        "At capacity (2 inspections): 1 theft, net value 50 EUR (95 % CI -153 EUR to 253 EUR)"
+        in text
+    )
+    assert "The next 2 inspections beyond capacity would find 2 thefts" in text
+    assert "more inspections would still pay" in text
+    assert "inspects 40.0% of customers: 4 test customers, 2.0 x capacity" in text
+    assert "more inspectors would pay" in text
+
+
+def test_recall_by_group_per_model_by_hand():
+    scores = pd.DataFrame(
+        {"a": [0.9, 0.8, 0.1, 0.2, 0.3], "b": [0.1, 0.2, 0.9, 0.8, 0.3]},
+    )
+    is_thief = [True, True, True, False, False]
+    groups = ["zero", "cap", "cap", "none", "none"]
+    table = evaluate.recall_by_group_per_model(scores, is_thief, groups, n_flagged=2)
+    # a flags customers 0, 1 (zero, cap); b flags 2, 3 (cap, a normal)
+    assert table["group"].tolist() == ["cap", "zero"]
+    assert table["thieves"].tolist() == [2, 1]
+    assert table["found_a"].tolist() == [1, 1]
+    assert table["recall_b"].tolist() == [0.5, 0.0]
+    with pytest.raises(ValueError, match="at least one thief"):
+        evaluate.recall_by_group_per_model(scores, [False] * 5, groups, 2)
+
+
+# --------------------------------------------------------------------------- display
+
+
+def test_format_probability_never_prints_certainty():
+    text = evaluate.format_probability([1.0, 0.99995, 0.5, 0.0, np.nan, 0.12345, 0.9985])
+    assert text.tolist() == ["> 0.999", "> 0.999", "0.5000", "< 0.001", "n/a", "0.1235", "0.9985"]
+
+
+def test_readable_formats_each_kind_of_column():
+    frame = pd.DataFrame(
+        {
+            "customers": [12345, 7],
+            "rate": [0.123456, np.nan],
+            "risk_score": [0.99999, 0.5],
+            "probability": [1.0, 0.25],
+            "tier": ["high", "low"],
+        }
+    )
+    shown = evaluate.readable(frame)
+    assert shown["customers"].tolist() == ["12,345", "7"]
+    assert shown["rate"].tolist() == ["0.123", "n/a"]
+    assert shown["risk_score"].tolist() == ["1.0000", "0.5000"]
+    assert shown["probability"].tolist() == ["> 0.999", "0.2500"]
+    assert shown["tier"].tolist() == ["high", "low"]
+    assert frame["probability"].iloc[0] == 1.0  # the input is untouched
+
+
+def test_baseline_quantile_table():
+    baseline = {
+        "scores": {
+            "risk_score": {
+                "quantiles": {"p05": 0.01, "p50": 0.1, "p95": 0.9},
+                "mean": 0.2,
+                "missing_share": 0.0,
+            }
+        }
+    }
+    table = evaluate.baseline_quantile_table(baseline, "scores", ["risk_score", "probability"])
+    assert table["variable"].tolist() == ["risk_score"]
+    assert table.loc[0, ["p05", "p50", "p95", "mean"]].tolist() == [0.01, 0.1, 0.9, 0.2]

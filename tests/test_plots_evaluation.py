@@ -35,12 +35,31 @@ def test_curve_calibration_and_business_figures(sample):
     table = evaluate.reliability_table(labels, score)
     assert len(plots.reliability_figure(table, 0.1, 0.05).axes) == 2
     summary = evaluate.threshold_summary(labels, score, 0.5)
-    texts = [t.get_text() for t in plots.confusion_figure(summary).axes[0].texts]
-    assert f"{summary['true_positive']:,}" in texts
+    confusion = plots.confusion_figure(summary).axes[0]
+    assert f"{summary['true_positive']:,}" in [t.get_text() for t in confusion.texts]
+    assert (confusion.get_xlabel(), confusion.get_ylabel()) == ("model decision", "actual")
     assert len(plots.lift_figure(evaluate.lift_table(labels, score)).axes) == 2
-    costs = evaluate.cost_benefit(labels, score, 1.0, 5.0)
-    figure = plots.cost_benefit_figure(costs, evaluate.cost_benefit_optimum(costs), 40)
-    assert "optimum" in figure.axes[0].texts[0].get_text()
+
+
+def test_cost_benefit_figure_has_currency_separators_and_a_legend_below():
+    table = pd.DataFrame(
+        {
+            "n_inspections": np.arange(5),
+            "hits": [0, 1, 2, 2, 2],
+            "net_value": [0.0, 1400.0, 2800.0, 2700.0, 2600.0],
+        }
+    )
+    optimum = {"n_inspections": 2, "net_value": 2800.0}
+    figure = plots.cost_benefit_figure(table, optimum, 1, currency="GBP", optimum_label="chosen")
+    ax = figure.axes[0]
+    assert ax.get_ylabel() == "net value (GBP)"
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "chosen: 2 inspections, net 2,800 GBP" in labels
+    assert "capacity (operational threshold): 1 inspections, net 1,400 GBP" in labels
+    assert ax.yaxis.get_major_formatter()(12000, 0) == "12,000"
+    # the legend sits below the axes, off the curve
+    assert ax.get_legend().get_bbox_to_anchor().y0 < ax.bbox.y0
+    assert len(ax.texts) == 0
 
 
 def test_tier_importance_recall_and_top_customer_figures():
@@ -51,19 +70,33 @@ def test_tier_importance_recall_and_top_customer_figures():
             "hit_rate": [0.6, np.nan, 0.05],
         }
     )
-    labels = [t.get_text() for t in plots.tier_figure(tiers).axes[0].texts]
-    assert labels == ["hit rate 60%", "no labels", "hit rate 5%"]
+    tiers["thieves"] = [3, 0, 4]
+    tiers["hit_rate_low"] = [0.2, np.nan, 0.02]
+    tiers["hit_rate_high"] = [0.9, np.nan, 0.12]
+    ax = plots.tier_figure(tiers).axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["high\n60%: 3 of 5", "medium\nno labels", "low\n5%: 4 of 85"]
+    assert ax.get_yscale() == "linear"
+    assert [bar.get_height() for bar in ax.patches] == pytest.approx([0.6, 0.0, 0.05])
+    counts = plots.tier_figure(tiers[["tier", "customers"]]).axes[0]
+    assert [t.get_text() for t in counts.texts] == ["5", "10", "85"]
+    assert counts.get_ylabel() == "customers" and counts.get_yscale() == "linear"
     importance = pd.Series([3.0, 2.0, 1.0], index=["a", "b", "c"])
     assert len(plots.importance_figure(importance, "mean |SHAP|").axes[0].patches) == 3
-    recall = pd.DataFrame({"group": ["h1", "h2"], "thieves": [3, 4], "recall": [1.0, 0.5]})
-    assert len(plots.recall_figure(recall, "by attack").axes[0].patches) == 2
+    recall = evaluate.recall_by_group([True, True, True, True, False, True, False], list("aaabbbb"))
+    recall_ax = plots.recall_figure(recall, "by attack").axes[0]
+    assert len(recall_ax.patches) == 2
+    assert [t.get_text() for t in recall_ax.get_xticklabels()] == ["a\n3/3", "b\n2/4"]
     consumption = build_frame(["A", "B"], np.ones((2, 40)), "2016-01-01")
     ranked = pd.DataFrame(
         {
             "rank": [1, 2],
             "CONS_NO": ["B", "A"],
             "risk_score": [0.9, 0.8],
+            "probability": [1.0, 0.41],
             "tier": ["high", "high"],
+            "split": ["test", "test"],
+            "label": pd.array([1, pd.NA], dtype="Int8"),
             "reason_1": ["fell", "zeros"],
             "reason_2": ["", "gaps"],
         }
@@ -71,3 +104,7 @@ def test_tier_importance_recall_and_top_customer_figures():
     figure = plots.top_customers_figure(consumption, ranked)
     assert len(figure.axes) == 2
     assert figure.axes[1].get_title(loc="left").endswith("zeros; gaps")
+    first = figure.axes[0].get_title(loc="left")
+    assert first.startswith("#1 B · risk 0.9000 · probability > 0.999 · high · test split")
+    assert "label: theft" in first
+    assert "label: unknown" in figure.axes[1].get_title(loc="left")

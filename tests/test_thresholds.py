@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ntl.errors import MeterDataError, ParameterError
-from ntl.thresholds import assign_tiers, capacity_count, fit_thresholds
+from ntl.thresholds import assign_tiers, capacity_count, fit_thresholds, tier_shares
 
 SCORES = pd.Series(np.arange(10, 0, -1) / 10.0, index=[f"C{i}" for i in range(10)])  # 1.0 .. 0.1
 FLAG = pd.Series(pd.array([1, 0, 1, 0, 0, 1, 0, 0, 0, 0], dtype="Int8"), index=SCORES.index)
@@ -88,3 +88,19 @@ def test_assign_tiers_on_hand_values():
         assign_tiers(pd.Series([np.nan]), thresholds)
     with pytest.raises(ParameterError, match="above high_cutoff"):
         assign_tiers(SCORES, {"high_cutoff": 0.2, "medium_cutoff": 0.5})
+
+
+def test_tier_shares_count_each_score_set_against_the_cutoffs():
+    thresholds = {"high_cutoff": 0.8, "medium_cutoff": 0.5}
+    table = tier_shares({"validation": SCORES, "top three": SCORES.iloc[:3]}, thresholds)
+    assert table.index.tolist() == ["validation", "top three"]
+    assert table.loc["validation"].to_dict() == {
+        "customers": 10,
+        "high customers": 3,  # 1.0, 0.9, 0.8
+        "high": 0.3,
+        "medium": 0.3,  # 0.7, 0.6, 0.5
+        "low": 0.4,
+    }
+    assert table.loc["top three", "high"] == 1.0 and table.loc["top three", "low"] == 0.0
+    with pytest.raises(MeterDataError, match="NaN scores cannot be assigned a risk tier"):
+        tier_shares({"broken": pd.Series([np.nan, 0.5])}, thresholds)

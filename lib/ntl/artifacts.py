@@ -54,6 +54,7 @@ _PRODUCERS = {
     "thresholds.json": NOTEBOOKS[2],
     "metadata.json": NOTEBOOKS[2],
     "feature_importance.png": NOTEBOOKS[2],
+    "oof_scores.parquet": NOTEBOOKS[2],
     "evaluation.json": NOTEBOOKS[3],
     "inspection_list.csv": NOTEBOOKS[3],
     "inspection_list.parquet": NOTEBOOKS[3],

@@ -10,7 +10,8 @@ Labels are 1 (theft) / 0 (normal); unlabeled customers must be dropped before ca
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -131,12 +132,17 @@ def average_precision_at_k(y_true: ArrayLike, score: ArrayLike, k: int | float) 
     return float(precision_at_hits.mean())
 
 
-def at_k_table(y_true: ArrayLike, score: ArrayLike, ks: Sequence[int | float]) -> pd.DataFrame:
-    """Precision, recall and thieves found at each k (count or share), one row per k."""
+def at_k_table(
+    y_true: ArrayLike, score: ArrayLike, ks: Sequence[int | float], confidence: float = 0.95
+) -> pd.DataFrame:
+    """Precision and recall at each k (count or share), one row per k, with Wilson intervals.
+
+    The n of precision is ``n_inspected``; the n of recall is ``thieves_total``.
+    """
     ranked = _ranked_labels(y_true, score)
-    n_thieves = ranked.sum()
+    n_thieves = int(ranked.sum())
     rows = []
-    for k in ks:
+    for k in ks:  # a handful of cut-offs
         top = resolve_k(k, ranked.shape[0])
         hits = float(ranked[:top].sum())
         label = f"{k:.0%}" if isinstance(k, float) and not float(k).is_integer() else str(int(k))
@@ -146,10 +152,13 @@ def at_k_table(y_true: ArrayLike, score: ArrayLike, ks: Sequence[int | float]) -
                 "n_inspected": top,
                 "thieves_found": int(hits),
                 "precision": hits / top,
+                "thieves_total": n_thieves,
                 "recall": hits / n_thieves if n_thieves else np.nan,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table = add_wilson_columns(table, "precision", "thieves_found", "n_inspected", confidence)
+    return add_wilson_columns(table, "recall", "thieves_found", "thieves_total", confidence)
 
 
 # --------------------------------------------------------------------------- curve areas
@@ -211,6 +220,98 @@ _WEIGHTED_METRICS: dict[Callable, tuple[bool, Callable]] = {
 # --------------------------------------------------------------------------- bootstrap
 
 
+def _check_bootstrap(n_boot: int, confidence: float) -> None:
+    if n_boot < 1:
+        raise ParameterError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0.0 < confidence < 1.0:
+        raise ParameterError(f"confidence must lie in (0, 1), got {confidence}")
+
+
+def _stratified_resamples(
+    labels: np.ndarray, n_boot: int, seed: int, batch_size: int
+) -> Iterator[np.ndarray]:
+    """Batches of resamples, each row the customer positions of one stratified resample.
+
+    Thieves and normals are each drawn with replacement in their own counts, so every resample
+    has both classes and the base rate of the data.
+    """
+    positives = np.flatnonzero(labels == 1.0)
+    negatives = np.flatnonzero(labels == 0.0)
+    if positives.size == 0 or negatives.size == 0:
+        raise ValueError("the bootstrap needs both thieves and normal customers")
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, batch_size):  # batches of resamples bound the memory
+        size = min(batch_size, n_boot - start)
+        yield np.concatenate(
+            [
+                positives[rng.integers(0, positives.size, size=(size, positives.size))],
+                negatives[rng.integers(0, negatives.size, size=(size, negatives.size))],
+            ],
+            axis=1,
+        )
+
+
+def bootstrap_resamples(
+    metrics: Mapping[str, MetricFn],
+    y_true: ArrayLike,
+    scores: Mapping[str, ArrayLike] | pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int = 0,
+    batch_size: int = 100,
+) -> pd.DataFrame:
+    """Every metric of every score on the same stratified resamples: one row per resample.
+
+    Columns are (metric, score name) pairs. Because all scores share each resample, the
+    difference of two columns is a paired bootstrap of the difference between two models.
+    `roc_auc` and `pr_auc` sort each score once and compute a batch of resamples at once from the
+    customers' multiplicities (identical to re-sorting each resample); any other metric is called
+    per resample.
+    """
+    if n_boot < 1:
+        raise ParameterError(f"n_boot must be at least 1, got {n_boot}")
+    labels = _as_labels(y_true)
+    named = {name: _as_scores(scores[name], labels.shape[0], str(name)) for name in scores}
+    fast: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, Callable]] = {}
+    for metric_name, metric_fn in metrics.items():  # a handful of metrics x models
+        if metric_fn not in _WEIGHTED_METRICS:
+            continue
+        ascending, weighted_metric = _WEIGHTED_METRICS[metric_fn]
+        for score_name, values in named.items():
+            order = np.argsort(values if ascending else -values, kind="stable")
+            groups = _tie_groups(values[order])
+            fast[metric_name, score_name] = (order, groups, labels[order] == 1.0, weighted_metric)
+    columns = [(m, s) for m in metrics for s in named]
+    estimates = np.empty((n_boot, len(columns)), dtype=np.float64)
+    start = 0
+    for picks in _stratified_resamples(labels, n_boot, seed, batch_size):
+        size = picks.shape[0]
+        counts = None
+        if fast:  # customer multiplicities of each resample, in input order
+            offsets = (np.arange(size) * labels.size)[:, None]
+            counts = np.bincount((picks + offsets).ravel(), minlength=size * labels.size)
+            counts = counts.reshape(size, labels.size).astype(np.float64)
+        for column, (metric_name, score_name) in enumerate(columns):
+            rows = slice(start, start + size)
+            if (metric_name, score_name) in fast:
+                order, groups, is_thief, weighted_metric = fast[metric_name, score_name]
+                estimates[rows, column] = weighted_metric(is_thief, groups, counts[:, order])
+            else:
+                values = named[score_name]
+                metric_fn = metrics[metric_name]
+                estimates[rows, column] = [metric_fn(labels[p], values[p]) for p in picks]
+        start += size
+    return pd.DataFrame(estimates, columns=pd.MultiIndex.from_tuples(columns))
+
+
+def percentile_interval(estimates: ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
+    """The central `confidence` share of bootstrap estimates: (low, high)."""
+    if not 0.0 < confidence < 1.0:
+        raise ParameterError(f"confidence must lie in (0, 1), got {confidence}")
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(np.asarray(estimates, dtype=np.float64), [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def bootstrap_interval(
     metric_fn: MetricFn,
     y_true: ArrayLike,
@@ -222,51 +323,77 @@ def bootstrap_interval(
 ) -> tuple[float, float, float]:
     """Point estimate and percentile bootstrap interval of `metric_fn(y_true, score)`.
 
-    Resampling is stratified: thieves and normals are each drawn with replacement in their own
-    counts, so every resample has both classes and the base rate of the test set. `roc_auc` and
-    `pr_auc` sort the scores once and compute a batch of resamples at once from the customers'
-    multiplicities (identical to re-sorting each resample); any other metric is called per resample. Returns (point, low, high).
+    Stratified resampling (see `bootstrap_resamples`): thieves and normals are each drawn with
+    replacement in their own counts. Returns (point, low, high).
     """
-    if n_boot < 1:
-        raise ParameterError(f"n_boot must be at least 1, got {n_boot}")
-    if not 0.0 < confidence < 1.0:
-        raise ParameterError(f"confidence must lie in (0, 1), got {confidence}")
+    _check_bootstrap(n_boot, confidence)
     labels = _as_labels(y_true)
     scores = _as_scores(score, labels.shape[0])
-    positives = np.flatnonzero(labels == 1.0)
-    negatives = np.flatnonzero(labels == 0.0)
-    if positives.size == 0 or negatives.size == 0:
-        raise ValueError("bootstrap_interval needs both thieves and normal customers")
+    if np.unique(labels).size < 2:
+        raise ValueError("the bootstrap needs both thieves and normal customers")
     point = float(metric_fn(labels, scores))
-    rng = np.random.default_rng(seed)
-    fast = _WEIGHTED_METRICS.get(metric_fn)
-    if fast is not None:  # sort once; a resample is then a vector of customer multiplicities
-        ascending, weighted_metric = fast
-        order = np.argsort(scores if ascending else -scores, kind="stable")
-        groups = _tie_groups(scores[order])
-        is_thief = labels[order] == 1.0
-        position = np.empty_like(order)
-        position[order] = np.arange(order.size)
-    estimates = np.empty(n_boot, dtype=np.float64)
-    for start in range(0, n_boot, batch_size):  # batches of resamples bound the memory
-        size = min(batch_size, n_boot - start)
-        picks = np.concatenate(
-            [
-                positives[rng.integers(0, positives.size, size=(size, positives.size))],
-                negatives[rng.integers(0, negatives.size, size=(size, negatives.size))],
-            ],
-            axis=1,
-        )
-        if fast is not None:
-            offsets = (np.arange(size) * labels.size)[:, None]
-            counts = np.bincount((position[picks] + offsets).ravel(), minlength=size * labels.size)
-            weights = counts.reshape(size, labels.size).astype(np.float64)
-            estimates[start : start + size] = weighted_metric(is_thief, groups, weights)
-        else:
-            estimates[start : start + size] = [metric_fn(labels[p], scores[p]) for p in picks]
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(estimates, [tail, 100.0 - tail])
-    return point, float(low), float(high)
+    estimates = bootstrap_resamples(
+        {"metric": metric_fn}, labels, {"score": scores}, n_boot, seed, batch_size
+    )
+    return (point, *percentile_interval(estimates.iloc[:, 0], confidence))
+
+
+# --------------------------------------------------------------------------- rates
+
+
+def wilson_interval(
+    successes: ArrayLike | float, n: ArrayLike | float, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:
+    """Wilson score interval of the rate successes / n, element-wise.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not of zero width at 0/n or
+    n/n, which matters for small groups (9 flagged customers, all thieves, is not a precision of
+    exactly 1). n = 0 gives NaN. Scalars in, floats out; arrays in, arrays out.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ParameterError(f"confidence must lie in (0, 1), got {confidence}")
+    hits = np.asarray(successes, dtype=np.float64)
+    total = np.asarray(n, dtype=np.float64)
+    if np.isnan(hits).any() or np.isnan(total).any():
+        raise ValueError("successes and n must not be missing")
+    if (total < 0).any() or (hits < 0).any() or (hits > total).any():
+        raise ValueError("successes must lie between 0 and n, and n must not be negative")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = hits / total
+        denominator = 1.0 + z**2 / total
+        centre = (rate + z**2 / (2.0 * total)) / denominator
+        half = z / denominator * np.sqrt(rate * (1.0 - rate) / total + z**2 / (4.0 * total**2))
+        low = np.where(hits == 0, 0.0, np.clip(centre - half, 0.0, 1.0))  # exact at 0 / n
+        high = np.where(hits == total, 1.0, np.clip(centre + half, 0.0, 1.0))  # and at n / n
+        low = np.where(total > 0, low, np.nan)
+        high = np.where(total > 0, high, np.nan)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def add_wilson_columns(
+    table: pd.DataFrame,
+    rate: str,
+    successes: str | ArrayLike,
+    n: str | ArrayLike,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """A copy of `table` with `{rate}_low` and `{rate}_high` (Wilson) right after `rate`.
+
+    `successes` and `n` are column names of `table` or arrays aligned with its rows.
+    """
+    hits = table[successes] if isinstance(successes, str) else successes
+    total = table[n] if isinstance(n, str) else n
+    low, high = wilson_interval(
+        np.asarray(hits, dtype=np.float64), np.asarray(total, dtype=np.float64), confidence
+    )
+    result = table.copy()
+    position = list(result.columns).index(rate) + 1
+    result.insert(position, f"{rate}_low", np.atleast_1d(low))
+    result.insert(position + 1, f"{rate}_high", np.atleast_1d(high))
+    return result
 
 
 # --------------------------------------------------------------------------- calibration
@@ -358,6 +485,132 @@ def cost_benefit_optimum(table: pd.DataFrame) -> pd.Series:
     return table.loc[table["net_value"].idxmax()]
 
 
+def break_even_rate(inspection_cost: float, recovery_per_theft: float) -> float:
+    """The hit rate at which one more inspection pays for itself: cost / recovery."""
+    if inspection_cost < 0 or recovery_per_theft <= 0:
+        raise ParameterError("inspection_cost must not be negative and recovery_per_theft > 0")
+    return inspection_cost / recovery_per_theft
+
+
+def optimum_share(
+    y_true: ArrayLike, score: ArrayLike, inspection_cost: float, recovery_per_theft: float
+) -> float:
+    """Share of customers whose inspection maximises net value on these customers.
+
+    Meant for the validation split: the share chosen there is then applied to the test split,
+    so the test's net value is not optimistic the way its own optimum (picked in hindsight) is.
+    """
+    table = cost_benefit(y_true, score, inspection_cost, recovery_per_theft)
+    return float(cost_benefit_optimum(table)["n_inspections"] / (len(table) - 1))
+
+
+def _value_entry(
+    hits: float,
+    n: int,
+    inspection_cost: float,
+    recovery_per_theft: float,
+    confidence: float,
+) -> dict[str, float | int]:
+    """Hits, hit rate and net value of `n` inspections with `hits` thefts, Wilson intervals."""
+    low, high = wilson_interval(hits, n, confidence)
+    return {
+        "n_inspections": int(n),
+        "hits": float(hits),
+        "hit_rate": float(hits / n) if n else float("nan"),
+        "hit_rate_low": low,
+        "hit_rate_high": high,
+        "net_value": float(hits * recovery_per_theft - n * inspection_cost),
+        "net_value_low": float(n * (low * recovery_per_theft - inspection_cost)),
+        "net_value_high": float(n * (high * recovery_per_theft - inspection_cost)),
+    }
+
+
+def value_at(
+    table: pd.DataFrame,
+    n_inspections: int,
+    inspection_cost: float,
+    recovery_per_theft: float,
+    confidence: float = 0.95,
+) -> dict[str, float | int]:
+    """Net value of inspecting the top `n_inspections` of a cost_benefit table, with intervals.
+
+    The interval of the net value follows from the Wilson interval of the hit rate (the number
+    of inspections is fixed, the thefts among them are what varies).
+    """
+    n = int(min(max(n_inspections, 0), len(table) - 1))
+    hits = float(table["hits"].iloc[n])
+    return _value_entry(hits, n, inspection_cost, recovery_per_theft, confidence)
+
+
+def marginal_value(
+    table: pd.DataFrame,
+    start: int,
+    batch: int,
+    inspection_cost: float,
+    recovery_per_theft: float,
+    confidence: float = 0.95,
+) -> dict[str, float | int]:
+    """What the next `batch` inspections after the first `start` add: thefts, hit rate and net
+    value, with intervals. Positive net value: inspecting beyond `start` still pays."""
+    if batch < 1:
+        raise ParameterError(f"batch must be at least 1 inspection, got {batch}")
+    first = int(min(max(start, 0), len(table) - 1))
+    last = int(min(first + batch, len(table) - 1))
+    hits = float(table["hits"].iloc[last] - table["hits"].iloc[first])
+    entry = _value_entry(hits, last - first, inspection_cost, recovery_per_theft, confidence)
+    return {"after": first, **entry}
+
+
+def cost_benefit_summary(
+    at_capacity: Mapping[str, float],
+    next_batch: Mapping[str, float],
+    chosen: Mapping[str, float] | None,
+    break_even: float,
+    currency: str = "EUR",
+) -> str:
+    """Plain sentences relating the net value at capacity, the next batch of inspections and the
+    optimum chosen on validation, for the notebook and the model card."""
+
+    def money(value: float) -> str:
+        return f"{value:,.0f} {currency}"
+
+    def count(value: float, word: str) -> str:
+        return f"{value:,.0f} {word}" + ("" if round(value) == 1 else "s")
+
+    lines = [
+        f"At capacity ({count(at_capacity['n_inspections'], 'inspection')}): "
+        f"{count(at_capacity['hits'], 'theft')}, net value {money(at_capacity['net_value'])} "
+        f"(95 % CI {money(at_capacity['net_value_low'])} to "
+        f"{money(at_capacity['net_value_high'])}).",
+    ]
+    if next_batch["n_inspections"] > 0:
+        pays = next_batch["hit_rate"] > break_even
+        lines.append(
+            f"The next {count(next_batch['n_inspections'], 'inspection')} beyond capacity would "
+            f"find {count(next_batch['hits'], 'theft')} (hit rate {next_batch['hit_rate']:.1%}, "
+            "95 % CI "
+            f"{next_batch['hit_rate_low']:.1%}-{next_batch['hit_rate_high']:.1%}; break-even "
+            f"{break_even:.1%}) and add {money(next_batch['net_value'])}: "
+            + ("more inspections would still pay." if pays else "this batch would not pay.")
+        )
+    if chosen is not None:
+        multiple = chosen["n_inspections"] / max(at_capacity["n_inspections"], 1)
+        relation = (
+            "capacity, not the model, limits the recovered value: more inspectors would pay"
+            if multiple > 1.1
+            else "capacity inspects more customers than pays: the last inspections cost more "
+            "than they recover"
+            if multiple < 0.9
+            else "capacity sits at the optimum"
+        )
+        lines.append(
+            f"The optimum chosen on validation inspects {chosen['share']:.1%} of customers: "
+            f"{chosen['n_inspections']:,} test customers, {multiple:.1f} x capacity, netting "
+            f"{money(chosen['net_value'])} on test; {relation}."
+        )
+    return "\n".join(lines)
+
+
 def lift_table(y_true: ArrayLike, score: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
     """Hit rate and lift per rank group of (nearly) equal size, best group first.
 
@@ -399,11 +652,13 @@ def group_table(
     score: ArrayLike,
     groups: ArrayLike,
     threshold: float,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Metrics per group (cluster, quality flag, ...) at the operational threshold.
 
-    Columns: n, thieves, theft_rate, flagged (score >= threshold), precision, recall, and
-    roc_auc / pr_auc where the group has both classes (NaN otherwise). Sorted by group.
+    Columns: n, thieves, theft_rate, flagged (score >= threshold), found (flagged thieves),
+    precision (n = flagged) and recall (n = thieves) with Wilson intervals, and roc_auc / pr_auc
+    where the group has both classes (NaN otherwise). Sorted by group.
     """
     labels = _as_labels(y_true)
     scores = _as_scores(score, labels.shape[0])
@@ -428,32 +683,41 @@ def group_table(
                 "thieves": int(n_thieves),
                 "theft_rate": n_thieves / len(part),
                 "flagged": int(n_flagged),
+                "found": int(part["hit"].sum()),
                 "precision": part["hit"].sum() / n_flagged if n_flagged else np.nan,
                 "recall": part["hit"].sum() / n_thieves if n_thieves else np.nan,
                 "roc_auc": roc_auc(part["label"], part["score"]) if both else np.nan,
                 "pr_auc": pr_auc(part["label"], part["score"]) if both else np.nan,
             }
         )
-    return pd.DataFrame(rows)
+    table = add_wilson_columns(pd.DataFrame(rows), "precision", "found", "flagged", confidence)
+    return add_wilson_columns(table, "recall", "found", "thieves", confidence)
 
 
-def recall_by_group(flagged: ArrayLike, groups: ArrayLike) -> pd.DataFrame:
+def recall_by_group(
+    flagged: ArrayLike, groups: ArrayLike, confidence: float = 0.95
+) -> pd.DataFrame:
     """Share of thieves flagged per group (attack type, onset age, ...), thieves only.
 
     `flagged` and `groups` describe the thieves alone (one entry each); returns thieves, found
-    and recall per group, sorted by group.
+    and recall with its Wilson interval per group, sorted by group.
     """
     hits = pd.Series(np.asarray(flagged, dtype=bool))
     names = pd.Series(np.asarray(groups, dtype=object))
     if hits.shape[0] != names.shape[0]:
         raise ValueError(f"flagged has {hits.shape[0]} values but groups has {names.shape[0]}")
     table = hits.groupby(names.to_numpy(), sort=True).agg(thieves="size", found="sum")
+    table["found"] = table["found"].astype(np.int64)
     table["recall"] = table["found"] / table["thieves"]
-    return table.rename_axis("group").reset_index()
+    table = table.rename_axis("group").reset_index()
+    return add_wilson_columns(table, "recall", "found", "thieves", confidence)
 
 
-def threshold_summary(y_true: ArrayLike, score: ArrayLike, threshold: float) -> dict[str, float]:
-    """Confusion counts, precision, recall and F1 when flagging score >= threshold."""
+def threshold_summary(
+    y_true: ArrayLike, score: ArrayLike, threshold: float, confidence: float = 0.95
+) -> dict[str, float]:
+    """Confusion counts, precision and recall (with Wilson intervals) and F1 when flagging
+    score >= threshold. The n of precision is ``flagged``, the n of recall ``thieves``."""
     labels = _as_labels(y_true)
     flagged = _as_scores(score, labels.shape[0]) >= threshold
     true_positive = int(np.sum(flagged & (labels == 1)))
@@ -463,41 +727,131 @@ def threshold_summary(y_true: ArrayLike, score: ArrayLike, threshold: float) -> 
     precision = true_positive / (true_positive + false_positive) if flagged.any() else float("nan")
     recall = true_positive / (true_positive + false_negative) if labels.any() else float("nan")
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
+    n_flagged = true_positive + false_positive
+    n_thieves = true_positive + false_negative
+    precision_low, precision_high = wilson_interval(true_positive, n_flagged, confidence)
+    recall_low, recall_high = wilson_interval(true_positive, n_thieves, confidence)
     return {
         "threshold": float(threshold),
         "true_negative": true_negative,
         "false_positive": false_positive,
         "false_negative": false_negative,
         "true_positive": true_positive,
+        "flagged": n_flagged,
+        "thieves": n_thieves,
         "precision": float(precision),
+        "precision_low": precision_low,
+        "precision_high": precision_high,
         "recall": float(recall),
+        "recall_low": recall_low,
+        "recall_high": recall_high,
         "f1": float(f1),
     }
 
 
 def model_comparison(
-    y_true: ArrayLike, scores: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+    y_true: ArrayLike,
+    scores: pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int = 0,
+    reference: str | None = None,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """ROC-AUC and PR-AUC with bootstrap 95 % intervals for each score column (one per model).
+    """ROC-AUC and PR-AUC with bootstrap intervals per score column (one per model), and the
+    paired difference `reference` minus each model.
 
-    All models share the same resamples (same seed), so their intervals are comparable.
+    All models are measured on the same resamples, so ``{metric}_diff_low`` / ``_high`` is the
+    interval of the difference itself (paired bootstrap): an interval that excludes 0 is a real
+    difference, whereas two overlapping per-model intervals prove nothing either way.
+    `reference` defaults to the first column; its own difference columns are NaN.
     """
+    _check_bootstrap(n_boot, confidence)
+    reference = scores.columns[0] if reference is None else reference
+    if reference not in scores.columns:
+        raise ValueError(f"reference {reference!r} is not one of the scores {list(scores.columns)}")
+    labels = _as_labels(y_true)
+    metrics = {"roc_auc": roc_auc, "pr_auc": pr_auc}
+    estimates = bootstrap_resamples(metrics, labels, scores, n_boot, seed)
     rows = []
     for name in scores.columns:  # a handful of models
-        roc = bootstrap_interval(roc_auc, y_true, scores[name], n_boot=n_boot, seed=seed)
-        pr = bootstrap_interval(pr_auc, y_true, scores[name], n_boot=n_boot, seed=seed)
-        rows.append(
-            {
-                "model": name,
-                "roc_auc": roc[0],
-                "roc_auc_low": roc[1],
-                "roc_auc_high": roc[2],
-                "pr_auc": pr[0],
-                "pr_auc_low": pr[1],
-                "pr_auc_high": pr[2],
-            }
-        )
-    return pd.DataFrame(rows)
+        row: dict[str, object] = {"model": name}
+        for metric_name, metric_fn in metrics.items():
+            point = metric_fn(labels, scores[name])
+            low, high = percentile_interval(estimates[metric_name, name], confidence)
+            row |= {metric_name: point, f"{metric_name}_low": low, f"{metric_name}_high": high}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for metric_name in metrics:
+        points = table.set_index("model")[metric_name]
+        diff = points[reference] - points.to_numpy()
+        lows, highs = [], []
+        for name in scores.columns:
+            if name == reference:
+                lows.append(np.nan)
+                highs.append(np.nan)
+                continue
+            low, high = percentile_interval(
+                estimates[metric_name, reference] - estimates[metric_name, name], confidence
+            )
+            lows.append(low)
+            highs.append(high)
+        table[f"{metric_name}_diff"] = np.where(table["model"] == reference, np.nan, diff)
+        table[f"{metric_name}_diff_low"] = lows
+        table[f"{metric_name}_diff_high"] = highs
+    return table
+
+
+def recall_by_group_per_model(
+    scores: pd.DataFrame, is_thief: ArrayLike, groups: ArrayLike, n_flagged: int
+) -> pd.DataFrame:
+    """Recall per group when each model flags its own top `n_flagged` customers.
+
+    `scores` has one column per model for the same customers; `is_thief` marks the thieves and
+    `groups` gives each customer's group (e.g. attack type; ignored for normal customers). With
+    every model allowed the same number of inspections, the table shows which kinds of theft
+    one model finds and another misses. Columns: group, thieves, found_<model>, recall_<model>.
+    """
+    thief = np.asarray(is_thief, dtype=bool)
+    names = np.asarray(groups, dtype=object)
+    if thief.shape[0] != len(scores) or names.shape[0] != len(scores):
+        raise ValueError("scores, is_thief and groups must describe the same customers")
+    if not thief.any():
+        raise ValueError("recall per group needs at least one thief")
+    top = resolve_k(int(n_flagged), len(scores))
+    table = pd.Series(thief[thief]).groupby(names[thief], sort=True).size().rename("thieves")
+    table = table.to_frame()
+    for model in scores.columns:  # a handful of models
+        flagged = np.zeros(len(scores), dtype=bool)
+        flagged[rank_order(scores[model])[:top]] = True
+        found = pd.Series(flagged[thief]).groupby(names[thief], sort=True).sum()
+        table[f"found_{model}"] = found.astype(np.int64)
+        table[f"recall_{model}"] = found / table["thieves"]
+    return table.rename_axis("group").reset_index()
+
+
+def difference_verdict(low: ArrayLike, high: ArrayLike) -> np.ndarray:
+    """Read paired-difference intervals (reference minus model): "better" when the whole
+    interval is above 0, "worse" when below, "no clear difference" when it holds 0 (or is NaN,
+    as for the reference itself: "reference")."""
+    lows = np.asarray(low, dtype=np.float64)
+    highs = np.asarray(high, dtype=np.float64)
+    verdict = np.full(lows.shape, "no clear difference", dtype=object)
+    verdict[lows > 0] = "better"
+    verdict[highs < 0] = "worse"
+    verdict[np.isnan(lows) | np.isnan(highs)] = "reference"
+    return verdict
+
+
+def interval_verdict(value: float | None, low: float, high: float) -> str:
+    """Whether an expected value (e.g. validation precision) lies in a measured interval."""
+    if value is None or any(math.isnan(v) for v in (float(value), low, high)):
+        return "no comparison possible"
+    if low <= value <= high:
+        return "inside the test interval: the gap is within the test's sampling noise"
+    return (
+        "outside the test interval: the gap exceeds the test's sampling noise; check whether "
+        "the threshold transfers"
+    )
 
 
 ONSET_AGE_EDGES = (0, 90, 180, 365, np.inf)
@@ -524,3 +878,68 @@ def to_records(frame: pd.DataFrame) -> list[dict]:
         {key: value.item() if hasattr(value, "item") else value for key, value in row.items()}
         for row in clean.to_dict(orient="records")
     ]
+
+
+# --------------------------------------------------------------------------- for display
+
+
+def format_probability(values: ArrayLike, digits: int = 4, bound: float = 0.999) -> pd.Series:
+    """Probabilities as text with `digits` decimals, never as certainty.
+
+    Values above `bound` read "> 0.999" and values below 1 - `bound` read "< 0.001": a calibrated
+    probability is a rate among similar customers, and printing 1.0000 or 0.0000 reads as a
+    certainty the model does not have. Missing values read "n/a".
+    """
+    series = pd.Series(values)
+    numbers = pd.Series(
+        series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan), index=series.index
+    )
+    text = numbers.map(lambda value: f"{value:.{digits}f}")
+    text = text.mask(numbers > bound, f"> {bound:g}")
+    text = text.mask(numbers < 1.0 - bound, f"< {round(1.0 - bound, 12):g}")
+    return text.mask(numbers.isna(), "n/a")
+
+
+def readable(
+    frame: pd.DataFrame,
+    digits: int = 3,
+    score_columns: Sequence[str] = ("risk_score", "anomaly_score", "xgb_probability"),
+    probability_columns: Sequence[str] = ("probability",),
+) -> pd.DataFrame:
+    """A copy of `frame` for display: integers with thousands separators, rates with `digits`
+    decimals, scores with 4 and probabilities via `format_probability`. The raw values stay in
+    the files; this is only what the reader sees."""
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if column in probability_columns:
+            shown[column] = format_probability(values).to_numpy()
+        elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        elif column in score_columns:
+            shown[column] = values.map(lambda v: "n/a" if pd.isna(v) else f"{v:.4f}")
+        elif pd.api.types.is_integer_dtype(values):
+            shown[column] = values.map(lambda v: "n/a" if pd.isna(v) else f"{int(v):,}")
+        else:
+            shown[column] = values.map(lambda v: "n/a" if pd.isna(v) else f"{v:,.{digits}f}")
+    return shown
+
+
+def baseline_quantile_table(baseline: Mapping, section: str, names: Sequence[str]) -> pd.DataFrame:
+    """Quantiles, mean and missing share of some variables of a drift baseline, one row each.
+
+    `section` is "scores" or "features" of ``ntl.drift.drift_baseline``; names missing from the
+    baseline are skipped.
+    """
+    entries = baseline.get(section, {})
+    rows = [
+        {
+            "variable": name,
+            **entries[name].get("quantiles", {}),
+            "mean": entries[name].get("mean"),
+            "missing_share": entries[name].get("missing_share"),
+        }
+        for name in names
+        if name in entries
+    ]
+    return pd.DataFrame(rows)

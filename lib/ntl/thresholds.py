@@ -16,6 +16,7 @@ Tier rule (documented for the reviewer and the model card):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -151,3 +152,27 @@ def assign_tiers(risk_score: pd.Series, thresholds: dict[str, Any]) -> pd.Series
     codes = (scores >= medium).astype(np.int8) + (scores >= high).astype(np.int8)
     tiers = pd.Categorical.from_codes(codes, categories=list(TIERS), ordered=True)
     return pd.Series(tiers, index=risk_score.index, name="risk_tier")
+
+
+def tier_shares(risk_scores: Mapping[str, pd.Series], thresholds: dict[str, Any]) -> pd.DataFrame:
+    """How many customers of each named score set fall in each tier, as counts and shares.
+
+    One row per entry of `risk_scores` (in the given order); columns ``customers``,
+    ``high customers`` and the share of each tier. Customers scored like the validation split
+    should have a high share near the capacity the thresholds were fitted to; a set far above it
+    was scored differently (in-sample scores of training customers, say).
+    """
+    rows = {}
+    for name, risk_score in risk_scores.items():  # a handful of score sets
+        counts = assign_tiers(risk_score, thresholds).value_counts().reindex(TIERS[::-1])
+        counts = counts.fillna(0).astype(np.int64)
+        total = int(counts.sum())
+        shares = counts / total if total else counts * np.nan
+        rows[name] = {
+            "customers": total,
+            "high customers": int(counts["high"]),
+            **{tier: float(shares[tier]) for tier in TIERS[::-1]},
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "customers scored"
+    return table

@@ -4,7 +4,9 @@ Public API (what notebooks 03 / 04 and the scorer call):
 
 - ``split_customers(flag, fractions=(0.6, 0.2, 0.2), seed=42)`` -> frame with column ``split``
 - ``train_models(preprocessed, split, **params)`` -> ``(ModelBundle, report)``
-- ``ModelBundle.score / score_baselines / xgb_contributions``
+- ``ModelBundle.score / scores_from / score_baselines / xgb_contributions``
+- ``chain_scores(bundle, preprocessed, store)`` -> the run's own customers scored out of sample
+  (training customers out-of-fold from ``oof_scores.parquet``), with their ``split``
 - ``save_model_bundle(bundle, store)`` / ``load_model_bundle(store)``
 - ``feature_importance(bundle, preprocessed)`` -> ``(importance, what it measures)``
 """
@@ -16,7 +18,9 @@ from ntl.models.bundle import (
     load_model_bundle,
     save_model_bundle,
 )
-from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine
+from ntl.models.chain import OOF_ARTIFACT, chain_scores
+from ntl.models.crossfit import cross_fit_predict, fold_ids, out_of_fold_xgb
+from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine, describe_ensemble
 from ntl.models.isolation import ClusterIsolation, ScoreNormaliser, fit_isolation
 from ntl.models.metrics import comparison_table, ranking_metrics
 from ntl.models.split import SPLITS, split_customers, split_mask
@@ -24,6 +28,7 @@ from ntl.models.supervised import XGB_DEFAULTS
 from ntl.models.training import ModelParameters, train_models
 
 __all__ = [
+    "OOF_ARTIFACT",
     "SCORE_COLUMNS",
     "SPLITS",
     "XGB_DEFAULTS",
@@ -32,12 +37,17 @@ __all__ = [
     "ModelParameters",
     "ScoreCalibrator",
     "ScoreNormaliser",
+    "chain_scores",
     "choose_weight",
     "combine",
     "comparison_table",
+    "cross_fit_predict",
+    "describe_ensemble",
     "feature_importance",
     "fit_isolation",
+    "fold_ids",
     "load_model_bundle",
+    "out_of_fold_xgb",
     "ranking_metrics",
     "save_model_bundle",
     "split_customers",

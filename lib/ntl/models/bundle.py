@@ -9,7 +9,10 @@ sizes, theft rate, sha256 of the input ``preprocessed.parquet``, time per step).
 
 from __future__ import annotations
 
+import json
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,7 @@ from ntl.models.ensemble import ScoreCalibrator, combine
 from ntl.models.isolation import ClusterIsolation
 
 BUNDLE_FORMAT = 1
+ALL_CORES = 0  # XGBoost's nthread for "every core the process may use"
 SCORE_COLUMNS = ("anomaly_score", "xgb_probability", "probability", "risk_score")
 INPUT_ARTIFACT = "preprocessed.parquet"
 
@@ -64,6 +68,22 @@ def feature_matrix(preprocessed: pd.DataFrame, feature_names: list[str]) -> np.n
     return matrix
 
 
+@contextmanager
+def on_all_cores(booster: xgb.Booster) -> Iterator[xgb.Booster]:
+    """`booster` set to predict on every core, its own thread setting restored afterwards.
+
+    Models are trained with a fixed n_jobs (reproducible fits, polite notebooks); a prediction is
+    the same number whatever the thread count (each row is computed on its own), so scoring and
+    exact SHAP use the whole machine. Restoring keeps a bundle saved afterwards unchanged.
+    """
+    trained_with = json.loads(booster.save_config())["learner"]["generic_param"]["nthread"]
+    booster.set_param({"nthread": ALL_CORES})
+    try:
+        yield booster
+    finally:
+        booster.set_param({"nthread": int(trained_with)})
+
+
 def cluster_ids(preprocessed: pd.DataFrame) -> np.ndarray:
     """The ``cluster`` column as int64, a missing cluster counting as -1 (unassigned)."""
     if "cluster" not in preprocessed.columns:
@@ -88,8 +108,10 @@ class ModelBundle:
         """The bundle's features of `preprocessed`, in training order, as float32."""
         return feature_matrix(preprocessed, self.feature_names)
 
-    def _xgb_probability(self, features: np.ndarray) -> np.ndarray:
-        return self.xgb.predict_proba(features)[:, 1].astype(np.float64)
+    def xgb_probability(self, features: np.ndarray) -> np.ndarray:
+        """Raw XGBoost probability of theft for a feature matrix (from `features`)."""
+        with on_all_cores(self.xgb.get_booster()):
+            return self.xgb.predict_proba(features)[:, 1].astype(np.float64)
 
     def score(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
         """Scores per customer: anomaly_score, xgb_probability, probability, risk_score.
@@ -98,18 +120,36 @@ class ModelBundle:
         """
         features = self.features(preprocessed)
         anomaly = self.isolation.score(features, cluster_ids(preprocessed))
+        xgb_probability = self.xgb_probability(features) if self.supervised else None
+        return self.scores_from(anomaly, xgb_probability, preprocessed.index.copy())
+
+    def scores_from(
+        self, anomaly: np.ndarray, xgb_probability: np.ndarray | None, index: pd.Index
+    ) -> pd.DataFrame:
+        """The four score columns from the two model outputs: the one place they are combined.
+
+        ``risk_score`` is the ensemble of `xgb_probability` and `anomaly` with the bundle's weight
+        and ``probability`` its calibration; without supervision both probabilities are NaN and
+        ``risk_score`` is the anomaly score. Used by `score` and for the out-of-fold XGBoost
+        probabilities of training customers, so both are combined and calibrated identically.
+        """
+        anomaly = np.asarray(anomaly, dtype=np.float64)
+        if len(anomaly) != len(index):
+            raise NtlError(f"{len(anomaly)} anomaly scores for {len(index)} customers")
         if self.supervised:
-            xgb_probability = self._xgb_probability(features)
+            if xgb_probability is None or len(xgb_probability) != len(index):
+                raise NtlError("a supervised bundle needs one XGBoost probability per customer")
+            xgb_probability = np.asarray(xgb_probability, dtype=np.float64)
             risk = combine(xgb_probability, anomaly, self.ensemble_weight)
             probability = self.calibrator.predict(risk)
         else:
-            xgb_probability = np.full(len(features), np.nan)
-            probability = np.full(len(features), np.nan)
+            xgb_probability = np.full(len(anomaly), np.nan)
+            probability = np.full(len(anomaly), np.nan)
             risk = anomaly
         columns = dict(
             zip(SCORE_COLUMNS, (anomaly, xgb_probability, probability, risk), strict=True)
         )
-        return pd.DataFrame(columns, index=preprocessed.index.copy())
+        return pd.DataFrame(columns, index=index)
 
     def score_baselines(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
         """Probability of theft from each baseline model, one column per baseline."""
@@ -127,11 +167,11 @@ class ModelBundle:
         """
         if self.xgb is None:
             raise NtlError("this model bundle is unsupervised (no labels): it has no XGBoost model")
-        booster = self.xgb.get_booster()
-        matrix = xgb.DMatrix(self.features(preprocessed), missing=np.nan)
-        contributions = booster.predict(
-            matrix, pred_contribs=True, iteration_range=(0, self.xgb.best_iteration + 1)
-        )
+        matrix = xgb.DMatrix(self.features(preprocessed), missing=np.nan, nthread=ALL_CORES)
+        with on_all_cores(self.xgb.get_booster()) as booster:
+            contributions = booster.predict(
+                matrix, pred_contribs=True, iteration_range=(0, self.xgb.best_iteration + 1)
+            )
         return pd.DataFrame(
             contributions.astype(np.float64),
             index=preprocessed.index.copy(),

@@ -2,8 +2,10 @@
 
 The test split is never read here. Order of work: Isolation Forests (train, no labels) ->
 XGBoost with early stopping and optional search (train / validation) -> baselines (train) ->
-ensemble weight and calibration (validation). Without two label classes in both train and
-validation the supervised steps are skipped and the bundle ranks on the anomaly score alone.
+ensemble weight and calibration (validation) -> out-of-fold XGBoost probabilities for the
+labelled training customers, combined and calibrated like every other score (see
+`ntl.models.crossfit`). Without two label classes in both train and validation the supervised
+steps are skipped and the bundle ranks on the anomaly score alone.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ import pandas as pd
 from ntl.errors import MeterDataError, ParameterError
 from ntl.frame import feature_columns, labels
 from ntl.models.bundle import ModelBundle, cluster_ids, feature_matrix
+from ntl.models.crossfit import fold_count, out_of_fold_xgb
 from ntl.models.ensemble import (
     CALIBRATION_METHODS,
     ScoreCalibrator,
     choose_weight,
+    combine,
+    describe_ensemble,
     out_of_fold_probability,
 )
 from ntl.models.isolation import fit_isolation
-from ntl.models.metrics import comparison_table
+from ntl.models.metrics import comparison_table, ranking_metrics
 from ntl.models.split import split_mask
 from ntl.models.supervised import check_xgb_params, fit_baselines, learning_curve, search_xgb
 
@@ -41,7 +46,8 @@ class ModelParameters:
     if_n_estimators: int = 100  # trees per Isolation Forest
     if_max_samples: int | float | str = "auto"  # customers drawn per tree ("auto" = min(256, n))
     xgb_params: dict[str, Any] = field(default_factory=dict)  # overrides of XGB_DEFAULTS
-    early_stopping_rounds: int = 30  # rounds without validation PR-AUC gain before stopping
+    early_stopping_rounds: int = 50  # rounds without validation PR-AUC gain before stopping
+    oof_folds: int = 5  # folds of the out-of-fold XGBoost scores of training customers
     search_seconds: float = 0.0  # random-search time budget (0 = no search)
     search_max_candidates: int = 50  # cap on search trials
     calibration: str = "isotonic"  # "isotonic" or "sigmoid" (Platt)
@@ -57,6 +63,8 @@ class ModelParameters:
         check_xgb_params(self.xgb_params)
         if self.early_stopping_rounds < 1 or self.rf_n_estimators < 1 or self.n_jobs < 1:
             raise ParameterError("early_stopping_rounds, rf_n_estimators and n_jobs must be >= 1")
+        if self.oof_folds < 2:
+            raise ParameterError(f"oof_folds must be >= 2, got {self.oof_folds}")
 
     @classmethod
     def from_mapping(cls, params: Mapping[str, Any]) -> ModelParameters:
@@ -120,9 +128,13 @@ def train_models(
 
     `params` are ModelParameters fields. The report holds: ``supervised`` and ``reason``, ``sizes``,
     ``times`` (seconds per step), ``isolation_members``, and when supervised ``learning_curve``,
-    ``best_iteration``, ``xgb_params``, ``search`` (trials), ``weight_curve``,
-    ``validation_table`` (ROC-AUC, PR-AUC, precision at 1 % / 5 % per model), plus
-    ``validation_scores`` (the validation customers' scores, FLAG and cross-fitted probability).
+    ``best_iteration``, ``stopping`` (words), ``xgb_params``, ``search`` (trials),
+    ``weight_curve``, ``ensemble_description``, ``validation_table`` (ROC-AUC, PR-AUC, precision
+    at 1 % / 5 % per model), ``validation_scores`` (the validation customers' scores, FLAG and
+    cross-fitted probability), ``oof_scores`` (out-of-fold scores of the labelled training
+    customers, None when there are too few thieves for two folds), ``oof_fold`` and
+    ``oof_table`` (ranking quality of training customers in-sample and out-of-fold against
+    validation).
     """
     options = ModelParameters.from_mapping(params)
     names = feature_columns(preprocessed)
@@ -155,10 +167,17 @@ def train_models(
     supervised, reason = supervision_decision(flag, train, valid)
     bundle = ModelBundle(names, supervised, None, isolation)
     report: dict[str, Any] = {"supervised": supervised, "reason": reason}
+    fit_rows = train & flag.notna().to_numpy()
     if supervised:
         report.update(
-            _train_supervised(bundle, features, clusters, flag, train, valid, options, watch)
+            _train_supervised(bundle, features, clusters, flag, fit_rows, valid, options, watch)
         )
+        with watch.step("out_of_fold"):
+            report.update(
+                _out_of_fold(
+                    bundle, report, preprocessed.index, features, clusters, flag, fit_rows, options
+                )
+            )
     with watch.step("scoring_validation"):
         scores = bundle.score(preprocessed.loc[valid])
     scores.insert(0, "FLAG", flag[valid])
@@ -171,7 +190,18 @@ def train_models(
             options.calibration,
             seed=options.seed,
         )
-        report["validation_table"] = _validation_table(bundle, preprocessed, scores, valid)
+        table = _validation_table(bundle, preprocessed, scores, valid)
+        report["validation_table"] = table
+        report["ensemble_description"] = describe_ensemble(
+            bundle.ensemble_weight,
+            {
+                "ensemble": table.loc["ensemble (risk_score)", "pr_auc"],
+                "xgboost": table.loc["xgboost", "pr_auc"],
+                "isolation_forest": table.loc["isolation_forest", "pr_auc"],
+            },
+        )
+        if report["oof_scores"] is not None:
+            report["oof_table"] = _out_of_fold_table(report, flag, scores)
     masks = {"train": train, "validation": valid, "test": ~(train | valid)}
     report.update(
         sizes=_size_summary(flag, masks),
@@ -181,20 +211,59 @@ def train_models(
             {k: m.n_train for k, m in isolation.members.items()}, name="training_customers"
         ),
     )
-    bundle.training_info = {
+    bundle.training_info = _training_info(options, reason, report)
+    return bundle, report
+
+
+def _training_info(options: ModelParameters, reason: str, report: dict[str, Any]) -> dict[str, Any]:
+    """What metadata.json records about the training run (JSON-ready)."""
+    oof_table = report.get("oof_table")
+    return {
         "parameters": asdict(options),
         "supervision_reason": reason,
         "training_sizes": report["sizes"],
         "times_seconds": report["times"],
         "best_iteration": report.get("best_iteration"),
+        "rounds_trained": report.get("rounds_trained"),
+        "early_stopping": report.get("stopping"),
         "xgb_params": report.get("xgb_params"),
+        "ensemble_description": report.get("ensemble_description"),
+        "out_of_fold": (
+            {
+                "folds": report["oof_folds_used"],
+                "customers": len(report["oof_scores"]),
+                "rounds": report["best_iteration"] + 1,
+                "risk_score_metrics": oof_table.reset_index().to_dict(orient="records"),
+            }
+            if oof_table is not None
+            else None
+        ),
         "validation_table": (
             report["validation_table"].reset_index().to_dict(orient="records")
-            if supervised
+            if report["supervised"]
             else None
         ),
     }
-    return bundle, report
+
+
+def stopping_summary(best_iteration: int, rounds_trained: int, cap: int, patience: int) -> str:
+    """In words: did early stopping end the fit, or did it run into the round cap?"""
+    best_round = best_iteration + 1
+    if rounds_trained < cap:
+        return (
+            f"early stopping ended the fit: validation PR-AUC peaked at round {best_round} and did "
+            f"not improve in the next {rounds_trained - best_round} rounds (cap {cap}); the model "
+            f"keeps round {best_round}"
+        )
+    if best_round > cap - patience:
+        return (
+            f"the fit hit the cap of {cap} rounds with validation PR-AUC still improving (best "
+            f"round {best_round}): raise xgb_n_estimators or the learning rate"
+        )
+    return (
+        f"the fit used all {cap} rounds; validation PR-AUC peaked at round {best_round}, which "
+        "the model keeps"
+    )
 
 
 def _train_supervised(
@@ -202,14 +271,13 @@ def _train_supervised(
     features: np.ndarray,
     clusters: np.ndarray,
     flag: pd.Series,
-    train: np.ndarray,
+    fit_rows: np.ndarray,
     valid: np.ndarray,
     options: ModelParameters,
     watch: _Stopwatch,
 ) -> dict[str, Any]:
     """XGBoost (+ search), baselines, ensemble weight and calibrator; fills `bundle` in place."""
-    known = flag.notna().to_numpy()
-    fit_rows, tune_rows = train & known, valid & known
+    tune_rows = valid & flag.notna().to_numpy()
     y = flag.fillna(0).to_numpy(dtype=np.int64)
     fit_data = (features[fit_rows], y[fit_rows])
     tune_data = (features[tune_rows], y[tune_rows])
@@ -238,17 +306,89 @@ def _train_supervised(
         anomaly = bundle.isolation.score(tune_data[0], clusters[tune_rows])
         weight, weight_curve = choose_weight(tune_data[1], xgb_probability, anomaly)
         bundle.ensemble_weight = weight
-        risk = weight * xgb_probability + (1 - weight) * anomaly
+        risk = combine(xgb_probability, anomaly, weight)
         bundle.calibrator = ScoreCalibrator.fit(risk, tune_data[1], options.calibration)
+    curve = learning_curve(model)
+    cap = int(chosen["n_estimators"])
     return {
-        "learning_curve": learning_curve(model),
+        "learning_curve": curve,
         "best_iteration": int(model.best_iteration),
         "best_validation_aucpr": float(model.best_score),
+        "rounds_trained": len(curve),
+        "round_cap": cap,
+        "stopping": stopping_summary(
+            int(model.best_iteration), len(curve), cap, options.early_stopping_rounds
+        ),
         "xgb_params": chosen,
         "search": trials,
         "weight_curve": weight_curve,
         "ensemble_weight": weight,
     }
+
+
+def _out_of_fold(
+    bundle: ModelBundle,
+    supervised_report: dict[str, Any],
+    index: pd.Index,
+    features: np.ndarray,
+    clusters: np.ndarray,
+    flag: pd.Series,
+    fit_rows: np.ndarray,
+    options: ModelParameters,
+) -> dict[str, Any]:
+    """Out-of-fold scores of the customers XGBoost was fitted on (see ntl.models.crossfit).
+
+    Fold models repeat the main model's recipe; their probabilities then go through the bundle's
+    own combination and calibration (`ModelBundle.scores_from`). The anomaly score is the bundle's:
+    the forests never saw a label, so it carries no label leak. Unlabelled training customers are
+    not here: XGBoost never saw them, so the bundle already scores them out of sample.
+    """
+    y = flag.fillna(0).to_numpy(dtype=np.int64)[fit_rows]
+    rows = index[fit_rows]
+    folds = fold_count(y, options.oof_folds)
+    if folds < 2:
+        return {"oof_scores": None, "oof_fold": None, "oof_folds_used": folds}
+    xgb_probability, fold = out_of_fold_xgb(
+        features[fit_rows],
+        y,
+        supervised_report["xgb_params"],
+        n_rounds=supervised_report["best_iteration"] + 1,
+        folds=options.oof_folds,
+        seed=options.seed,
+        n_jobs=options.n_jobs,
+    )
+    anomaly = bundle.isolation.score(features[fit_rows], clusters[fit_rows])
+    in_sample = bundle.scores_from(anomaly, bundle.xgb_probability(features[fit_rows]), rows)
+    return {
+        "oof_scores": bundle.scores_from(anomaly, xgb_probability, rows),
+        "oof_fold": pd.Series(fold, index=rows, name="fold"),
+        "oof_folds_used": folds,
+        "train_scores_in_sample": in_sample,
+    }
+
+
+def _out_of_fold_table(
+    report: dict[str, Any], flag: pd.Series, validation: pd.DataFrame
+) -> pd.DataFrame:
+    """Ranking metrics of risk_score: training customers in-sample, out-of-fold, and validation.
+
+    Out-of-fold numbers close to validation (and below in-sample) show the training customers'
+    scores on the list are as honest as the validation customers'.
+    """
+    oof, in_sample = report["oof_scores"], report["train_scores_in_sample"]
+    y_train = flag.loc[oof.index].to_numpy(dtype=np.int64)
+    known = validation["FLAG"].notna().to_numpy()
+    rows = {
+        "train, in-sample": ranking_metrics(y_train, in_sample["risk_score"].to_numpy()),
+        "train, out-of-fold": ranking_metrics(y_train, oof["risk_score"].to_numpy()),
+        "validation": ranking_metrics(
+            validation.loc[known, "FLAG"].to_numpy(dtype=np.int64),
+            validation.loc[known, "risk_score"].to_numpy(),
+        ),
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "customers"
+    return table
 
 
 def _validation_table(

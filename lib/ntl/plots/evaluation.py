@@ -1,4 +1,4 @@
-"""Figures of notebook 04: curves, calibration, tiers, lift, cost-benefit, reasons, top customers."""
+"""Figures of notebook 04: curves, calibration, tiers, lift, cost-benefit, reasons, customers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, StrMethodFormatter
 from sklearn.metrics import (
     average_precision_score,
     precision_recall_curve,
@@ -15,6 +16,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from ntl.evaluate import format_probability
 from ntl.frame import day_index
 
 TIER_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#7f8c8d"}
@@ -79,26 +81,66 @@ def confusion_figure(summary: Mapping[str, float]) -> Figure:
         ax.text(column, row, f"{int(count):,}", ha="center", va="center", color=colour, fontsize=13)
     ax.set_xticks([0, 1], ["not flagged", "flagged"])
     ax.set_yticks([0, 1], ["normal", "theft"])
-    ax.set_title(f"At threshold {summary['threshold']:.3f}")
+    ax.set(xlabel="model decision", ylabel="actual")
+    ax.set_title(f"At threshold {summary['threshold']:.4f}")
     fig.tight_layout()
     return fig
 
 
+def _error_bars(table: pd.DataFrame, rate: str) -> np.ndarray | None:
+    """Asymmetric error bars from `{rate}_low` / `{rate}_high` columns, when present."""
+    if f"{rate}_low" not in table.columns or f"{rate}_high" not in table.columns:
+        return None
+    values = table[rate].to_numpy(dtype=float)
+    below = values - table[f"{rate}_low"].to_numpy(dtype=float)
+    above = table[f"{rate}_high"].to_numpy(dtype=float) - values
+    return np.nan_to_num(np.vstack([below, above]))
+
+
 def tier_figure(table: pd.DataFrame) -> Figure:
-    """Customers per tier, with the hit rate written on each bar when labels exist."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    """Hit rate per tier (with its interval) and the counts as labels; customers per tier when
+    there are no labels. Linear scale: the bar heights are the numbers a reader compares."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
     colours = [TIER_COLOURS.get(tier, "grey") for tier in table["tier"]]
-    bars = ax.bar(table["tier"], table["customers"], color=colours)
-    if "hit_rate" in table.columns:
-        for bar, rate in zip(bars, table["hit_rate"], strict=True):
-            text = "no labels" if pd.isna(rate) else f"hit rate {rate:.0%}"
+    labelled = "hit_rate" in table.columns and table["hit_rate"].notna().any()
+    if labelled:
+        ax.bar(
+            table["tier"],
+            table["hit_rate"].fillna(0.0),
+            color=colours,
+            yerr=_error_bars(table, "hit_rate"),
+            capsize=4,
+        )
+        thieves = table["thieves"] if "thieves" in table.columns else [None] * len(table)
+        ticks = [
+            f"{tier}\nno labels"
+            if pd.isna(rate)
+            else f"{tier}\n{rate:.0%}: {found:,} of {customers:,}"
+            if found is not None
+            else f"{tier}\n{rate:.0%} of {customers:,}"
+            for tier, rate, customers, found in zip(
+                table["tier"], table["hit_rate"], table["customers"], thieves, strict=True
+            )
+        ]
+        ax.set_xticks(range(len(table)), ticks)
+        top = table.get("hit_rate_high", table["hit_rate"]).max()
+        ax.set(ylabel="hit rate (share of thieves)", ylim=(0, min(1.05, top * 1.1 + 0.02)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
+        ax.set_title("Risk tiers: hit rate (95 % interval); thieves of customers below")
+    else:
+        bars = ax.bar(table["tier"], table["customers"], color=colours)
+        for bar, customers in zip(bars, table["customers"], strict=True):
             ax.annotate(
-                text,
+                f"{customers:,}",
                 (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                xytext=(0, 3),
+                textcoords="offset points",
                 ha="center",
                 va="bottom",
             )
-    ax.set(ylabel="customers", title="Risk tiers", yscale="log")
+        ax.set(ylabel="customers", ylim=(0, table["customers"].max() * 1.15 + 1))
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.set_title("Risk tiers: customers (no labels for hit rates)")
     fig.tight_layout()
     return fig
 
@@ -123,26 +165,47 @@ def lift_figure(table: pd.DataFrame) -> Figure:
 
 
 def cost_benefit_figure(
-    table: pd.DataFrame, optimum: pd.Series, threshold_count: int | None = None
+    table: pd.DataFrame,
+    optimum: pd.Series | Mapping[str, float],
+    threshold_count: int | None = None,
+    currency: str = "EUR",
+    optimum_label: str = "optimum",
 ) -> Figure:
-    """Net value against the number of inspections, the optimum marked."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(table["n_inspections"], table["net_value"], c="#2c3e50")
+    """Net value against the number of inspections, a chosen number marked, the capacity dashed.
+
+    `optimum` holds ``n_inspections`` and ``net_value`` of the point to mark (e.g. the share
+    chosen on validation, applied to these customers). The numbers sit in the legend, below the
+    axes, so that no text covers the curve.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    ax.plot(table["n_inspections"], table["net_value"], c="#2c3e50", label="net value")
     ax.axhline(0, c="grey", lw=0.8)
-    ax.scatter([optimum["n_inspections"]], [optimum["net_value"]], c="#c0392b", zorder=3)
-    ax.annotate(
-        f"optimum: {int(optimum['n_inspections']):,} inspections\nnet {optimum['net_value']:,.0f}",
-        (optimum["n_inspections"], optimum["net_value"]),
-        textcoords="offset points",
-        xytext=(10, -30),
+    ax.scatter(
+        [optimum["n_inspections"]],
+        [optimum["net_value"]],
+        c="#c0392b",
+        zorder=3,
+        label=f"{optimum_label}: {int(optimum['n_inspections']):,} inspections, "
+        f"net {optimum['net_value']:,.0f} {currency}",
     )
     if threshold_count is not None:
-        ax.axvline(threshold_count, ls="--", c="#e67e22", label="operational threshold")
-        ax.legend(loc="lower left")
+        capacity_value = table["net_value"].iloc[min(int(threshold_count), len(table) - 1)]
+        ax.axvline(
+            threshold_count,
+            ls="--",
+            c="#e67e22",
+            label=f"capacity (operational threshold): {int(threshold_count):,} inspections, "
+            f"net {capacity_value:,.0f} {currency}",
+        )
     ax.set(
-        xlabel="customers inspected, highest risk first", ylabel="net value", title="Cost-benefit"
+        xlabel="customers inspected, highest risk first",
+        ylabel=f"net value ({currency})",
+        title="Cost-benefit",
     )
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -158,20 +221,35 @@ def importance_figure(importance: pd.Series, measure: str, top: int = 20) -> Fig
 
 
 def recall_figure(table: pd.DataFrame, title: str) -> Figure:
-    """Recall per group (attack type, onset age ...) with the number of thieves on each bar."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    bars = ax.bar(table["group"].astype(str), table["recall"], color="#8e44ad")
-    for bar, count in zip(bars, table["thieves"], strict=True):
-        ax.annotate(
-            f"n={count}",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
+    """Recall per group (attack type, onset age ...) with its interval; the tick labels give
+    found / thieves (or n), so small groups are read as such."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    positions = np.arange(len(table))
+    ax.bar(
+        positions,
+        table["recall"],
+        color="#8e44ad",
+        yerr=_error_bars(table, "recall"),
+        capsize=3,
+    )
+    found = table["found"] if "found" in table.columns else [None] * len(table)
+    ticks = [
+        f"{group}\n{hits}/{count}" if hits is not None else f"{group}\nn={count}"
+        for group, count, hits in zip(
+            table["group"].astype(str), table["thieves"], found, strict=True
         )
-    ax.set(ylabel="recall at the threshold", ylim=(0, 1.1), title=title)
-    ax.tick_params(axis="x", rotation=30)
+    ]
+    ax.set_xticks(positions, ticks, rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="recall at the threshold", ylim=(0, 1.05), title=title)
     fig.tight_layout()
     return fig
+
+
+def _label_text(value: object) -> str:
+    """FLAG as a word for a figure title."""
+    if value is None or pd.isna(value):
+        return "unknown"
+    return "theft" if int(value) == 1 else "normal"
 
 
 def top_customers_figure(consumption: pd.DataFrame, ranked: pd.DataFrame) -> Figure:
@@ -197,12 +275,15 @@ def top_customers_figure(consumption: pd.DataFrame, ranked: pd.DataFrame) -> Fig
             label="30-day mean",
         )
         reasons = [getattr(row, c) for c in reason_columns if getattr(row, c)]
-        ax.set_title(
-            f"#{row.rank} {customer} · risk {row.risk_score:.3f} · {row.tier}\n"
-            + "; ".join(reasons),
-            fontsize=9,
-            loc="left",
-        )
+        facts = [f"#{row.rank} {customer}", f"risk {row.risk_score:.4f}"]
+        if hasattr(row, "probability"):
+            facts.append(f"probability {format_probability([row.probability]).iloc[0]}")
+        facts.append(str(row.tier))
+        if hasattr(row, "split"):
+            facts.append(f"{row.split} split")
+        if hasattr(row, "label"):
+            facts.append(f"label: {_label_text(row.label)}")
+        ax.set_title(" · ".join(facts) + "\n" + "; ".join(reasons), fontsize=9, loc="left")
         ax.set_ylabel("kWh")
     axes[0, 0].legend(loc="upper right", fontsize=8)
     fig.tight_layout()

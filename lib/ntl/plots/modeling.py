@@ -11,14 +11,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve
+
+from ntl.evaluate import reliability_table
+from ntl.models.supervised import TRAIN_CURVE_SAMPLE
 
 
 def learning_curve_figure(curve: pd.DataFrame, best_iteration: int) -> Figure:
     """PR-AUC per boosting round on train and validation, with the early-stopping point."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(curve.index, curve["train_aucpr"], label="train")
+    ax.plot(curve.index, curve["train_aucpr"], label=f"train (<= {TRAIN_CURVE_SAMPLE:,} customers)")
     ax.plot(curve.index, curve["validation_aucpr"], label="validation")
     best_round = best_iteration + 1
     ax.axvline(best_round, color="grey", linestyle="--", label=f"kept: round {best_round}")
@@ -86,19 +88,40 @@ def weight_curve_figure(weight_curve: pd.DataFrame, chosen: float) -> Figure:
     return fig
 
 
-def calibration_figure(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray]) -> Figure:
-    """Reliability diagram: mean predicted probability vs observed theft rate (quantile bins)."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+def calibration_figure(
+    y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], n_bins: int = 10
+) -> Figure:
+    """Reliability diagram in equal-width bins of [0, 1], with the customers in each bin below.
+
+    The same bins as notebook 04 (`ntl.evaluate.reliability_table`), so the 0.9-1.0 bin, where
+    the high tier lives, has its own point; empty bins have no point and a zero bar.
+    """
+    fig, (ax, count_ax) = plt.subplots(
+        2, 1, figsize=(6.5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.4]}
+    )
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
-    for name, probability in probabilities.items():
+    width = 1.0 / n_bins / (len(probabilities) + 1)
+    for number, (name, probability) in enumerate(probabilities.items()):
         known = ~np.isnan(probability)
-        observed, predicted = calibration_curve(
-            y_true[known], probability[known], n_bins=10, strategy="quantile"
+        table = reliability_table(y_true[known], probability[known], n_bins)
+        filled = table[table["n"] > 0]
+        line = ax.plot(filled["mean_probability"], filled["observed_rate"], marker="o", label=name)
+        offset = (number - (len(probabilities) - 1) / 2) * width
+        bars = count_ax.bar(
+            (table["lower"] + table["upper"]) / 2 + offset,
+            table["n"],
+            width=width,
+            color=line[0].get_color(),
         )
-        ax.plot(predicted, observed, marker="o", label=name)
-    ax.set(xlabel="predicted probability of theft", ylabel="observed theft rate")
-    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), title="Calibration on validation")
+        count_ax.bar_label(bars, labels=table["n"].astype(str), fontsize=6, rotation=90, padding=2)
+    ax.set(ylabel="observed theft rate", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    ax.set_title(f"Calibration on validation ({n_bins} equal-width bins)")
     ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    count_ax.set(xlabel="predicted probability of theft", ylabel="customers per bin")
+    count_ax.set_yscale("symlog", linthresh=1)
+    count_ax.set_ylim(0, max(10, count_ax.get_ylim()[1]) * 8)
+    count_ax.set_xticks(np.linspace(0, 1, n_bins + 1))
     fig.tight_layout()
     return fig
 
