@@ -20,6 +20,7 @@ from ntl.clustering import (
     peer_deviation,
     profile_shapes,
     silhouette_from_distances,
+    silhouettes_from_distances,
 )
 from ntl.errors import MeterDataError, ParameterError
 
@@ -92,6 +93,19 @@ def test_silhouette_matches_sklearn():
     )
     with pytest.raises(ValueError, match="2 <= clusters"):
         silhouette_from_distances(distances, np.zeros(60, dtype=int))
+
+
+def test_silhouettes_of_several_k_at_once_match_sklearn():
+    rng = np.random.default_rng(6)
+    points = rng.normal(size=(50, 2))
+    labelings = [rng.integers(0, k, size=50) for k in (2, 3, 5)]
+    distances = euclidean_distances(points)
+    scores = silhouettes_from_distances(distances, labelings)
+    expected = [silhouette_score(points, labels) for labels in labelings]
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+    assert silhouettes_from_distances(distances, []) == []
+    with pytest.raises(ValueError, match="got 1 for 50"):
+        silhouettes_from_distances(distances, [labelings[0], np.ones(50, dtype=int)])
 
 
 def test_choose_k_finds_three_blobs():

@@ -11,7 +11,10 @@ from ntl.errors import MeterDataError, ParameterError
 from ntl.features import (
     FEATURE_DESCRIPTIONS,
     FEATURE_NAMES,
+    CalendarLayout,
+    calendar_sums,
     compute_features,
+    cumulative_sums,
     rank_by_separation,
     run_stats,
     true_runs,
@@ -265,6 +268,42 @@ def test_runs_match_a_reference():
     assert count[4] == 0 and longest[4] == 0
 
 
+def test_running_sums_give_every_window_sum():
+    matrix = np.nan_to_num(random_matrix(4, 50, seed=2))
+    sums = cumulative_sums(matrix)
+    assert sums.shape == (4, 51) and sums.dtype == np.float64
+    for start, stop in ((0, 50), (3, 10), (49, 50), (7, 7)):
+        np.testing.assert_allclose(
+            sums[:, stop] - sums[:, start], matrix[:, start:stop].sum(axis=1, dtype=np.float64)
+        )
+    counts = cumulative_sums(matrix > 0, np.int16)
+    assert counts.dtype == np.int16
+    np.testing.assert_array_equal(counts[:, 50] - counts[:, 10], (matrix[:, 10:] > 0).sum(axis=1))
+
+
+def test_calendar_sums_by_weekday_month_and_month_of_year():
+    dates = pd.date_range("2014-05-20", periods=800, freq="D")  # a Tuesday, mid-May, 2+ years
+    matrix = random_matrix(3, 800, seed=8)
+    present = ~np.isnan(matrix)
+    filled = np.where(present, matrix, np.float32(0))
+    direct = calendar_sums(filled, present, dates)
+    running = calendar_sums(
+        filled, present, CalendarLayout.of(dates), cumulative_sums(filled), cumulative_sums(present)
+    )
+    np.testing.assert_allclose(running.month_sums, direct.month_sums, rtol=1e-12)
+    np.testing.assert_array_equal(running.month_counts, direct.month_counts)
+    row = 1
+    for weekday in range(7):  # Monday = 0
+        days = np.asarray(dates.day_of_week == weekday)
+        assert direct.weekday_sums[row, weekday] == pytest.approx(filled[row, days].sum())
+        assert direct.weekday_counts[row, weekday] == present[row, days].sum()
+    by_month = direct.month_of_year_means()
+    for month in range(12):  # January = 0
+        days = np.asarray(dates.month == month + 1)
+        assert by_month[row, month] == pytest.approx(np.nanmean(matrix[row, days]))
+    assert list(direct.month_of_year[:3]) == [4, 5, 6]  # May, June, July
+
+
 def test_bad_inputs_are_named():
     dates = pd.date_range(MONDAY, periods=10, freq="D")
     with pytest.raises(MeterDataError, match="10 dates"):
@@ -293,3 +332,22 @@ def test_rank_by_separation_matches_sklearn_auc():
     assert table.loc[0, "direction"] == "lower in theft"
     with pytest.raises(MeterDataError, match="both theft"):
         rank_by_separation(features, pd.Series([0] * 65, dtype="Int8"))
+
+
+def test_rank_by_separation_with_ties_and_missing_values():
+    rng = np.random.default_rng(3)
+    flag = pd.Series(rng.integers(0, 2, size=80), dtype="Int8")
+    tied = rng.integers(0, 3, size=80).astype(float)  # many ties
+    holes = rng.normal(size=80) + flag.to_numpy(dtype=float)
+    holes[::4] = np.nan
+    theft_only = np.where(flag.to_numpy() == 1, 1.0, np.nan)  # no normal customer has a value
+    features = pd.DataFrame({"tied": tied, "holes": holes, "theft_only": theft_only})
+    table = rank_by_separation(features, flag).set_index("feature")
+    target = flag.to_numpy(dtype=int)
+    assert table.loc["tied", "auc"] == pytest.approx(roc_auc_score(target, tied))
+    usable = ~np.isnan(holes)
+    assert table.loc["holes", "auc"] == pytest.approx(roc_auc_score(target[usable], holes[usable]))
+    assert table.loc["holes", "direction"] == "higher in theft"
+    assert np.isnan(table.loc["theft_only", "auc"])
+    assert table.loc["theft_only", "direction"] == "no data"
+    assert list(table.index)[-1] == "theft_only"  # no separation: last

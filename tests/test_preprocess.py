@@ -22,6 +22,7 @@ from ntl.preprocess import (
     fit_preprocessor,
     fit_transform,
     quality_table,
+    stage_pass,
 )
 
 NAN = np.nan
@@ -242,6 +243,18 @@ def test_fixed_number_of_clusters(frame):
     assert preprocessor.n_clusters == 2
     assert set(table["cluster"]) <= {-1, 0, 1}
     assert set(preprocessor.clusters.silhouette_by_k) == {2, 3}
+
+
+def test_blocks_and_threads_do_not_change_the_pass(frame):
+    whole = stage_pass(frame, SMALL, chunk_rows=1000, n_threads=1)
+    for chunk_rows, n_threads in ((7, 1), (5, 3), (1, 2)):
+        split = stage_pass(frame, SMALL, chunk_rows=chunk_rows, n_threads=n_threads)
+        np.testing.assert_array_equal(split.features, whole.features)
+        np.testing.assert_array_equal(split.shapes, whole.shapes)
+        pd.testing.assert_frame_equal(split.quality, whole.quality)
+        assert split.cleaning == whole.cleaning
+    raw = frame.iloc[:, 1:].to_numpy(np.float32)
+    assert whole.cleaning == clean_matrix(raw, SMALL)[1]  # the same counts as cleaning at once
 
 
 def test_bad_inputs_are_named(frame):

@@ -9,7 +9,10 @@ for the clustering. A customer without any positive reading has no shape: cluste
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +21,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ntl.errors import MeterDataError, ParameterError
 from ntl.features import CalendarSums, calendar_sums, check_calendar
@@ -74,30 +77,47 @@ def shape_design(shapes: np.ndarray) -> np.ndarray:
 def silhouette_from_distances(distances: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette of `labels` given the full pairwise distance matrix (as scikit-learn's).
 
-    One matrix product gives every point's total distance to every cluster, so several k can be
-    scored on the same sample without recomputing distances. Points alone in their cluster score 0.
+    One matrix product gives every point's total distance to every cluster. Points alone in
+    their cluster score 0.
     """
-    labels = np.asarray(labels)
-    _, labels = np.unique(labels, return_inverse=True)
-    n_points, n_labels = len(labels), int(labels.max()) + 1
-    if not 2 <= n_labels <= n_points - 1:
-        raise ValueError(
-            f"silhouette needs 2 <= clusters <= points - 1, got {n_labels} for {n_points}"
-        )
-    membership = np.zeros((n_points, n_labels))
-    membership[np.arange(n_points), labels] = 1.0
-    sizes = membership.sum(axis=0)
-    totals = distances @ membership
-    own_size = sizes[labels]
+    return silhouettes_from_distances(distances, [labels])[0]
+
+
+def silhouettes_from_distances(
+    distances: np.ndarray, labelings: Sequence[np.ndarray]
+) -> list[float]:
+    """Mean silhouette of each labeling of the same points (several k), with one matrix product
+    of the distances for all of them: the distance matrix is read once, not once per k."""
+    n_points = len(distances)
+    codes, n_labels = [], []
+    for labels in labelings:  # a handful of k
+        _, labels = np.unique(np.asarray(labels), return_inverse=True)
+        count = int(labels.max()) + 1
+        if not 2 <= count <= n_points - 1:
+            raise ValueError(
+                f"silhouette needs 2 <= clusters <= points - 1, got {count} for {n_points}"
+            )
+        codes.append(labels)
+        n_labels.append(count)
+    offsets = np.cumsum([0, *n_labels])
     points = np.arange(n_points)
-    within = totals[points, labels] / np.maximum(own_size - 1, 1)
-    others = totals / sizes
-    others[points, labels] = np.inf
-    nearest = others.min(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = (nearest - within) / np.maximum(within, nearest)
-    score = np.where(own_size > 1, np.nan_to_num(score), 0.0)
-    return float(score.mean())
+    membership = np.zeros((n_points, offsets[-1]))
+    for labels, offset in zip(codes, offsets[:-1], strict=True):
+        membership[points, offset + labels] = 1.0
+    all_totals = distances @ membership  # every point's total distance to every cluster
+    all_sizes = membership.sum(axis=0)
+    scores = []
+    for labels, start, stop in zip(codes, offsets[:-1], offsets[1:], strict=True):
+        totals, sizes = all_totals[:, start:stop], all_sizes[start:stop]
+        own_size = sizes[labels]
+        within = totals[points, labels] / np.maximum(own_size - 1, 1)
+        others = totals / sizes
+        others[points, labels] = np.inf
+        nearest = others.min(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = (nearest - within) / np.maximum(within, nearest)
+        scores.append(float(np.where(own_size > 1, np.nan_to_num(score), 0.0).mean()))
+    return scores
 
 
 def choose_k(
@@ -113,6 +133,13 @@ def choose_k(
     whose distances are computed once for all k. k values that need more distinct shapes than
     there are are skipped, so the result may be empty.
     """
+    return _fit_k_range(design, k_range, seed, silhouette_sample_size)[0]
+
+
+def _fit_k_range(
+    design: np.ndarray, k_range: tuple[int, int], seed: int, silhouette_sample_size: int
+) -> tuple[dict[int, float], dict[int, KMeans]]:
+    """choose_k's silhouette by k, and the KMeans fitted for each k (reused by fit_clusters)."""
     low, high = k_range
     n_distinct = len(np.unique(design, axis=0))
     rng = np.random.default_rng(seed)
@@ -120,12 +147,14 @@ def choose_k(
     if len(design) > silhouette_sample_size:
         sample = np.sort(rng.choice(len(design), size=silhouette_sample_size, replace=False))
     distances = euclidean_distances(design[sample])
-    scores: dict[int, float] = {}
-    for k in range(max(low, 2), min(high, n_distinct - 1) + 1):  # a handful of k values
-        labels = _kmeans(design, k, seed).labels_[sample]
-        if 2 <= len(np.unique(labels)) <= len(sample) - 1:
-            scores[k] = silhouette_from_distances(distances, labels)
-    return scores
+    models = {
+        k: _kmeans(design, k, seed)
+        for k in range(max(low, 2), min(high, n_distinct - 1) + 1)  # a handful of k values
+    }
+    sample_labels = {k: model.labels_[sample] for k, model in models.items()}
+    scored = [k for k, labels in sample_labels.items() if 2 <= len(np.unique(labels)) < len(sample)]
+    silhouettes = silhouettes_from_distances(distances, [sample_labels[k] for k in scored])
+    return dict(zip(scored, silhouettes, strict=True)), models
 
 
 def best_k(scores: dict[int, float]) -> int:
@@ -141,9 +170,20 @@ def _kmeans(design: np.ndarray, k: int, seed: int) -> KMeans:
     One thread is faster than OpenMP's spinning threads on a busy 2-core machine for a fit this
     small, and it makes the result independent of the core count.
     """
-    with warnings.catch_warnings(), threadpool_limits(limits=1):
+    with warnings.catch_warnings(), single_threaded():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(design)
+
+
+@functools.cache
+def _thread_controller() -> ThreadpoolController:
+    """The BLAS/OpenMP thread pools of this process, inspected once (inspecting costs ~10 ms)."""
+    return ThreadpoolController()
+
+
+def single_threaded() -> contextlib.AbstractContextManager:
+    """A context in which BLAS and OpenMP run on one thread."""
+    return _thread_controller().limit(limits=1)
 
 
 @dataclass
@@ -187,10 +227,12 @@ def fit_clusters(
         design = design[np.sort(rng.choice(len(design), size=sample_size, replace=False))]
     scaler = StandardScaler().fit(design)
     scaled = scaler.transform(design)
-    scores = choose_k(scaled, k_range, seed, silhouette_sample_size)
-    n_distinct = len(np.unique(scaled, axis=0))
-    k = min(n_clusters, n_distinct) if n_clusters is not None else best_k(scores)
-    kmeans = _kmeans(scaled, k, seed)
+    scores, models = _fit_k_range(scaled, k_range, seed, silhouette_sample_size)
+    if n_clusters is None:
+        k = best_k(scores)
+    else:
+        k = min(n_clusters, len(np.unique(scaled, axis=0)))
+    kmeans = models[k] if k in models else _kmeans(scaled, k, seed)  # same data, same seed
     partial = ShapeClusters(scaler, kmeans, np.empty((k, shapes.shape[1])), scores)
     partial.typical_shapes = typical_shapes(shapes, assign_clusters(partial, shapes), k)
     return partial
@@ -202,7 +244,7 @@ def assign_clusters(model: ShapeClusters, shapes: np.ndarray) -> np.ndarray:
     valid = has_shape(shapes)
     if valid.any():
         scaled = model.scaler.transform(shape_design(shapes[valid]))
-        with threadpool_limits(limits=1):
+        with single_threaded():
             labels[valid] = model.kmeans.predict(scaled)
     return labels
 

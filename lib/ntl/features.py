@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from ntl.errors import MeterDataError, ParameterError
 
@@ -23,7 +22,7 @@ MIN_READINGS_PER_WEEK = 4  # a 7-day block with fewer readings has no weekly mea
 MIN_READINGS_PER_MONTH = 7  # a calendar month with fewer readings has no monthly mean
 MIN_MONTHS_FOR_SEASON = 10  # months of the year with readings needed for seasonal_amplitude
 MIN_DROP_WINDOW = 7  # below this the drop features are NaN
-DEFAULT_CHUNK_ROWS = 1024  # rows per block: temporaries stay in cache-sized pieces
+DEFAULT_CHUNK_ROWS = 512  # rows per block: float64 temporaries of ~4 MB, few Python calls per row
 
 FEATURE_DESCRIPTIONS: dict[str, str] = {
     # missing readings (raw matrix)
@@ -74,32 +73,56 @@ FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_DESCRIPTIONS)
 def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every run of consecutive True values of a 2-D boolean mask: (row, start column, length).
 
-    Runs are listed row by row, left to right. One diff over the flattened mask (with a False
-    separator after each row) finds all runs at once, without a loop over rows.
+    Runs are listed row by row, left to right. The mask is flattened with a False separator after
+    each row, so one comparison of neighbours finds every start and end at once and they
+    alternate (start, end, start, ...), without a loop over rows.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise MeterDataError(f"mask must be 2-D customers x days, got {mask.ndim} dimension(s)")
     n_rows, n_days = mask.shape
-    padded = np.zeros((n_rows, n_days + 1), dtype=np.int8)
+    padded = np.zeros((n_rows, n_days + 1), dtype=bool)
     padded[:, :n_days] = mask
-    edges = np.diff(padded.ravel(), prepend=np.int8(0))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
+    flat = padded.ravel()
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if flat.size and flat[0]:
+        edges = np.r_[0, edges]
+    starts, ends = edges[0::2], edges[1::2]
     rows, start_columns = np.divmod(starts, n_days + 1)
     return rows, start_columns, ends - starts
+
+
+def runs_per_row(
+    rows: np.ndarray, lengths: np.ndarray, n_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the number of runs and the longest one (0 when none), from `true_runs` output."""
+    count = np.bincount(rows, minlength=n_rows)
+    longest = np.zeros(n_rows, dtype=np.int64)
+    if len(rows):
+        firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        longest[rows[firsts]] = np.maximum.reduceat(lengths, firsts)
+    return count, longest
 
 
 def run_stats(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the number of runs of True and the longest one (0 when there is none)."""
     mask = np.asarray(mask, dtype=bool)
     rows, _, lengths = true_runs(mask)
-    count = np.bincount(rows, minlength=mask.shape[0])
-    longest = np.zeros(mask.shape[0], dtype=np.int64)
-    if len(rows):
-        firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        longest[rows[firsts]] = np.maximum.reduceat(lengths, firsts)
-    return count, longest
+    return runs_per_row(rows, lengths, mask.shape[0])
+
+
+def cumulative_sums(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """Running row sums with a leading 0 column (rows x days + 1), so that the sum of columns
+    a..b-1 of every row is ``sums[:, b] - sums[:, a]``: any window in two subtractions.
+
+    float64 carries 29 bits more than float32, so running sums of a few thousand float32
+    readings of similar size are exact and a window sum read this way equals the direct sum
+    (to ~1e-16 of the running total otherwise).
+    """
+    sums = np.empty((values.shape[0], values.shape[1] + 1), dtype=dtype)
+    sums[:, 0] = 0
+    sums[:, 1:] = values  # cast first: an in-place cumsum of one dtype is twice as fast
+    return np.cumsum(sums, axis=1, out=sums)
 
 
 def safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -181,35 +204,69 @@ class CalendarSums:
 
     def month_of_year_means(self) -> np.ndarray:
         """Mean reading by month of the year over all years (rows x 12, Jan..Dec), NaN where none."""
-        rows = len(self.month_sums)
-        sums, counts = np.zeros((rows, 12)), np.zeros((rows, 12), dtype=np.int64)
-        for month in np.unique(self.month_of_year):  # at most 12 months
-            columns = self.month_of_year == month
-            sums[:, month] = self.month_sums[:, columns].sum(axis=1)
-            counts[:, month] = self.month_counts[:, columns].sum(axis=1)
-        return _means(sums, counts)
+        return _means(*(self._by_month_of_year(v) for v in (self.month_sums, self.month_counts)))
+
+    def _by_month_of_year(self, by_month: np.ndarray) -> np.ndarray:
+        """Calendar-month columns (consecutive months) summed by month of the year, year by
+        year: the months are laid out on a January-to-December grid padded with zeros."""
+        rows, n_months = by_month.shape
+        first = int(self.month_of_year[0]) if n_months else 0
+        n_years = -(-(first + n_months) // 12)
+        grid = np.zeros((rows, n_years * 12), dtype=by_month.dtype)
+        grid[:, first : first + n_months] = by_month
+        return grid.reshape(rows, n_years, 12).sum(axis=1)
 
 
-def calendar_sums(filled: np.ndarray, present: np.ndarray, dates: pd.DatetimeIndex) -> CalendarSums:
+@dataclass(frozen=True)
+class CalendarLayout:
+    """Where weekdays and calendar months fall in a run of consecutive days: worked out once
+    from the dates and shared by every block of rows."""
+
+    n_days: int
+    first_weekday: int  # weekday of the first day, 0 = Monday
+    month_starts: np.ndarray  # first column of each calendar month
+    month_of_year: np.ndarray  # month of the year of each calendar month, 0 = January
+
+    @classmethod
+    def of(cls, dates: pd.DatetimeIndex) -> CalendarLayout:
+        """The layout of consecutive `dates` (see check_calendar)."""
+        month_code = np.asarray(dates.year * 12 + dates.month - 1)
+        starts = np.flatnonzero(np.r_[True, month_code[1:] != month_code[:-1]])
+        return cls(len(dates), int(dates[0].day_of_week), starts, month_code[starts] % 12)
+
+
+def calendar_sums(
+    filled: np.ndarray,
+    present: np.ndarray,
+    dates: pd.DatetimeIndex | CalendarLayout,
+    sums: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
+) -> CalendarSums:
     """Weekday and calendar-month sums of `filled` (NaN replaced by 0) over `present` readings.
 
-    Weekdays are strided column slices and months contiguous column ranges, so no column is
-    copied or reordered.
+    Weekdays are strided column slices, so no column is copied or reordered. Months are
+    contiguous column ranges: read from the running sums `sums`/`counts` (`cumulative_sums`)
+    when the caller has them, else summed in float64 directly (the same values).
     """
+    layout = dates if isinstance(dates, CalendarLayout) else CalendarLayout.of(dates)
     rows = filled.shape[0]
     weekday_sums = np.zeros((rows, 7))
     weekday_counts = np.zeros((rows, 7), dtype=np.int64)
-    first_weekday = int(dates[0].day_of_week)
-    for offset in range(min(7, len(dates))):  # seven weekdays
-        weekday = (first_weekday + offset) % 7
+    ones = present.view(np.int8)  # 1 where present: summed as small integers
+    for offset in range(min(7, layout.n_days)):  # seven weekdays
+        weekday = (layout.first_weekday + offset) % 7
         weekday_sums[:, weekday] = filled[:, offset::7].sum(axis=1, dtype=np.float64)
-        weekday_counts[:, weekday] = present[:, offset::7].sum(axis=1)
-    month_code = np.asarray(dates.year * 12 + dates.month - 1)
-    starts = np.flatnonzero(np.r_[True, month_code[1:] != month_code[:-1]])
-    month_sums = np.add.reduceat(filled, starts, axis=1).astype(np.float64)  # <= 31 days each
-    month_counts = np.add.reduceat(present.view(np.int8), starts, axis=1).astype(np.int64)
+        weekday_counts[:, weekday] = ones[:, offset::7].sum(axis=1, dtype=np.int32)
+    starts = layout.month_starts
+    if sums is not None and counts is not None:
+        edges = np.r_[starts, layout.n_days]
+        month_sums = np.diff(sums[:, edges], axis=1)
+        month_counts = np.diff(counts[:, edges], axis=1).astype(np.int64)
+    else:
+        month_sums = np.add.reduceat(filled, starts, axis=1, dtype=np.float64)
+        month_counts = np.add.reduceat(present.view(np.int8), starts, axis=1, dtype=np.int64)
     return CalendarSums(
-        weekday_sums, weekday_counts, month_sums, month_counts, month_code[starts] % 12
+        weekday_sums, weekday_counts, month_sums, month_counts, layout.month_of_year
     )
 
 
@@ -218,43 +275,104 @@ def calendar_sums(filled: np.ndarray, present: np.ndarray, dates: pd.DatetimeInd
 
 @dataclass
 class Block:
-    """One block of rows with what several feature groups share."""
+    """One block of rows with what several feature groups share, each computed once."""
 
     raw: np.ndarray  # raw readings, NaN = missing
     clean: np.ndarray  # cleaned readings (short gaps filled, peaks capped)
-    dates: pd.DatetimeIndex
+    layout: CalendarLayout
+    raw_missing: np.ndarray  # raw is NaN
+    missing_runs: tuple[np.ndarray, np.ndarray, np.ndarray]  # true_runs(raw_missing)
     present: np.ndarray  # clean is not NaN
     filled: np.ndarray  # clean with NaN as 0
+    sums: np.ndarray  # running sums of filled, float64, rows x days + 1 (cumulative_sums)
+    counts: np.ndarray  # running counts of present readings, int16/int32, rows x days + 1
     count: np.ndarray  # present readings per row
     mean: np.ndarray  # mean of clean per row (float64)
+    centred: np.ndarray  # clean - mean where present, else 0 (float32)
+    variance: np.ndarray  # mean square of centred over present readings (float64)
     calendar: CalendarSums
 
     @classmethod
-    def of(cls, raw: np.ndarray, clean: np.ndarray, dates: pd.DatetimeIndex) -> Block:
-        """Precompute presence, zero-filled readings, mean and calendar sums."""
-        present = ~np.isnan(clean)
+    def of(
+        cls,
+        raw: np.ndarray,
+        clean: np.ndarray,
+        dates: pd.DatetimeIndex | CalendarLayout,
+        present: np.ndarray | None = None,
+        raw_missing: np.ndarray | None = None,
+        missing_runs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> Block:
+        """Precompute masks, running sums, mean, centred readings and calendar sums.
+
+        `present` (clean is not NaN), `raw_missing` (raw is NaN) and `missing_runs` (its runs)
+        may be passed when the caller already has them.
+        """
+        layout = dates if isinstance(dates, CalendarLayout) else CalendarLayout.of(dates)
+        if raw_missing is None:
+            raw_missing = np.isnan(raw)
+        if missing_runs is None:
+            missing_runs = true_runs(raw_missing)
+        if present is None:
+            present = ~np.isnan(clean)
         filled = np.where(present, clean, np.float32(0))
-        count = present.sum(axis=1)
-        mean = _means(filled.sum(axis=1, dtype=np.float64), count)
+        sums = cumulative_sums(filled)
+        counts = cumulative_sums(present, np.int16 if clean.shape[1] < 2**15 else np.int32)
+        count = counts[:, -1].astype(np.int64)
+        mean = _means(sums[:, -1], count)
+        centred = np.where(present, clean - mean[:, None].astype(np.float32), np.float32(0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = (centred * centred).sum(axis=1, dtype=np.float64) / count
+        calendar = calendar_sums(filled, present, layout, sums, counts)
         return cls(
-            raw, clean, dates, present, filled, count, mean, calendar_sums(filled, present, dates)
+            raw,
+            clean,
+            layout,
+            raw_missing,
+            missing_runs,
+            present,
+            filled,
+            sums,
+            counts,
+            count,
+            mean,
+            centred,
+            variance,
+            calendar,
+        )
+
+    def window_mean(self, start: int, stop: int) -> np.ndarray:
+        """Per row, the mean of the present cleaned readings in columns start..stop-1."""
+        return _means(
+            self.sums[:, stop] - self.sums[:, start], self.counts[:, stop] - self.counts[:, start]
         )
 
 
-def missing_features(raw: np.ndarray, recent_days: int) -> dict[str, np.ndarray]:
-    """Missing-reading features: share, gaps, and the recent window against the past."""
-    n_days = raw.shape[1]
-    present = ~np.isnan(raw)
-    gap_count, gap_longest = run_stats(~present)
+def missing_features(
+    raw: np.ndarray,
+    recent_days: int,
+    missing: np.ndarray | None = None,
+    runs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Missing-reading features: share, gaps, and the recent window against the past.
+
+    `missing` (raw is NaN) and its `runs` (`true_runs`) may be passed when already computed.
+    """
+    n_rows, n_days = raw.shape
+    if missing is None:
+        missing = np.isnan(raw)
+    rows, _, lengths = true_runs(missing) if runs is None else runs
+    gap_count, gap_longest = runs_per_row(rows, lengths, n_rows)
+    present_total = n_days - np.bincount(rows, weights=lengths, minlength=n_rows).astype(np.int64)
     recent = min(recent_days, n_days)
     past = n_days - recent
-    missing_recent = 1.0 - present[:, n_days - recent :].sum(axis=1) / recent
+    present_recent = recent - np.count_nonzero(missing[:, n_days - recent :], axis=1)
+    missing_recent = 1.0 - present_recent / recent
     if past > 0:
-        change = missing_recent - (1.0 - present[:, :past].sum(axis=1) / past)
+        change = missing_recent - (1.0 - (present_total - present_recent) / past)
     else:
-        change = np.full(raw.shape[0], np.nan)
+        change = np.full(n_rows, np.nan)
     return {
-        "missing_share": 1.0 - present.sum(axis=1) / n_days,
+        "missing_share": 1.0 - present_total / n_days,
         "gap_count": gap_count,
         "gap_longest": gap_longest,
         "missing_recent_share": missing_recent,
@@ -262,29 +380,37 @@ def missing_features(raw: np.ndarray, recent_days: int) -> dict[str, np.ndarray]
     }
 
 
-def zero_features(raw: np.ndarray, recent_days: int) -> dict[str, np.ndarray]:
-    """Zero-reading features: share, count, runs and the recent share (missing is not zero)."""
-    n_days = raw.shape[1]
-    present_count = (~np.isnan(raw)).sum(axis=1)
+def zero_features(
+    raw: np.ndarray, recent_days: int, missing: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Zero-reading features: share, count, runs and the recent share (missing is not zero).
+
+    `missing` (raw is NaN) may be passed when already computed.
+    """
+    n_rows, n_days = raw.shape
+    if missing is None:
+        missing = np.isnan(raw)
+    present_count = n_days - np.count_nonzero(missing, axis=1)
     zero = raw == 0
-    zero_days = zero.sum(axis=1)
-    run_count, run_longest = run_stats(zero)
+    rows, _, lengths = true_runs(zero)
+    run_count, run_longest = runs_per_row(rows, lengths, n_rows)
+    zero_days = np.bincount(rows, weights=lengths, minlength=n_rows).astype(np.int64)
     recent = min(recent_days, n_days)
-    recent_present = (~np.isnan(raw[:, n_days - recent :])).sum(axis=1)
+    recent_present = recent - np.count_nonzero(missing[:, n_days - recent :], axis=1)
     return {
         "zero_share": safe_ratio(zero_days, present_count),
         "zero_days": zero_days,
         "zero_run_count": run_count,
         "zero_run_longest": run_longest,
-        "zero_recent_share": safe_ratio(zero[:, n_days - recent :].sum(axis=1), recent_present),
+        "zero_recent_share": safe_ratio(
+            np.count_nonzero(zero[:, n_days - recent :], axis=1), recent_present
+        ),
     }
 
 
 def level_features(block: Block) -> dict[str, np.ndarray]:
     """Level and dispersion of daily consumption: mean, std, max, cv."""
-    deviation = np.where(block.present, block.clean - block.mean[:, None].astype(np.float32), 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.sqrt((deviation * deviation).sum(axis=1, dtype=np.float64) / block.count)
+    std = np.sqrt(block.variance)
     return {
         "mean_kwh": block.mean,
         "std_kwh": std,
@@ -302,9 +428,9 @@ def aggregate_features(block: Block) -> dict[str, np.ndarray]:
     n_rows, n_days = block.clean.shape
     n_weeks = n_days // 7
     if n_weeks >= 2:
-        first = n_days - 7 * n_weeks
-        sums = block.filled[:, first:].reshape(n_rows, n_weeks, 7).sum(axis=2, dtype=np.float64)
-        counts = block.present[:, first:].reshape(n_rows, n_weeks, 7).sum(axis=2)
+        edges = slice(n_days - 7 * n_weeks, None, 7)  # a view: every 7th running sum
+        sums = np.diff(block.sums[:, edges], axis=1)
+        counts = np.diff(block.counts[:, edges], axis=1)
         week_means = _means(sums, counts, MIN_READINGS_PER_WEEK)
         weekly_cv = _nan_cv(week_means)
         week_min_ratio = safe_ratio(_nan_min(week_means), block.mean)
@@ -319,22 +445,28 @@ def aggregate_features(block: Block) -> dict[str, np.ndarray]:
     }
 
 
-def _window_mean(block: Block, start: int, stop: int) -> np.ndarray:
-    """Per row, the mean of the present cleaned readings in columns start..stop-1."""
-    sums = block.filled[:, start:stop].sum(axis=1, dtype=np.float64)
-    return _means(sums, block.present[:, start:stop].sum(axis=1))
-
-
 def trend_features(block: Block, recent_days: int) -> dict[str, np.ndarray]:
-    """Trend slope (fraction of the mean per year), recent-vs-past and year-over-year ratios."""
+    """Trend slope (fraction of the mean per year), recent-vs-past and year-over-year ratios.
+
+    The least-squares sums are taken over day numbers, exactly, and shifted to the centre of
+    the history: sum(day * present) and sum(day * reading) come from the running sums (the sum
+    of day * x over a row is days * total - the sum of the running totals), and sum(day**2 *
+    present) from one masked sum of whole numbers.
+    """
     n_rows, n_days = block.clean.shape
-    years = ((np.arange(n_days) - (n_days - 1) / 2) / DAYS_PER_YEAR).astype(np.float32)
-    sum_t = (block.present * years).sum(axis=1, dtype=np.float64)
-    sum_tt = (block.present * (years * years)).sum(axis=1, dtype=np.float64)
-    sum_y = block.filled.sum(axis=1, dtype=np.float64)
-    sum_ty = (block.filled * years).sum(axis=1, dtype=np.float64)
+    sum_day = n_days * block.count - block.counts[:, 1:].sum(axis=1, dtype=np.int64)
+    day_squared = np.arange(n_days, dtype=np.float64) ** 2
+    if n_days <= 4096:  # day**2 < 2**24 is exact in float32, the cheaper product
+        day_squared = day_squared.astype(np.float32)
+    sum_day2 = (block.present * day_squared).sum(axis=1, dtype=np.float64)
+    centre = (n_days - 1) / 2
     count = block.count
+    sum_y = block.sums[:, -1]
+    sum_day_y = n_days * sum_y - block.sums[:, 1:].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
+        sum_t = (sum_day - centre * count) / DAYS_PER_YEAR
+        sum_tt = (sum_day2 - 2 * centre * sum_day + centre**2 * count) / DAYS_PER_YEAR**2
+        sum_ty = (sum_day_y - centre * sum_y) / DAYS_PER_YEAR
         spread_t = sum_tt - sum_t**2 / count
         slope = (sum_ty - sum_t * sum_y / count) / spread_t
     slope = np.where((count >= 2) & (spread_t > 1e-9), slope, np.nan)
@@ -342,13 +474,13 @@ def trend_features(block: Block, recent_days: int) -> dict[str, np.ndarray]:
     recent_vs_past = np.full(n_rows, np.nan)
     if n_days > recent:
         recent_vs_past = safe_ratio(
-            _window_mean(block, n_days - recent, n_days), _window_mean(block, 0, n_days - recent)
+            block.window_mean(n_days - recent, n_days), block.window_mean(0, n_days - recent)
         )
     yoy = np.full(n_rows, np.nan)
     if n_days >= 730:
         yoy = safe_ratio(
-            _window_mean(block, n_days - 365, n_days),
-            _window_mean(block, n_days - 730, n_days - 365),
+            block.window_mean(n_days - 365, n_days),
+            block.window_mean(n_days - 730, n_days - 365),
         )
     return {
         "trend_slope": safe_ratio(slope, block.mean),
@@ -363,36 +495,35 @@ def drop_features(block: Block, window_days: int) -> dict[str, np.ndarray]:
 
     The window shrinks to half the history for short histories; below 7 days the features are
     NaN. A window needs half its days present. drop_largest is 0 when consumption never falls
-    (then the other three are NaN). Rolling means come from cumulative sums.
+    (then the other three are NaN). Every window sum comes from the block's running sums, once:
+    the window before day d is the window starting at d - window, the one after starts at d.
     """
     n_rows, n_days = block.clean.shape
     window = min(window_days, n_days // 2)
     names = ("drop_largest", "drop_days_ago", "drop_position", "after_drop_ratio")
     if window < MIN_DROP_WINDOW:
         return {name: np.full(n_rows, np.nan) for name in names}
-    sums = np.zeros((n_rows, n_days + 1))
-    np.cumsum(block.filled, axis=1, dtype=np.float64, out=sums[:, 1:])
-    counts = np.zeros((n_rows, n_days + 1), dtype=np.int32)
-    np.cumsum(block.present, axis=1, dtype=np.int32, out=counts[:, 1:])
-    lead, mid, lag = (
-        slice(0, n_days - 2 * window + 1),
-        slice(window, n_days - window + 1),
-        slice(2 * window, None),
-    )
-    before_sum = sums[:, mid] - sums[:, lead]
-    after_sum = sums[:, lag] - sums[:, mid]
-    before_n = counts[:, mid] - counts[:, lead]
-    after_n = counts[:, lag] - counts[:, mid]
-    usable = (2 * before_n >= window) & (2 * after_n >= window) & (before_sum > 0)
-    ratio = np.full(before_sum.shape, np.inf)  # after mean / before mean, inf where unusable
-    np.divide(after_sum * before_n, before_sum * after_n, out=ratio, where=usable)
+    window_n = block.counts[:, window:] - block.counts[:, :-window]  # window starting at a day
+    enough = window_n >= (window + 1) // 2  # a window needs half its days present
+    window_mean = np.subtract(block.sums[:, window:], block.sums[:, :-window])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(window_mean, window_n, out=window_mean)
+    n_candidates = n_days - 2 * window + 1
+    before, after = window_mean[:, :n_candidates], window_mean[:, window:]
+    usable = enough[:, :n_candidates] & enough[:, window:]
+    usable &= before > 0
+    ratio = np.full(before.shape, np.inf)  # after mean / before mean, inf where unusable
+    np.divide(after, before, out=ratio, where=usable)
     best = ratio.argmin(axis=1)  # the first day of the lowest ratio
     rows = np.arange(n_rows)
     best_ratio = ratio[rows, best]
     found = np.isfinite(best_ratio) & (best_ratio < 1.0)  # a fall; no fall leaves NaN
     drop_day = best + window  # first day of the lower level
-    before_mean = _means(before_sum[rows, best], before_n[rows, best])
-    to_end = _means(sums[:, -1] - sums[rows, drop_day], counts[:, -1] - counts[rows, drop_day])
+    before_mean = before[rows, best]
+    to_end = _means(
+        block.sums[:, -1] - block.sums[rows, drop_day],
+        block.counts[:, -1] - block.counts[rows, drop_day],
+    )
     return {
         "drop_largest": np.where(
             np.isfinite(best_ratio), np.maximum(1.0 - best_ratio, 0.0), np.nan
@@ -406,20 +537,18 @@ def drop_features(block: Block, window_days: int) -> dict[str, np.ndarray]:
 def autocorrelation(block: Block, lags: tuple[int, ...] = (7, 30)) -> dict[int, np.ndarray]:
     """Autocorrelation at each lag, over the day pairs where both days have a reading."""
     n_rows, n_days = block.clean.shape
-    centred = np.where(block.present, block.clean - block.mean[:, None].astype(np.float32), 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        variance = (centred * centred).sum(axis=1, dtype=np.float64) / block.count
+    centred, present = block.centred, block.present
     result = {}
     for lag in lags:  # two lags
         if n_days <= lag + 1:
             result[lag] = np.full(n_rows, np.nan)
             continue
         products = (centred[:, :-lag] * centred[:, lag:]).sum(axis=1, dtype=np.float64)
-        n_pairs = (block.present[:, :-lag] & block.present[:, lag:]).sum(axis=1)
+        n_pairs = np.count_nonzero(present[:, :-lag] & present[:, lag:], axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            acf = products / n_pairs / variance
+            acf = products / n_pairs / block.variance
         acf = np.clip(acf, -1.0, 1.0)  # gaps can push the pairwise estimate slightly past +-1
-        result[lag] = np.where((n_pairs >= 2) & (variance > 1e-12), acf, np.nan)
+        result[lag] = np.where((n_pairs >= 2) & (block.variance > 1e-12), acf, np.nan)
     return result
 
 
@@ -433,7 +562,7 @@ def pattern_features(block: Block) -> dict[str, np.ndarray]:
         calendar.weekday_sums[:, :5].sum(axis=1), calendar.weekday_counts[:, :5].sum(axis=1)
     )
     amplitude = np.full(len(block.clean), np.nan)
-    if len(block.dates) >= 365:
+    if block.layout.n_days >= 365:
         month_means = calendar.month_of_year_means()
         enough = (~np.isnan(month_means)).sum(axis=1) >= MIN_MONTHS_FOR_SEASON
         spread = _nan_max(month_means) - _nan_min(month_means)
@@ -449,7 +578,10 @@ def pattern_features(block: Block) -> dict[str, np.ndarray]:
 
 def feature_block(block: Block, recent_days: int, drop_window_days: int) -> dict[str, np.ndarray]:
     """All features except peer_deviation for one block of rows."""
-    values = missing_features(block.raw, recent_days) | zero_features(block.raw, recent_days)
+    values = missing_features(
+        block.raw, recent_days, missing=block.raw_missing, runs=block.missing_runs
+    )
+    values |= zero_features(block.raw, recent_days, missing=block.raw_missing)
     values |= level_features(block)
     values |= aggregate_features(block)
     values |= trend_features(block, recent_days)
@@ -488,6 +620,7 @@ def compute_features(
     matrix = np.asarray(matrix, dtype=np.float32)
     dates = pd.DatetimeIndex(dates)
     check_calendar(matrix, dates)
+    layout = CalendarLayout.of(dates)
     cleaned = matrix if cleaned is None else np.asarray(cleaned, dtype=np.float32)
     if cleaned.shape != matrix.shape:
         raise MeterDataError(f"cleaned matrix has shape {cleaned.shape}, raw matrix {matrix.shape}")
@@ -497,7 +630,7 @@ def compute_features(
     for start in range(0, n_rows, chunk_rows):  # blocks of rows, not single customers
         rows = slice(start, start + chunk_rows)
         values = feature_block(
-            Block.of(matrix[rows], cleaned[rows], dates), recent_days, drop_window_days
+            Block.of(matrix[rows], cleaned[rows], layout), recent_days, drop_window_days
         )
         table[rows] = feature_matrix(values, len(values["mean_kwh"]))
     if peer_deviation is not None:
@@ -528,21 +661,27 @@ def rank_by_separation(features: pd.DataFrame, flag: pd.Series) -> pd.DataFrame:
     """Features ordered by how well each alone separates theft from normal (for display only).
 
     Separation is |AUC - 0.5| of the raw feature value over customers with a label and a value;
-    `direction` says whether theft tends higher or lower. Needs both classes.
+    `direction` says whether theft tends higher or lower. Needs both classes. The AUC of every
+    feature comes at once from average ranks (Mann-Whitney U, what roc_auc_score computes,
+    ties included).
     """
     known = flag.notna().to_numpy()
     target = flag[known].astype(int).to_numpy()
     if not ((target == 1).any() and (target == 0).any()):
         raise MeterDataError("rank_by_separation needs labels with both theft (1) and normal (0)")
-    rows = []
-    for name in features.columns:  # a few dozen features
-        values = features[name].to_numpy(dtype=np.float64)[known]
-        usable = ~np.isnan(values)
-        auc = np.nan
-        if len(np.unique(target[usable])) == 2:
-            auc = roc_auc_score(target[usable], values[usable])
-        rows.append({"feature": name, "auc": auc, "separation": abs(auc - 0.5)})
-    table = pd.DataFrame(rows)
+    values = features.loc[known].astype(np.float64)
+    ranks = values.rank(method="average", na_option="keep").to_numpy()
+    usable = ~np.isnan(ranks)
+    theft = target == 1
+    n_theft = (usable & theft[:, None]).sum(axis=0)
+    n_normal = usable.sum(axis=0) - n_theft
+    rank_sum = np.where(usable & theft[:, None], ranks, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_theft * (n_theft + 1) / 2) / (n_theft * n_normal)
+    auc = np.where((n_theft > 0) & (n_normal > 0), auc, np.nan)
+    table = pd.DataFrame(
+        {"feature": list(features.columns), "auc": auc, "separation": np.abs(auc - 0.5)}
+    )
     table["direction"] = np.where(table["auc"] >= 0.5, "higher in theft", "lower in theft")
     table.loc[table["auc"].isna(), "direction"] = "no data"
     return table.sort_values("separation", ascending=False, na_position="last").reset_index(

@@ -10,6 +10,8 @@ row, and nothing reads ``FLAG`` except to copy it through.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -29,6 +31,7 @@ from ntl.features import (
     DEFAULT_CHUNK_ROWS,
     FEATURE_NAMES,
     Block,
+    CalendarLayout,
     check_feature_knobs,
     feature_block,
     feature_matrix,
@@ -48,6 +51,7 @@ from ntl.frame import (
 )
 
 HIGH, LOW = "HIGH", "LOW"
+MAX_THREADS = 8  # blocks of rows described at once; numpy releases the GIL in its loops
 
 
 @dataclass
@@ -115,20 +119,30 @@ def fill_short_gaps(matrix: np.ndarray, limit: int) -> np.ndarray:
     filled = np.array(matrix, dtype=np.float32, copy=True)
     if filled.ndim != 2:
         raise MeterDataError(f"matrix must be 2-D customers x days, got {filled.ndim} dimension(s)")
+    interpolate_runs(filled, true_runs(np.isnan(filled)), limit)
+    return filled
+
+
+def interpolate_runs(
+    filled: np.ndarray, runs: tuple[np.ndarray, np.ndarray, np.ndarray], limit: int
+) -> int:
+    """Fill, in place, the runs of NaN (`true_runs` of isnan(filled)) of at most `limit` days that
+    have a reading on both sides, linearly between those readings; returns the days filled."""
+    rows, starts, lengths = runs
     n_days = filled.shape[1]
-    rows, starts, lengths = true_runs(np.isnan(filled))
     short = (lengths <= limit) & (starts > 0) & (starts + lengths < n_days)
     rows, starts, lengths = rows[short], starts[short], lengths[short]
     if not len(rows):
-        return filled
-    left = filled[rows, starts - 1].astype(np.float64)
-    right = filled[rows, starts + lengths].astype(np.float64)
-    run_of_cell = np.repeat(np.arange(len(rows)), lengths)
-    step = np.arange(len(run_of_cell)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + 1
-    fraction = step / (lengths[run_of_cell] + 1)
-    values = left[run_of_cell] + fraction * (right[run_of_cell] - left[run_of_cell])
-    filled[rows[run_of_cell], starts[run_of_cell] + step - 1] = values
-    return filled
+        return 0
+    first = rows * n_days + starts  # flat (row-major) position of each gap's first missing day
+    left = np.take(filled, first - 1).astype(np.float64)
+    right = np.take(filled, first + lengths).astype(np.float64)
+    n_cells = int(lengths.sum())
+    offset = np.arange(n_cells) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # 0, 1, ..
+    fraction = (offset + 1) / np.repeat(lengths + 1, lengths)
+    values = np.repeat(left, lengths) + fraction * np.repeat(right - left, lengths)
+    np.put(filled, np.repeat(first, lengths) + offset, values)
+    return n_cells
 
 
 def cap_outliers(matrix: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
@@ -143,17 +157,22 @@ def cap_outliers(matrix: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
     values = np.asarray(matrix, dtype=np.float32)
     if values.ndim != 2:
         raise MeterDataError(f"matrix must be 2-D customers x days, got {values.ndim} dimension(s)")
+    return capped_copy(values, ~np.isnan(values), sigma)
+
+
+def capped_copy(values: np.ndarray, present: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
+    """cap_outliers for a float32 matrix whose `present` mask (not NaN) is already known."""
     if math.isinf(sigma):
         return values.copy(), 0
-    present = ~np.isnan(values)
-    count = present.sum(axis=1)
+    count = np.count_nonzero(present, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(present, values, 0).sum(axis=1, dtype=np.float64) / count
-        centred = np.where(present, values - mean[:, None].astype(np.float32), 0)
-        std = np.sqrt((centred.astype(np.float64) ** 2).sum(axis=1) / count)
-    cap = (mean + sigma * std).astype(np.float32)[:, None]
-    above = values > cap
-    return np.where(above, cap, values), int(above.sum())
+        mean = np.where(present, values, np.float32(0)).sum(axis=1, dtype=np.float64) / count
+        centred = np.where(present, values - mean[:, None].astype(np.float32), np.float32(0))
+        std = np.sqrt(np.square(centred, dtype=np.float64).sum(axis=1) / count)
+    cap = (mean + sigma * std).astype(np.float32)
+    cap[np.isnan(cap)] = np.inf  # no cap for a customer without readings
+    capped = np.minimum(values, cap[:, None])  # NaN stays NaN
+    return capped, int(np.count_nonzero(values > cap[:, None]))
 
 
 def clean_matrix(matrix: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, dict[str, int]]:
@@ -252,13 +271,41 @@ class StagePass:
     cleaning: dict[str, int]
 
 
+def clean_block(
+    raw: np.ndarray, dates: pd.DatetimeIndex | CalendarLayout, config: PreprocessConfig
+) -> tuple[Block, dict[str, int]]:
+    """Fill short gaps and cap peaks of one block of rows; the Block for its features and the
+    cleaning counts. The runs of missing days are found once, for filling and for the gap
+    features."""
+    missing = np.isnan(raw)
+    runs = true_runs(missing)
+    filled = raw.copy()
+    n_interpolated = interpolate_runs(filled, runs, config.interpolation_limit_days)
+    present = ~np.isnan(filled) if n_interpolated else ~missing
+    cleaned, n_capped = capped_copy(filled, present, config.outlier_sigma)
+    n_missing = int(np.count_nonzero(missing))
+    counts = {
+        "readings": int(raw.size),
+        "missing": n_missing,
+        "interpolated": n_interpolated,
+        "left_missing": n_missing - n_interpolated,
+        "capped": n_capped,
+    }
+    block = Block.of(raw, cleaned, dates, present, raw_missing=missing, missing_runs=runs)
+    return block, counts
+
+
 def stage_pass(
-    consumption: pd.DataFrame, config: PreprocessConfig, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    consumption: pd.DataFrame,
+    config: PreprocessConfig,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    n_threads: int | None = None,
 ) -> StagePass:
     """Clean, flag and describe every customer in one pass over blocks of rows.
 
     Each block is gap-filled, capped, summarised and turned into features while it is small
-    enough to stay in cache; no value depends on another customer.
+    enough to stay in cache; no value depends on another customer, so blocks run on
+    `n_threads` threads (default: the available cores, at most 8) with the same result.
     """
     frame = canonical_days(consumption)
     dates = day_index(frame)
@@ -270,27 +317,45 @@ def stage_pass(
         raise MeterDataError("consumption: has no customers")
     check_feature_knobs(config.recent_days, config.drop_window_days, chunk_rows)
     raw = consumption_matrix(frame)
+    layout = CalendarLayout.of(dates)
     n_rows = len(raw)
     shapes = np.empty((n_rows, len(SHAPE_NAMES)))
     table = np.empty((n_rows, len(FEATURE_NAMES)), dtype=np.float32)
-    present_share, gap_longest, zero_share = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
-    cleaning = dict.fromkeys(("readings", "missing", "interpolated", "left_missing", "capped"), 0)
-    for start in range(0, n_rows, chunk_rows):  # blocks of rows, not single customers
+    quality_measures = np.empty((n_rows, 3))  # present share, longest gap, zero share
+
+    def describe(start: int) -> dict[str, int]:
+        """Clean one block of rows and write its shapes, features and quality measures."""
         rows = slice(start, start + chunk_rows)
-        filled = fill_short_gaps(raw[rows], config.interpolation_limit_days)
-        cleaned, n_capped = cap_outliers(filled, config.outlier_sigma)
-        for key, count in _cleaning_counts(raw[rows], filled, n_capped).items():
-            cleaning[key] += count
-        block = Block.of(raw[rows], cleaned, dates)
+        block, counts = clean_block(raw[rows], layout, config)
         shapes[rows] = shapes_from_calendar(block.calendar)
         values = feature_block(block, config.recent_days, config.drop_window_days)
-        table[rows] = feature_matrix(values, len(cleaned))
-        present_share[rows] = 1.0 - values["missing_share"]
-        gap_longest[rows] = values["gap_longest"]
-        zero_share[rows] = values["zero_share"]
+        table[rows] = feature_matrix(values, len(block.raw))
+        quality_measures[rows, 0] = 1.0 - values["missing_share"]
+        quality_measures[rows, 1] = values["gap_longest"]
+        quality_measures[rows, 2] = values["zero_share"]
+        return counts
+
+    starts = range(0, n_rows, chunk_rows)  # blocks of rows, not single customers
+    threads = min(n_threads or default_threads(), len(starts))
+    if threads > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            block_counts = list(pool.map(describe, starts))
+    else:
+        block_counts = [describe(start) for start in starts]
+    cleaning = {key: sum(counts[key] for counts in block_counts) for key in block_counts[0]}
+    present_share, gap_longest, zero_share = quality_measures.T
     quality = quality_flags(present_share, gap_longest.astype(np.int64), zero_share, config)
     quality.index = frame.index
     return StagePass(frame, dates, quality, shapes, table, cleaning)
+
+
+def default_threads() -> int:
+    """Threads for the blocks of a stage pass: the cores this process may use, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_THREADS))
 
 
 @dataclass
