@@ -13,6 +13,7 @@ from ntl.synth import (
     ATTACKS,
     DEFAULT_ATTACK_MIX,
     draw_missing_rates,
+    draw_onsets,
     generate_consumption,
     missing_mask,
     validate_attack_mix,
@@ -59,7 +60,25 @@ def test_theft_rate_is_exact_and_onsets_are_not_day_one(medium):
     assert int(frame["FLAG"].sum()) == round(0.085 * 1500)
     onset = truth["onset"].dropna()
     assert onset.min() > pd.Timestamp("2014-01-01")
-    assert onset.max() <= pd.Timestamp("2014-01-01") + pd.Timedelta(days=int(0.8 * 200))
+    assert onset.max() <= pd.Timestamp("2014-01-01") + pd.Timedelta(days=200 - 30)
+
+
+@pytest.mark.parametrize(
+    ("n_days", "first", "last"), [(1035, 103, 1005), (120, 12, 90), (14, 1, 11)]
+)
+def test_onsets_run_from_a_tenth_of_the_period_to_a_month_before_its_end(n_days, first, last):
+    onset = draw_onsets(20_000, n_days, np.random.default_rng(0))
+    assert onset.min() == first and onset.max() == last
+
+
+def test_recent_onsets_fill_the_last_half_year():
+    onset = draw_onsets(20_000, 1035, np.random.default_rng(1))
+    days_of_theft = 1035 - onset
+    # Uniform over days 103..1005: about 60/903 start in the last 90 days, 90/903 in the 90 before.
+    assert np.mean(days_of_theft < 90) == pytest.approx(60 / 903, abs=0.01)
+    assert np.mean((days_of_theft >= 90) & (days_of_theft < 180)) == pytest.approx(
+        90 / 903, abs=0.01
+    )
 
 
 def test_missing_rate_near_target_with_thieves_missing_more(medium):

@@ -58,7 +58,8 @@ LEVEL_SHIFT_PROBABILITY = 0.25  # legitimate move-in/out or new appliance
 METER_ZERO_RUN_PROBABILITY = 0.12  # meter faults or empty stretches recorded as zeros
 METER_ZERO_SCATTER_PROBABILITY = 0.08  # meters that store some failed reads as 0
 VACANT_VISIT_PROBABILITY = 0.04  # a vacant premises is used on about one day in 25
-THIEF_MISSING_RATIO = 1.5  # thieves' meters miss readings this much more often
+THIEF_MISSING_RATIO = 1.5  # thieves' meters miss readings this much more often (every attack)
+MIN_THEFT_DAYS = 30  # the latest onset leaves this many days of theft before the period ends
 NOISE_SMOOTH_WINDOW = 7  # days over which part of the noise is persistent
 
 # Chinese New Year (first day), for the Spring Festival holiday week; SGCC is a Chinese utility.
@@ -489,10 +490,16 @@ def choose_thieves(
 
 
 def draw_onsets(n_thieves: int, n_days: int, rng: np.random.Generator) -> np.ndarray:
-    """Onset day per thief, between 10 % and 80 % of the period (never the first day)."""
+    """Onset day per thief, uniform from 10 % of the period to MIN_THEFT_DAYS before its end.
+
+    Recent onsets matter: an inspector meets thieves who started weeks ago, so the last onset
+    leaves only about a month of theft (a quarter of the period when that is shorter). Never
+    the first day, and every thief steals on at least one day.
+    """
     first = max(1, int(0.1 * n_days))
-    last = max(first + 1, int(0.8 * n_days))
-    return rng.integers(first, min(last, n_days - 1) + 1, n_thieves)
+    last = n_days - max(1, min(MIN_THEFT_DAYS, n_days // 4))
+    last = min(max(first, last), n_days - 1)
+    return rng.integers(first, last + 1, n_thieves)
 
 
 # ---------------------------------------------------------------------------------------------

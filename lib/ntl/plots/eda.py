@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from ntl.frame import consumption_matrix, day_index, labels
 
 GROUP_COLOURS = {"normal": "#2c7fb8", "theft": "#d95f0e", "unlabeled": "#7f8c8d"}
+MIN_PROFILE_CUSTOMERS = 30  # archetype x label groups smaller than this are too noisy to draw
+WELL_COVERED_MISSING = 0.05  # example thieves miss at most this share of days (attack visible)
 
 
 def label_groups(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -182,34 +184,99 @@ def weekly_profiles(matrix: np.ndarray, weekday: np.ndarray) -> np.ndarray:
     return relative_consumption(per_weekday)
 
 
-def weekly_profile_figure(frame: pd.DataFrame) -> Figure:
-    """Typical weekly profile (each customer's weekday means over their own mean), by label."""
+def weekly_profile_figure(frame: pd.DataFrame, truth: pd.DataFrame | None = None) -> Figure:
+    """Typical weekly profile (each customer's weekday means over their own mean), by label.
+
+    With a ground truth holding `archetype`, a second panel splits normal and theft by archetype:
+    thieves are more often commercial or industrial (a deep weekend dip), which alone makes the
+    pooled theft curve swing more. The y-axis spans at least +-10 % so noise is not magnified.
+    """
     profiles = weekly_profiles(consumption_matrix(frame), day_index(frame).day_of_week.to_numpy())
     names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    for name, mask in label_groups(frame).items():
+    groups = label_groups(frame)
+    by_archetype = truth is not None and "archetype" in truth.columns
+    fig, axes = plt.subplots(1, 2 if by_archetype else 1, figsize=(13 if by_archetype else 7, 3.8),
+                             squeeze=False)  # fmt: skip
+    pooled_ax = axes[0, 0]
+    for name, mask in groups.items():
         profile = _quiet_nanmean(profiles[mask], axis=0)
-        ax.plot(names, profile, "o-", color=GROUP_COLOURS[name], label=name)
-    ax.axhline(1, ls=":", color="grey")
-    ax.set(ylabel="weekday mean / weekly mean", title="Weekly profile (mean over customers)")
-    ax.legend()
-    ax.grid(alpha=0.3)
+        pooled_ax.plot(names, profile, "o-", color=GROUP_COLOURS[name],
+                       label=f"{name} (n={mask.sum():,})")  # fmt: skip
+    pooled_ax.set(ylabel="weekday mean / weekly mean", title="All customers, by label")
+    if by_archetype:
+        archetype = truth["archetype"].reindex(frame.index).to_numpy(dtype=object)
+        split_ax = axes[0, 1]
+        colours = plt.get_cmap("tab10")
+        for position, kind in enumerate(pd.unique(archetype[pd.notna(archetype)])):
+            for name, style in (("normal", "o-"), ("theft", "s--")):
+                mask = groups.get(name, np.zeros(len(frame), dtype=bool)) & (archetype == kind)
+                if mask.sum() < MIN_PROFILE_CUSTOMERS:
+                    continue
+                profile = _quiet_nanmean(profiles[mask], axis=0)
+                split_ax.plot(names, profile, style, color=colours(position), markersize=4,
+                              label=f"{kind} {name} (n={mask.sum():,})")  # fmt: skip
+        split_ax.set(title="By archetype (solid normal, dashed theft)")
+        split_ax.legend(fontsize=7, ncol=2)
+    for ax in axes.flat:
+        drawn = np.concatenate([line.get_ydata() for line in ax.get_lines()] or [np.ones(1)])
+        spread = max(0.1, 1.15 * float(np.nanmax(np.abs(drawn - 1), initial=0)))
+        ax.axhline(1, ls=":", color="grey")
+        ax.set_ylim(1 - spread, 1 + spread)
+        ax.grid(alpha=0.3)
+    pooled_ax.legend(fontsize=8)
+    fig.suptitle("Weekly profile (mean over customers)")
     fig.tight_layout()
     return fig
 
 
-def seasonal_profile_figure(frame: pd.DataFrame, smoothing_days: int = 7) -> Figure:
-    """Mean relative consumption per calendar day (smoothed), by label, over the whole period."""
-    relative = relative_consumption(consumption_matrix(frame))
+def reference_means(matrix: np.ndarray, end_day: np.ndarray) -> np.ndarray:
+    """Each customer's mean reading over days [0, end_day) (NaN when none is observed there).
+
+    Used to normalise thieves by their pre-onset level, which theft has not lowered.
+    """
+    end_day = np.asarray(end_day, dtype=np.int64)
+    before = np.arange(matrix.shape[1])[None, :] < end_day[:, None]
+    observed = before & ~np.isnan(matrix)
+    total = np.where(observed, matrix, 0).sum(axis=1, dtype=np.float64)
+    count = observed.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def seasonal_profile_figure(
+    frame: pd.DataFrame, truth: pd.DataFrame | None = None, smoothing_days: int = 7
+) -> Figure:
+    """Mean relative consumption per calendar day (smoothed), by label, over the whole period.
+
+    Normal customers are divided by their whole-period mean. Thieves with a known onset (a
+    ground truth with `onset`) are divided by their mean BEFORE the onset: their whole-period
+    mean is lowered by the theft, which would push their early curve above the normal one.
+    Without onsets every customer is divided by the whole-period mean (the title says so).
+    """
+    matrix = consumption_matrix(frame)
     days = day_index(frame)
+    end_day = np.full(len(frame), len(days))
+    with_onsets = truth is not None and "onset" in truth.columns
+    if with_onsets:
+        onset = pd.DatetimeIndex(truth["onset"].reindex(frame.index))
+        known = ~onset.isna()
+        end_day[known] = (onset[known] - days[0]).days
+    level = reference_means(matrix, end_day)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = matrix / np.where(level > 0, level, np.nan)[:, None]
     fig, ax = plt.subplots(figsize=(10, 3.8))
     for name, mask in label_groups(frame).items():
         daily = pd.Series(_quiet_nanmean(relative[mask], axis=0), index=days)
         smooth = daily.rolling(smoothing_days, center=True, min_periods=1).mean()
         ax.plot(days, smooth, color=GROUP_COLOURS[name], label=name)
     ax.axhline(1, ls=":", color="grey")
-    ax.set(ylabel="consumption / customer mean",
-           title=f"Seasonal profile ({smoothing_days}-day rolling mean)")  # fmt: skip
+    reference = (
+        "normal: whole-period mean, theft: pre-onset mean"
+        if with_onsets
+        else "each customer's whole-period mean"
+    )
+    ax.set(ylabel="consumption / reference level",
+           title=f"Seasonal profile ({smoothing_days}-day rolling mean; reference: {reference})")  # fmt: skip
     ax.legend()
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
@@ -221,7 +288,11 @@ def choose_examples(
     frame: pd.DataFrame, truth: pd.DataFrame | None = None, n_examples: int = 6, seed: int = 0
 ) -> list[str]:
     """Customer IDs worth looking at: thieves with different attacks, then normal look-alikes
-    (a legitimate level drop, a vacant or seasonal premises), then anyone, up to n_examples."""
+    (a legitimate level drop, a vacant or holiday home), then anyone, up to n_examples.
+
+    Thieves are taken among the well-covered ones (few missing readings, at least a quarter of
+    the period after the onset) when there are any, so the attack is visible.
+    """
     rng = np.random.default_rng(seed)
     chosen: list[str] = []
 
@@ -231,16 +302,29 @@ def choose_examples(
             picked = rng.choice(np.asarray(candidates), min(count, len(candidates)), replace=False)
             chosen.extend(str(c) for c in picked)
 
+    missing_share = pd.Series(np.isnan(consumption_matrix(frame)).mean(axis=1), frame.index)
+    well_covered = frame.index[missing_share.to_numpy() <= WELL_COVERED_MISSING]
+
+    def prefer(candidates: pd.Index, good: pd.Index) -> pd.Index:
+        """The good candidates when there are any left, else all of them."""
+        best = candidates.intersection(good).difference(pd.Index(chosen))
+        return best if len(best) else candidates
+
     n_thieves = (n_examples + 1) // 2
     if truth is not None and "attack" in truth.columns:
         thieves = truth[truth["attack"] != "none"]
+        days = day_index(frame)
+        attacked_share = (days[-1] - thieves["onset"]).dt.days / len(days)
+        clear = thieves.index[attacked_share.to_numpy() >= 0.25].intersection(well_covered)
         for attack in rng.permutation(np.asarray(thieves["attack"].unique(), dtype=object)):
             if len(chosen) >= n_thieves:
                 break
-            take(thieves.index[thieves["attack"] == attack], 1)
+            take(prefer(thieves.index[thieves["attack"] == attack], clear), 1)
         normal = truth[truth["attack"] == "none"]
-        take(normal.index[normal.get("level_shift", pd.Series(1.0, normal.index)) < 0.7], 1)
-        take(normal.index[normal["archetype"].isin(["vacant", "seasonal"])], 1)
+        shift = normal.get("level_shift", pd.Series(1.0, normal.index))
+        take(prefer(normal.index[shift.to_numpy() < 0.7], well_covered), 1)
+        empty = normal["archetype"].isin(["vacant", "seasonal"]).to_numpy() & (shift == 1.0)
+        take(prefer(normal.index[empty], well_covered), 1)
     else:
         flag = labels(frame)
         take(frame.index[(flag == 1).fillna(False).to_numpy(dtype=bool)], n_thieves)
@@ -251,7 +335,8 @@ def choose_examples(
 def example_customers_figure(
     frame: pd.DataFrame, customer_ids: list[str], truth: pd.DataFrame | None = None
 ) -> Figure:
-    """Daily readings of a few customers (thin) with a 7-day mean (thick); theft onset dashed."""
+    """Daily readings of a few customers (thin) with a 7-day mean (thick); theft onset dashed
+    black, a legitimate level change (ground truth level_shift_date) dotted green."""
     days = day_index(frame)
     matrix = consumption_matrix(frame.loc[customer_ids])
     flag = labels(frame).loc[customer_ids]
@@ -265,9 +350,15 @@ def example_customers_figure(
         ax.plot(days, series.rolling(7, min_periods=1).mean(), color=colour, linewidth=1.5)
         ax.set_title(_example_title(customer, group, truth), fontsize=9)
         ax.set_ylabel("kWh/day")
-        if truth is not None and customer in truth.index and pd.notna(truth.at[customer, "onset"]):
-            ax.axvline(truth.at[customer, "onset"], color="black", ls="--", linewidth=1.2,
-                       label="theft onset")  # fmt: skip
+        if truth is None or customer not in truth.index:
+            continue
+        marks = (("onset", "black", "--", "theft onset"),
+                 ("level_shift_date", "green", ":", "legitimate level change"))  # fmt: skip
+        for column, line_colour, style, text in marks:
+            if column in truth.columns and pd.notna(truth.at[customer, column]):
+                ax.axvline(truth.at[customer, column], color=line_colour, ls=style,
+                           linewidth=1.5, label=text)  # fmt: skip
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper right", fontsize=8)
     for ax in list(axes.flat)[len(customer_ids) :]:
         ax.set_visible(False)

@@ -63,16 +63,12 @@ def cleaning_figure(
         )
         capped_days = capped[row]
         axis.scatter(
-            dates[capped_days], raw[row, capped_days], s=10, color="#c0392b", label="capped (was)"
+            dates[capped_days], raw[row, capped_days], s=18, color="#c0392b", label="capped (was)"
         )
-        axis.scatter(
-            dates[capped_days],
-            cleaned[row, capped_days],
-            s=10,
-            color="#c0392b",
-            marker="_",
-            label="capped (now)",
-        )
+        if capped_days.any():  # every capped reading is set to the customer's one cap
+            cap = float(np.nanmax(cleaned[row, capped_days]))
+            axis.axhline(cap, color="#c0392b", linestyle="--", linewidth=1.2,
+                         label=f"cap ({cap:,.1f} kWh): capped readings now")  # fmt: skip
         axis.set_title(
             f"{ids[row]}: {title} ({filled_days.sum()} interpolated, {capped_days.sum()} capped)"
         )
@@ -151,7 +147,10 @@ def silhouette_figure(scores: Mapping[int, float], chosen_k: int) -> Figure:
 
 
 def cluster_profile_figure(typical_shapes: np.ndarray, sizes: pd.Series) -> Figure:
-    """Typical weekly and annual profile shape of every cluster (1 = the customer's average)."""
+    """Typical weekly and annual profile shape of every cluster (1 = the customer's average).
+
+    Months the data does not cover have no shape (NaN, no point); the title says so only then.
+    """
     figure, (week_axis, year_axis) = plt.subplots(
         1, 2, figsize=(13, 3.8), gridspec_kw={"width_ratios": [7, 12]}
     )
@@ -160,31 +159,38 @@ def cluster_profile_figure(typical_shapes: np.ndarray, sizes: pd.Series) -> Figu
         label = f"cluster {cluster} ({int(sizes.get(cluster, 0)):,} customers)"
         week_axis.plot(WEEKDAY_NAMES, shape[:7], marker="o", color=palette[cluster], label=label)
         year_axis.plot(MONTH_NAMES, shape[7:], marker="o", color=palette[cluster], label=label)
-    for axis, title in (
-        (week_axis, "weekly shape"),
-        (year_axis, "annual shape (NaN: month not in the data)"),
-    ):
+    months = np.asarray(typical_shapes, dtype=float)[:, 7:]
+    missing_months = [name for name, empty in zip(MONTH_NAMES, np.isnan(months).all(axis=0),
+                                                  strict=True) if empty]  # fmt: skip
+    year_title = "annual shape"
+    if missing_months:
+        year_title += f" (no data for {', '.join(missing_months)})"
+    for axis, title in ((week_axis, "weekly shape"), (year_axis, year_title)):
         axis.axhline(1.0, color="#bdc3c7", linewidth=0.8)
         axis.set_title(title)
         axis.set_ylabel("consumption / own average")
-    year_axis.legend(frameon=False, fontsize=8, loc="best")
+        axis.legend(frameon=False, fontsize=7, loc="best")
     figure.tight_layout()
     return figure
 
 
 def theft_rate_figure(summary: pd.DataFrame) -> Figure:
-    """Theft rate among labeled customers per cluster, with the overall rate for reference."""
-    figure, axis = plt.subplots(figsize=(7, 3.4))
-    labels = [str(cluster) for cluster in summary.index]
-    axis.bar(labels, summary["theft_rate"], color="#d95f0e")
-    overall = (summary["theft_rate"] * summary["labeled"]).sum() / max(summary["labeled"].sum(), 1)
+    """Theft rate among labeled customers per cluster, with the overall rate for reference.
+
+    The labeled count of each cluster sits under its name on the x-axis, where the overall-rate
+    line cannot cross it; cluster -1 is explained only when it holds customers.
+    """
+    shown = summary[summary["labeled"] > 0]
+    figure, axis = plt.subplots(figsize=(7, 3.6))
+    labels = [f"{cluster}\nn={count:,}" for cluster, count in zip(shown.index, shown["labeled"],
+                                                                   strict=True)]  # fmt: skip
+    axis.bar(labels, shown["theft_rate"], color="#d95f0e")
+    overall = (shown["theft_rate"] * shown["labeled"]).sum() / max(shown["labeled"].sum(), 1)
     axis.axhline(overall, color="#2c3e50", linestyle="--", label=f"overall {overall:.1%}")
-    for position, (rate, count) in enumerate(
-        zip(summary["theft_rate"], summary["labeled"], strict=True)
-    ):
-        if np.isfinite(rate):
-            axis.annotate(f"n={count:,}", (position, rate), ha="center", va="bottom", fontsize=8)
-    axis.set_xlabel("cluster (-1 = no profile shape)")
+    has_unassigned = -1 in set(shown.index)
+    axis.set_xlabel(
+        "cluster (n = labeled customers)" + ("; -1 = no profile shape" if has_unassigned else "")
+    )
     axis.set_ylabel("theft rate")
     axis.legend(frameon=False)
     figure.tight_layout()
