@@ -112,6 +112,46 @@ def test_phrases_of_every_known_feature_are_short_and_carry_the_value():
         )
 
 
+def test_formatters_work_on_arrays_and_round_half_to_even():
+    assert explain.as_percent(np.array([0.634, -0.001, 0.125, 0.135])).tolist() == [
+        "63 %",
+        "0 %",  # no "-0 %"
+        "12 %",  # 12.5 rounds to even
+        "14 %",
+    ]
+    assert explain.as_days(np.array([1.0, 2.0, 0.4, 41.0])).tolist() == [
+        "1 day",
+        "2 days",
+        "0 days",
+        "41 days",
+    ]
+    assert explain.as_kwh(np.array([2.137, 8.0, 0.05])).tolist() == [
+        "2.1 kWh/day",
+        "8.0 kWh/day",
+        "0.0 kWh/day",
+    ]
+    assert explain.as_number(np.array([0.04567, 1234.5])).tolist() == ["0.0457", "1.23e+03"]
+
+
+def test_group_contributions_add_members_left_to_right_like_pandas():
+    rng = np.random.default_rng(3)
+    contributions = pd.DataFrame(
+        rng.normal(scale=0.3, size=(500, 6)),
+        columns=["drop_largest", "drop_days_ago", "drop_position", "zero_days", "zero_share", "cv"],
+    )
+    contributions.iloc[::7, 1] = np.nan
+    groups = explain.reason_groups(list(contributions.columns))
+    summed = explain.group_contributions(contributions, groups, "sum")
+    assert list(summed.columns) == ["zero_days", "cv", "drop"]
+    members = ["drop_largest", "drop_days_ago", "drop_position"]
+    expected = contributions[members].sum(axis=1).to_numpy()
+    np.testing.assert_array_equal(summed["drop"].to_numpy(), expected)  # bit for bit
+    highest = explain.group_contributions(contributions, groups, "max")
+    np.testing.assert_array_equal(highest["drop"], contributions[members].max(axis=1))
+    with pytest.raises(ValueError, match="how must be 'sum' or 'max'"):
+        explain.group_contributions(contributions, groups, "mean")
+
+
 def test_global_importance_is_mean_absolute_contribution(three_customers):
     contributions, _ = three_customers
     importance = explain.global_importance(contributions)

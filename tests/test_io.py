@@ -11,7 +11,14 @@ import pytest
 
 from ntl.errors import MeterDataError
 from ntl.frame import consumption_matrix, validate_canonical
-from ntl.io import LoadReport, parse_day_labels, place_on_calendar, read_meter_data
+from ntl.io import (
+    LoadReport,
+    _float_block,
+    check_history_length,
+    parse_day_labels,
+    place_on_calendar,
+    read_meter_data,
+)
 
 N_DAYS = 16
 DATES = pd.date_range("2014-01-01", periods=N_DAYS, freq="D")
@@ -195,6 +202,71 @@ def test_all_missing_customer_is_dropped_and_counted(tmp_path):
     assert frame["FLAG"].tolist() == [1, 0]
     assert report.all_missing_customers_dropped == 1
     assert_values(frame, VALUES[[0, 2]])
+
+
+def test_missing_fraction_counts_only_the_customers_kept(tmp_path):
+    cells = {(1, j): "" for j in range(N_DAYS)} | {(2, 4): "", (2, 5): "-1"}
+    frame, report = read_meter_data(write_wide_csv(tmp_path / "m.csv", cells=cells))
+    assert frame.index.tolist() == ["A1", "C3"]
+    assert report.negative_readings_set_missing == 1
+    assert report.missing_fraction == pytest.approx(2 / (2 * N_DAYS))  # C3's empty + negative
+
+
+@pytest.mark.parametrize("source", ["wide csv", "wide parquet", "long csv", "calendar gap"])
+def test_readings_are_one_row_major_block_shared_with_the_frame(tmp_path, source):
+    """consumption_matrix of a loaded frame is the frame's own memory, customers x days in C
+    order: per-customer feature code reads it without a copy."""
+    if source == "wide csv":
+        path = write_wide_csv(tmp_path / "m.csv")
+    elif source == "wide parquet":
+        table = pd.DataFrame(VALUES, columns=[sgcc_header(d) for d in DATES])
+        table.insert(0, "CONS_NO", IDS)
+        path = tmp_path / "m.parquet"
+        table.to_parquet(path)
+    elif source == "long csv":
+        path = tmp_path / "long.csv"
+        long_table().to_csv(path, index=False)
+    else:
+        keep = [j for j in range(N_DAYS) if j != 7]
+        headers = [sgcc_header(DATES[j]) for j in keep]
+        path = write_wide_csv(tmp_path / "m.csv", headers=headers, values=VALUES[:, keep])
+    frame, _ = read_meter_data(path)
+    matrix = consumption_matrix(frame)
+    assert matrix.flags.c_contiguous and matrix.shape == (3, N_DAYS)
+    assert np.shares_memory(matrix, consumption_matrix(frame))
+    expected = VALUES[[IDS.index(customer) for customer in frame.index]]  # long: first-seen order
+    if source == "calendar gap":
+        expected[:, 7] = np.nan
+    np.testing.assert_allclose(matrix, expected, rtol=1e-6)
+
+
+def test_float_block_joins_record_batches_row_major_with_nan_for_nulls():
+    import pyarrow as pa
+
+    batches = [
+        pa.record_batch({"d1": pa.array([1.5, None], pa.float32()), "d2": [2.5, 3.5]}),
+        pa.record_batch(
+            {"d1": pa.array([4.0], pa.float32()), "d2": pa.array([None], pa.float64())}
+        ),
+    ]
+    table = pa.Table.from_batches(
+        [batch.cast(pa.schema({"d1": pa.float32(), "d2": pa.float32()})) for batch in batches]
+    )
+    block = _float_block(table, ["d2", "d1"])
+    assert block.dtype == np.float32 and block.flags.c_contiguous
+    np.testing.assert_array_equal(block, [[2.5, 1.5], [3.5, np.nan], [np.nan, 4.0]])
+    assert _float_block(table.slice(0, 0), ["d1"]).shape == (0, 1)
+
+
+def test_days_in_file_and_history_length_check(tmp_path):
+    keep = [j for j in range(N_DAYS) if j not in (2, 3)]
+    headers = [sgcc_header(DATES[j]) for j in keep]
+    path = write_wide_csv(tmp_path / "m.csv", headers=headers, values=VALUES[:, keep])
+    _, report = read_meter_data(path)
+    assert (report.days_in_file, report.n_days) == (14, 16)
+    check_history_length(path, report.days_in_file, 14)
+    with pytest.raises(MeterDataError, match=r"m.csv: only 14 day\(s\) of readings, at least 15"):
+        check_history_length(path, report.days_in_file, 15)
 
 
 def test_load_report_messages_describe_the_data():
@@ -495,3 +567,14 @@ def test_long_empty_reading_is_missing(tmp_path):
     expected = VALUES.copy()
     expected[0, 1] = np.nan
     assert_values(frame.loc[IDS], expected)
+
+
+def test_count_missing_per_customer_across_blocks(monkeypatch):
+    import ntl.io
+
+    readings = np.ones((7, 4), dtype=np.float32)
+    readings[1] = np.nan
+    readings[[0, 0, 5, 6], [0, 3, 2, 2]] = np.nan
+    monkeypatch.setattr(ntl.io, "MISSING_BLOCK_ROWS", 3)  # blocks of 3, 3 and 1 customers
+    assert ntl.io.count_missing(readings).tolist() == [2, 4, 0, 0, 0, 1, 1]
+    assert ntl.io.count_missing(readings[:0]).tolist() == []

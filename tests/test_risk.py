@@ -142,3 +142,16 @@ def test_rows_to_explain(ranked_population):
     assert risk.rows_to_explain(scores, tiers, 0).tolist() == []
     with pytest.raises(ParameterError, match="reasons_for_top must be >= 0"):
         risk.rows_to_explain(scores, tiers, -1)
+
+
+def test_inspection_list_treats_missing_reason_text_as_no_reason(ranked_population):
+    preprocessed, scores, _ = ranked_population
+    tiers = assign_tiers(scores["risk_score"], {"high_cutoff": 0.9, "medium_cutoff": 0.4})
+    reasons = pd.DataFrame(
+        {"reason_1": [np.nan, "trend"], "reason_2": [None, np.nan]},
+        index=pd.Index(["E", "F"], name="CONS_NO"),
+    )
+    table = risk.inspection_list(preprocessed, scores, tiers, reasons)
+    assert table["reason_1"].tolist() == [risk.NO_STANDOUT, "trend"] + [risk.NOT_EXPLAINED] * 4
+    assert table["reason_2"].tolist() == [""] * 6
+    assert str(table["reason_1"].dtype) == str(pd.Series(["x"]).dtype)  # text, as pandas infers

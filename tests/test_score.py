@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from ntl import cli, drift, risk, score
 from ntl.artifacts import ArtifactStore
 from ntl.errors import ArtifactVersionError, MeterDataError, MissingArtifactError, ParameterError
 from ntl.models import load_model_bundle, save_model_bundle, split_customers, train_models
+from ntl.models.bundle import on_all_cores
 from ntl.preprocess import PreprocessConfig, fit_transform
 from ntl.synth import generate_consumption
 from ntl.thresholds import assign_tiers, fit_thresholds
@@ -236,3 +240,59 @@ def test_bundle_contributions_sum_to_the_xgboost_margin(run, chain):
     margin = contributions.sum(axis=1).to_numpy()
     probability = chain["scores"]["xgb_probability"].to_numpy()
     np.testing.assert_allclose(1 / (1 + np.exp(-margin)), probability, rtol=1e-5, atol=1e-6)
+
+
+def test_read_while_loading_keeps_the_sequential_error_order(run, export, tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(MissingArtifactError):  # artifacts first, even when the input is bad too
+        score.read_while_loading(tmp_path / "nope.csv", missing, None)
+    with pytest.raises(MissingArtifactError):
+        score.read_while_loading(export, missing, {"delimiter": ";"})
+    with pytest.raises(ParameterError, match="min_days=3 is below the 14 days"):
+        score.read_while_loading(export, run, {"min_days": 3})
+    with pytest.raises(MeterDataError, match="nope.csv: file not found"):
+        score.read_while_loading(tmp_path / "nope.csv", run, None)
+    loaded, consumption = score.read_while_loading(export, run, {"layout": "wide"})
+    assert loaded.min_days == 14
+    assert consumption.shape == (240, 101)
+
+
+def test_scoring_imports_no_plotting_or_notebook_stack():
+    """`python -m ntl score` starts reading before scikit-learn / XGBoost load, and never needs
+    the plotting or notebook libraries."""
+    code = (
+        "import sys\n"
+        "from ntl.cli import build_parser\n"
+        "try:\n"
+        "    build_parser().parse_args(['score', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "import ntl.score\n"
+        "heavy = ('sklearn', 'xgboost', 'scipy', 'matplotlib', 'seaborn', 'papermill', "
+        "'nbconvert', 'tqdm', 'joblib')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_predictions_on_all_cores_equal_one_core_and_leave_the_model_as_trained(run):
+    store = ArtifactStore(run)
+    bundle = load_model_bundle(store)
+    preprocessed = store.read_parquet("preprocessed.parquet")
+    booster = bundle.xgb.get_booster()
+    matrix = xgb.DMatrix(bundle.features(preprocessed), missing=np.nan)
+    rounds = (0, bundle.xgb.best_iteration + 1)
+    one_core = booster.predict(matrix, pred_contribs=True, iteration_range=rounds)
+    contributions = bundle.xgb_contributions(preprocessed)
+    np.testing.assert_array_equal(contributions.to_numpy(), one_core.astype(np.float64))
+    probability = booster.predict(matrix, iteration_range=rounds).astype(np.float64)
+    np.testing.assert_array_equal(bundle.score(preprocessed)["xgb_probability"], probability)
+    config = json.loads(booster.save_config())["learner"]["generic_param"]
+    assert config["nthread"] == "1"  # n_jobs=1 at training, restored after each prediction
+    with pytest.raises(RuntimeError), on_all_cores(booster):
+        assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "0"
+        raise RuntimeError("restored even when the prediction fails")
+    assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "1"

@@ -9,6 +9,9 @@ contributions, each written as a phrase carrying the customer's own value.
 Without a supervised model there is no SHAP; :func:`deviation_contributions` then ranks features
 by how far the customer sits from the typical customer (robust z-score), and the same phrases
 describe them.
+
+Everything from contributions to phrases works on numpy arrays over the explained customers: the
+only Python work per customer is formatting the numbers of the reasons actually shown.
 """
 
 from __future__ import annotations
@@ -25,86 +28,95 @@ if TYPE_CHECKING:
     from ntl.models import ModelBundle
 
 BIAS_COLUMN = "bias"
-Formatter = Callable[[pd.Series], pd.Series]
+# float64 values -> their texts (an object array of str, same length)
+Formatter = Callable[[np.ndarray], np.ndarray]
+# member feature -> float64 values (lead member first), last day of history -> phrases
+PhraseBuilder = Callable[[Mapping[str, np.ndarray], pd.Timestamp], np.ndarray]
 
 
 # --------------------------------------------------------------------------- value formatting
 
 
-def _integer_text(values: pd.Series) -> pd.Series:
-    return values.round().astype("Int64").astype(str)
+def _integer_text(values: np.ndarray) -> np.ndarray:
+    """Rounded half to even, without a sign on zero: 63.4 -> "63", -0.2 -> "0"."""
+    rounded = np.round(np.asarray(values, dtype=np.float64)) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return np.char.mod("%.0f", rounded).astype(object)
 
 
-def as_percent(values: pd.Series) -> pd.Series:
+def as_percent(values: np.ndarray) -> np.ndarray:
     """0.634 -> "63 %"."""
-    return _integer_text(values * 100.0) + " %"
+    return _integer_text(np.asarray(values, dtype=np.float64) * 100.0) + " %"
 
 
-def as_days(values: pd.Series) -> pd.Series:
+def as_days(values: np.ndarray) -> np.ndarray:
     """41.0 -> "41 days" ("1 day" for one)."""
     text = _integer_text(values)
-    return text + np.where(text == "1", " day", " days")
+    return text + np.where(text == "1", " day", " days").astype(object)
 
 
-def as_count(values: pd.Series) -> pd.Series:
+def as_count(values: np.ndarray) -> np.ndarray:
     """41.0 -> "41"."""
     return _integer_text(values)
 
 
-def as_kwh(values: pd.Series) -> pd.Series:
+def as_kwh(values: np.ndarray) -> np.ndarray:
     """2.137 -> "2.1 kWh/day"."""
-    return values.round(1).astype(str) + " kWh/day"
+    return np.round(np.asarray(values, dtype=np.float64), 1).astype(str).astype(object) + (
+        " kWh/day"
+    )
 
 
-def as_number(values: pd.Series) -> pd.Series:
+def as_number(values: np.ndarray) -> np.ndarray:
     """Three significant digits: 0.04567 -> "0.0457"."""
-    return pd.Series(np.char.mod("%.3g", values.to_numpy(dtype=np.float64)), index=values.index)
+    return np.char.mod("%.3g", np.asarray(values, dtype=np.float64)).astype(object)
 
 
 # --------------------------------------------------------------------------- the phrases
 
 
-def _template(
-    text: str, formatter: Formatter, when_zero: str | None = None
-) -> Callable[[pd.DataFrame, pd.Timestamp], pd.Series]:
+def _lead(values: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The values of a group's first member feature, the one its phrase quotes."""
+    return next(iter(values.values()))
+
+
+def _template(text: str, formatter: Formatter, when_zero: str | None = None) -> PhraseBuilder:
     """A phrase "text" with {value} replaced by the formatted first member feature
     (`when_zero` instead where that value is 0, e.g. "no gaps in readings")."""
     before, _, after = text.partition("{value}")
 
-    def build(values: pd.DataFrame, last_day: pd.Timestamp) -> pd.Series:
-        lead = values.iloc[:, 0]
+    def build(values: Mapping[str, np.ndarray], last_day: pd.Timestamp) -> np.ndarray:
+        lead = _lead(values)
         phrase = before + formatter(lead) + after
-        return phrase if when_zero is None else phrase.where(lead != 0, when_zero)
+        return phrase if when_zero is None else np.where(lead != 0, phrase, when_zero)
 
     return build
 
 
-def _drop_phrase(values: pd.DataFrame, last_day: pd.Timestamp) -> pd.Series:
+def _drop_phrase(values: Mapping[str, np.ndarray], last_day: pd.Timestamp) -> np.ndarray:
     """ "consumption fell 63 % after 2015-06": size of the largest drop and its month."""
     size = values["drop_largest"]
-    days_ago = values.get("drop_days_ago", pd.Series(np.nan, index=values.index))
-    when = pd.Series(
-        (pd.Timestamp(last_day) - pd.to_timedelta(days_ago.to_numpy(), unit="D")).strftime("%Y-%m"),
-        index=values.index,
-    )
+    days_ago = values.get("drop_days_ago", np.full(len(size), np.nan))
+    dated = ~np.isnan(days_ago)
     phrase = "consumption fell " + as_percent(size)
-    phrase = phrase.where(days_ago.isna(), phrase + " after " + when)
-    return phrase.where(size >= 0.01, "no lasting fall in consumption")
+    if dated.any():
+        month = pd.Timestamp(last_day) - pd.to_timedelta(days_ago[dated], unit="D")
+        phrase[dated] = phrase[dated] + " after " + month.strftime("%Y-%m").to_numpy(object)
+    return np.where(size >= 0.01, phrase, "no lasting fall in consumption")
 
 
-def _trend_phrase(values: pd.DataFrame, last_day: pd.Timestamp) -> pd.Series:
+def _trend_phrase(values: Mapping[str, np.ndarray], last_day: pd.Timestamp) -> np.ndarray:
     """ "consumption trending down 12 % a year" (or up); "steeply" past 100 % a year, which
     short histories extrapolate to."""
-    slope = values.iloc[:, 0]
-    direction = pd.Series(np.where(slope < 0, "down ", "up "), index=values.index)
-    phrase = "consumption trending " + direction + as_percent(slope.abs()) + " a year"
+    slope = _lead(values)
+    direction = np.where(slope < 0, "down ", "up ").astype(object)
+    phrase = "consumption trending " + direction + as_percent(np.abs(slope)) + " a year"
     steep = "consumption trending " + direction + "steeply (over 100 % a year)"
-    return phrase.where(slope.abs() <= 1.0, steep)
+    return np.where(np.abs(slope) <= 1.0, phrase, steep)
 
 
 # group name -> (member features summed into the reason, phrase builder, formatter of the first
 # member for "typical" values). Members absent from the model are ignored.
-PHRASES: dict[str, tuple[tuple[str, ...], Callable, Formatter]] = {
+PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter]] = {
     "missing_share": (
         ("missing_share",),
         _template("{value} of days have no reading", as_percent),
@@ -207,15 +219,15 @@ PHRASES: dict[str, tuple[tuple[str, ...], Callable, Formatter]] = {
 }
 
 
-def _generic(feature: str) -> Callable[[pd.DataFrame, pd.Timestamp], pd.Series]:
+def _generic(feature: str) -> PhraseBuilder:
     """ "<description>: <value>" for a feature without a dedicated phrase."""
     description = FEATURE_DESCRIPTIONS.get(feature, feature.replace("_", " "))
     return _template(description + ": {value}", as_number)
 
 
-def reason_groups(features: list[str]) -> dict[str, tuple[list[str], Callable, Formatter]]:
+def reason_groups(features: list[str]) -> dict[str, tuple[list[str], PhraseBuilder, Formatter]]:
     """The reasons available for a model's features: group -> (members, phrase, formatter)."""
-    groups: dict[str, tuple[list[str], Callable, Formatter]] = {}
+    groups: dict[str, tuple[list[str], PhraseBuilder, Formatter]] = {}
     claimed: set[str] = set()
     for name, (members, build, formatter) in PHRASES.items():
         present = [member for member in members if member in features]
@@ -248,20 +260,34 @@ def _unavailable(group: str, feature: str) -> str:
 def phrase_values(
     group: str,
     members: list[str],
-    build: Callable,
+    build: PhraseBuilder,
     formatter: Formatter,
     values: pd.DataFrame,
     last_day: pd.Timestamp,
     typical: Mapping[str, float] | None = None,
 ) -> pd.Series:
-    """The phrase of one reason group for the given rows (NaN lead value -> "not measurable")."""
-    values = values[members].astype(np.float64)
-    lead = values[members[0]]
-    phrases = build(values, last_day).astype(object)
+    """The phrase of one reason group for the rows of `values` (NaN lead -> "not measurable")."""
+    columns = {member: values[member].to_numpy(dtype=np.float64) for member in members}
+    phrases = _phrases(group, members, build, formatter, columns, last_day, typical)
+    return pd.Series(phrases, index=values.index, dtype=object)
+
+
+def _phrases(
+    group: str,
+    members: list[str],
+    build: PhraseBuilder,
+    formatter: Formatter,
+    columns: Mapping[str, np.ndarray],
+    last_day: pd.Timestamp,
+    typical: Mapping[str, float] | None,
+) -> np.ndarray:
+    """phrase_values on float64 arrays (member -> values): an object array of phrases."""
+    lead = columns[members[0]]
+    phrases = np.asarray(build(columns, last_day), dtype=object)
     if typical is not None and members[0] in typical and np.isfinite(typical[members[0]]):
-        typical_text = formatter(pd.Series([float(typical[members[0]])])).iloc[0]
+        typical_text = formatter(np.array([float(typical[members[0]])]))[0]
         phrases = phrases + f" (typical {typical_text})"
-    return phrases.where(lead.notna(), _unavailable(group, members[0]))
+    return np.where(np.isnan(lead), _unavailable(group, members[0]), phrases)
 
 
 # --------------------------------------------------------------------------- reason codes
@@ -272,15 +298,32 @@ def group_contributions(
 ) -> pd.DataFrame:
     """Contributions combined within each reason group: "sum" (SHAP values are additive) or
     "max" (for scores that do not add up, such as deviation_contributions)."""
+    weights = _group_weights(contributions, groups, how)
+    return pd.DataFrame(weights, index=contributions.index, columns=list(groups))
+
+
+def _group_weights(
+    contributions: pd.DataFrame, groups: Mapping[str, tuple], how: str
+) -> np.ndarray:
+    """customers x groups float64: members added (or maxed) left to right, NaN skipped.
+
+    Vectorised over customers, one pass per member; the left-to-right order is pandas'
+    ``sum(axis=1)``, so ties between groups break the same way as the row-wise reduction.
+    """
     if how not in ("sum", "max"):
         raise ValueError(f"how must be 'sum' or 'max', got {how!r}")
-    return pd.DataFrame(
-        {
-            name: getattr(contributions[members], how)(axis=1).to_numpy()
-            for name, (members, _build, _formatter) in groups.items()
-        },
-        index=contributions.index,
-    )
+    weights = np.empty((len(contributions), len(groups)), dtype=np.float64)
+    for position, (members, _build, _formatter) in enumerate(groups.values()):
+        for rank, member in enumerate(members):
+            values = contributions[member].to_numpy(dtype=np.float64)
+            if how == "sum":
+                values = np.where(np.isnan(values), 0.0, values)
+                weights[:, position] = values if rank == 0 else weights[:, position] + values
+            else:
+                weights[:, position] = (
+                    values if rank == 0 else np.fmax(weights[:, position], values)
+                )
+    return weights
 
 
 def reason_codes(
@@ -311,19 +354,17 @@ def reason_codes(
     if not contributions.index.equals(features.index):
         features = features.reindex(contributions.index)
     groups = reason_groups(feature_names)
-    summed = group_contributions(contributions, groups, combine)
-    weights = summed.to_numpy(dtype=np.float64)
+    weights = _group_weights(contributions, groups, combine)
     order = np.argsort(-weights, axis=1, kind="stable")[:, :n]
     chosen = np.take_along_axis(weights, order, axis=1) > min_contribution
     result = np.full((len(contributions), n), "", dtype=object)
-    for position, (name, (members, build, formatter)) in enumerate(groups.items()):
+    for position, (name, (members, build, formatter)) in enumerate(groups.items()):  # groups
         picked = (order == position) & chosen
         rows = np.flatnonzero(picked.any(axis=1))
         if rows.size == 0:
             continue
-        text = phrase_values(
-            name, members, build, formatter, features.iloc[rows], last_day, typical
-        ).to_numpy()
+        columns = {m: features[m].to_numpy(dtype=np.float64)[rows] for m in members}
+        text = _phrases(name, members, build, formatter, columns, last_day, typical)
         slots = picked[rows].argmax(axis=1)
         result[rows, slots] = text
     columns = [f"reason_{slot + 1}" for slot in range(n)]

@@ -92,10 +92,11 @@ def inspection_list(
             raise ValueError(f"scores has no {column!r} column")
     reason_columns = [column for column in reasons.columns if column.startswith("reason_")]
     order = rank_order(scores["risk_score"])
+    ids = preprocessed.index.to_numpy()[order]
     ranked = pd.DataFrame(
         {
             "rank": np.arange(1, len(order) + 1),
-            ID_COLUMN: preprocessed.index.to_numpy()[order],
+            ID_COLUMN: ids,
             "risk_score": scores["risk_score"].to_numpy(dtype=np.float64)[order],
             "probability": scores["probability"].to_numpy(dtype=np.float64)[order],
             "tier": tiers.astype(str).to_numpy()[order],
@@ -103,16 +104,17 @@ def inspection_list(
             "quality_flag": preprocessed["quality_flag"].astype(str).to_numpy()[order],
         }
     )
-    texts = reasons[reason_columns].reindex(ranked[ID_COLUMN]).fillna("").astype(str)
-    if reason_columns:
-        was_explained = ranked[ID_COLUMN].isin(reasons.index).to_numpy()
-        nothing_found = was_explained & (texts[reason_columns[0]] == "").to_numpy()
-        first = texts[reason_columns[0]].to_numpy(dtype=object)
-        first[~was_explained] = NOT_EXPLAINED
-        first[nothing_found] = NO_STANDOUT
-        texts[reason_columns[0]] = first
-    for column in reason_columns:
-        ranked[column] = texts[column].to_numpy()
+    # Only the explained rows carry text: place them by position instead of reindexing a frame.
+    texts = reasons[reason_columns].astype(object).fillna("").astype(str)
+    row_of = reasons.index.get_indexer(ids)  # -1: not explained
+    explained = row_of >= 0
+    for slot, column in enumerate(reason_columns):
+        column_texts = np.full(len(ids), "", dtype=object)
+        column_texts[explained] = texts[column].to_numpy(dtype=object)[row_of[explained]]
+        if slot == 0:
+            column_texts[explained & (column_texts == "")] = NO_STANDOUT
+            column_texts[~explained] = NOT_EXPLAINED
+        ranked[column] = column_texts
     return ranked
 
 

@@ -8,6 +8,11 @@ and ranks. Nothing is re-fitted, so the same customers get the same scores as in
 Reasons use exact TreeSHAP, which costs about a millisecond per customer: by default only the high
 tier (the customers to inspect this period) gets reason codes and the list says so for the others;
 ``reasons_for_top`` changes that.
+
+Speed (42k customers x 1,035 days in under 10 s on two cores): scikit-learn and XGBoost take
+seconds to import, so this module imports them (through ``ntl.models``, ``ntl.risk``,
+``ntl.artifacts``) only inside the functions that need them, and ``score_file`` loads the artifacts
+on a worker thread while the main thread parses the input file.
 """
 
 from __future__ import annotations
@@ -16,24 +21,33 @@ import json
 import math
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ntl._version import __version__
-from ntl.artifacts import ArtifactStore, atomic_write
 from ntl.drift import ALERT_PSI, drift_messages, drift_report
-from ntl.errors import MeterDataError, ParameterError
+from ntl.errors import MeterDataError, NtlError, ParameterError
 from ntl.frame import build_frame, day_index
-from ntl.io import handle_negative_readings, parse_day_labels, place_on_calendar, read_meter_data
-from ntl.models import ModelBundle, load_model_bundle
-from ntl.preprocess import Preprocessor
-from ntl.risk import NO_STANDOUT, NOT_EXPLAINED, build_inspection_list
+from ntl.io import (
+    check_history_length,
+    handle_negative_readings,
+    parse_day_labels,
+    place_on_calendar,
+    read_meter_data,
+)
 from ntl.thresholds import assign_tiers
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from ntl.artifacts import ArtifactStore
+    from ntl.models import ModelBundle
+    from ntl.preprocess import Preprocessor
 
 READ_OPTIONS = (
     "layout",
@@ -69,6 +83,9 @@ def load_scoring_artifacts(artifacts_dir: str | Path) -> ScoringArtifacts:
     Raises MissingArtifactError for a folder the chain has not filled and ArtifactVersionError
     for artifacts written by an incompatible ``ntl``.
     """
+    from ntl.artifacts import ArtifactStore
+    from ntl.models import load_model_bundle
+
     store = ArtifactStore(artifacts_dir, notebook="score")
     store.check_compatible()
     preprocessor = store.read_joblib("preprocessing.joblib")
@@ -86,9 +103,13 @@ def _artifacts(artifacts: str | Path | ScoringArtifacts) -> ScoringArtifacts:
     )
 
 
+def _unknown_read_options(read_options: Mapping[str, Any] | None) -> list[str]:
+    return sorted(set(read_options or {}) - set(READ_OPTIONS))
+
+
 def _check_read_options(read_options: Mapping[str, Any] | None, min_days: int) -> dict[str, Any]:
     options = dict(read_options or {})
-    unknown = sorted(set(options) - set(READ_OPTIONS))
+    unknown = _unknown_read_options(options)
     if unknown:
         raise ParameterError(f"unknown read options {unknown}; known: {list(READ_OPTIONS)}")
     options.setdefault("min_days", min_days)
@@ -143,6 +164,8 @@ def score_consumption(
     progress: tqdm | None = None,
 ) -> ScoredData:
     """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline."""
+    from ntl.risk import build_inspection_list
+
     loaded = _artifacts(artifacts)
     preprocessed = preprocess_in_chunks(loaded.preprocessor, consumption, progress)
     if progress is not None:
@@ -231,12 +254,14 @@ def score_file(
     `reasons_for_top`: None explains the high tier, N the N highest-ranked customers.
     Returns the ranked inspection list.
     """
-    loaded = load_scoring_artifacts(artifacts_dir)
-    options = _check_read_options(read_options, loaded.min_days)
+    from tqdm.auto import tqdm
+
+    from ntl.artifacts import atomic_write
+
     csv_path, parquet_path, json_path = output_paths(out_path, drift_path)
     with tqdm(total=5, desc="ntl score", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("read")
-        consumption, _report = read_meter_data(input_path, **options)
+        loaded, consumption = read_while_loading(input_path, artifacts_dir, read_options)
         bar.total = 5 + math.ceil(len(consumption) / CHUNK_ROWS)
         _step(bar, "preprocess")
         for note in history_notes(consumption, loaded.preprocessor):
@@ -257,6 +282,34 @@ def score_file(
         for message in drift_messages(scored.drift):
             print(f"warning: {message}", file=sys.stderr)
     return ranked
+
+
+def read_while_loading(
+    input_path: str | Path, artifacts_dir: str | Path, read_options: Mapping[str, Any] | None
+) -> tuple[ScoringArtifacts, pd.DataFrame]:
+    """The scoring artifacts and the input file's canonical frame, loaded side by side.
+
+    Loading (importing scikit-learn and XGBoost, unpickling the models) is seconds of mostly
+    single-threaded Python; parsing the file is pyarrow C++ that releases the GIL. A worker thread
+    loads while this thread reads, which fills both cores. The history length the preprocessing
+    needs is only known once loaded, so it is checked after the read (same message as the
+    loader's own check). Errors keep the sequential order: artifacts, read options, then the file.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ntl-load") as pool:
+        loading = pool.submit(load_scoring_artifacts, artifacts_dir)
+        read_error: NtlError | None = None
+        if not _unknown_read_options(read_options):
+            options = {"min_days": 1, **(read_options or {})}
+            try:
+                consumption, report = read_meter_data(input_path, **options)
+            except NtlError as exc:
+                read_error = exc
+        loaded = loading.result()
+    options = _check_read_options(read_options, loaded.min_days)
+    if read_error is not None:
+        raise read_error
+    check_history_length(report.source, report.days_in_file, options["min_days"])
+    return loaded, consumption
 
 
 # --------------------------------------------------------------------------- one customer
@@ -311,6 +364,8 @@ def score_customer(
     Pass a ScoringArtifacts (load_scoring_artifacts) instead of a folder to avoid reloading
     the models on every call.
     """
+    from ntl.risk import NO_STANDOUT, NOT_EXPLAINED
+
     loaded = _artifacts(artifacts_dir)
     frame = readings_frame(readings)
     n_days = frame.shape[1] - 1
