@@ -63,11 +63,8 @@ def test_reason_codes_top_groups_as_plain_phrases(three_customers):
 def test_reason_codes_missing_value_and_too_few_positive_reasons(three_customers):
     contributions, features = three_customers
     reasons = explain.reason_codes(contributions, features, LAST_DAY)
-    assert reasons.loc["c"].tolist() == [
-        "largest drop not measurable (history too short or too gappy)",
-        "",
-        "",
-    ]
+    # the drop is not measurable for c (NaN) and nothing else counts for it: no reason at all
+    assert reasons.loc["c"].tolist() == ["", "", ""]
 
 
 def test_reason_codes_options(three_customers):
@@ -81,8 +78,8 @@ def test_reason_codes_options(three_customers):
     typical = explain.reason_codes(
         contributions, features, LAST_DAY, typical={"mean_kwh": 7.94, "zero_days": 0.0}
     )
-    assert typical.loc["a", "reason_2"] == "41 days with zero readings (typical 0)"
-    assert typical.loc["b", "reason_2"] == "average use 8.0 kWh/day (typical 7.9 kWh/day)"
+    assert typical.loc["a", "reason_2"] == "41 days with zero readings (typical: 0)"
+    assert typical.loc["b", "reason_2"] == "average use 8.0 kWh/day (typical: 7.9 kWh/day)"
 
 
 def test_reason_codes_follow_contribution_index(three_customers):
@@ -99,20 +96,36 @@ def test_reason_codes_bad_input(three_customers):
         explain.reason_codes(contributions, features, LAST_DAY, n=0)
 
 
-def test_phrases_of_every_known_feature_are_short_and_carry_the_value():
+def test_phrases_of_every_known_feature_are_short_plain_and_carry_the_value():
     from ntl.features import FEATURE_NAMES
 
     values = pd.DataFrame([[0.5] * len(FEATURE_NAMES)], columns=list(FEATURE_NAMES))
+    typical = dict.fromkeys(FEATURE_NAMES, 0.25)
     for name, (members, build, formatter) in explain.reason_groups(list(FEATURE_NAMES)).items():
-        text = explain.phrase_values(name, members, build, formatter, values, LAST_DAY).iloc[0]
+        text = explain.phrase_values(
+            name, members, build, formatter, values, LAST_DAY, typical
+        ).iloc[0]
         assert 5 < len(text) <= 80, (name, text)
-        assert any(token in text for token in ("50 %", "0.5", "1 day", "0 days", "1 days")), (
+        assert any(token in text for token in ("50 %", "0.5", "0 days", "2.0 times")), (
             name,
             text,
         )
+        assert "typical" in text or "usual" in text, (name, text)
+        for jargon in ("std", "autocorrelation", "distance", "not measurable", "recent "):
+            assert jargon not in text, (name, text)
+
+
+def test_zero_values_of_count_features_say_nothing():
+    values = pd.DataFrame({"zero_days": [0.0, 2.0], "gap_longest": [0.0, 1.0]})
+    for name in ("zero_days", "gaps"):
+        members, build, formatter = explain.reason_groups(["zero_days", "gap_longest"])[name]
+        phrases = explain.phrase_values(name, members, build, formatter, values, LAST_DAY)
+        assert phrases.iloc[0] is None
+    assert phrases.iloc[1] == "longest gap in readings: 1 day"
 
 
 def test_formatters_work_on_arrays_and_round_half_to_even():
+    assert explain.as_kwh_single_day(np.array([24.307, 1.75])).tolist() == ["24.3 kWh", "1.8 kWh"]
     assert explain.as_percent(np.array([0.634, -0.001, 0.125, 0.135])).tolist() == [
         "63 %",
         "0 %",  # no "-0 %"
@@ -178,8 +191,8 @@ def test_deviation_contributions_rank_unusual_values():
         scores, features, LAST_DAY, n=2, combine="max", typical=explain.typical_values(baseline)
     )
     assert reasons.loc["b"].tolist() == [
-        "3 days with zero readings (typical 0)",
-        "average use 1.0 kWh/day (typical 6.0 kWh/day)",
+        "3 days with zero readings (typical: 0)",
+        "average use 1.0 kWh/day (typical: 6.0 kWh/day)",
     ]
     assert reasons.loc["a"].tolist() == ["", ""]
 
@@ -198,3 +211,190 @@ def test_xgboost_contributions_plus_bias_equal_the_margin():
     assert contributions.sum(axis=1) == pytest.approx(margin, abs=1e-4)
     probability = model.predict_proba(x)[:, 1]
     assert 1 / (1 + np.exp(-contributions.sum(axis=1))) == pytest.approx(probability, abs=1e-5)
+
+
+def test_neutral_and_unmeasurable_top_reasons_are_skipped():
+    index = pd.Index(["flat", "short"], name="CONS_NO")
+    features = pd.DataFrame(
+        {
+            # flat: no fall at all and a flat trend, nothing to say; short: acf not measurable
+            "drop_largest": [0.0, 0.3],
+            "trend_slope": [0.001, -0.2],
+            "zero_days": [0.0, 5.0],
+            "acf_30": [np.nan, np.nan],
+            "cv": [0.9, 0.4],
+            "weekend_weekday_ratio": [1.0, 0.8],
+            "missing_share": [0.0, 0.2],  # too little missing to stand in for the acf
+        },
+        index=index,
+    )
+    contributions = pd.DataFrame(
+        {
+            "drop_largest": [3.0, 0.1],
+            "trend_slope": [2.0, -1.0],
+            "zero_days": [1.5, 0.2],
+            "acf_30": [1.2, 5.0],
+            "cv": [1.0, -1.0],
+            "weekend_weekday_ratio": [0.5, -1.0],
+            "missing_share": [0.0, 0.0],
+        },
+        index=index,
+    )
+    reasons = explain.reason_codes(contributions, features, LAST_DAY)
+    assert reasons.loc["flat"].tolist() == [
+        "day-to-day swings of 90 % of average use",
+        "weekend use at 100 % of weekday use",
+        "",
+    ]
+    assert reasons.loc["short"].tolist() == [
+        "5 days with zero readings",
+        "consumption fell 30 %",  # no drop date among the features
+        "",
+    ]
+    said = reasons.to_numpy().ravel().astype(str)
+    assert not any("not measurable" in text or "no lasting" in text for text in said)
+
+
+def test_typical_value_follows_each_phrase_in_its_unit():
+    baseline = {
+        "weekend_weekday_ratio": {"quantiles": {"p25": 0.9, "p50": 1.068, "p75": 1.2}},
+        "month_min_ratio": {"quantiles": {"p25": 0.5, "p50": 0.641, "p75": 0.8}},
+        "max_kwh": {"quantiles": {"p25": 10.0, "p50": 24.31, "p75": 40.0}},
+        "mean_kwh": {"quantiles": {"p25": 5.0, "p50": 10.15, "p75": 15.0}},
+        "trend_slope": {"quantiles": {"p25": -0.1, "p50": -0.021, "p75": 0.05}},
+    }
+    features = pd.DataFrame(
+        {
+            "weekend_weekday_ratio": [1.0],
+            "month_min_ratio": [0.84],
+            "max_kwh": [1.8],
+            "mean_kwh": [275.7],
+            "trend_slope": [-0.33],
+        },
+        index=pd.Index(["x"], name="CONS_NO"),
+    )
+    contributions = pd.DataFrame(
+        [[0.5, 0.4, 0.3, 0.2, 0.1]], index=features.index, columns=features.columns
+    )
+    typical = explain.typical_values(baseline)
+    reasons = explain.reason_codes(contributions, features, LAST_DAY, n=5, typical=typical)
+    assert reasons.loc["x"].tolist() == [
+        "weekend use at 100 % of weekday use (typical: 107 %)",
+        "lowest month at 84 % of average use (typical: 64 %)",
+        "highest single day 1.8 kWh (typical: 24.3 kWh)",
+        "average use 275.7 kWh/day (typical: 10.2 kWh/day)",
+        "consumption trending down 33 % a year (typical: -2 % a year)",
+    ]
+
+
+def test_steep_trends_are_capped_in_words():
+    features = pd.DataFrame(
+        {"trend_slope": [-1.5, -0.5, 2.0, 1.0, -0.004]}, index=pd.Index(list("abcde"))
+    )
+    contributions = pd.DataFrame({"trend_slope": [1.0] * 5}, index=features.index)
+    reasons = explain.reason_codes(contributions, features, LAST_DAY, n=1)
+    assert reasons["reason_1"].tolist() == [
+        "consumption falling fast: down over 50 % a year",
+        "consumption trending down 50 % a year",
+        "consumption rising fast: up over 100 % a year",
+        "consumption trending up 100 % a year",
+        "",  # flat: not a reason
+    ]
+
+
+def test_plain_words_instead_of_statistics_jargon():
+    features = pd.DataFrame(
+        {
+            "cv": [0.92],
+            "acf_30": [0.05],
+            "acf_7": [0.6],
+            "peer_deviation": [0.192],
+            "zero_recent_share": [0.4],
+            "recent_vs_past": [0.3],
+        },
+        index=pd.Index(["x"]),
+    )
+    contributions = pd.DataFrame(
+        [[0.6, 0.5, 0.4, 0.3, 0.2, 0.1]], index=features.index, columns=features.columns
+    )
+    typical = {"cv": 0.4336, "acf_30": 0.1366, "acf_7": 0.2966, "peer_deviation": 0.1096}
+    reasons = explain.reason_codes(contributions, features, LAST_DAY, n=6, typical=typical)
+    assert reasons.loc["x"].tolist() == [
+        "day-to-day swings of 92 % of average use (typical: 43 %)",
+        "a monthly pattern unlike before (similarity 5 %, typical: 14 %)",
+        "a steady weekly rhythm (similarity 60 %, typical: 30 %)",
+        "usage shape unlike similar customers (1.8 times the usual difference)",
+        "40 % of readings in the last 90 days are zero",
+        "use in the last 90 days at 30 % of earlier use",
+    ]
+    shorter = explain.reason_codes(contributions, features, LAST_DAY, n=6, recent_days=60)
+    assert shorter.loc["x", "reason_5"] == "40 % of readings in the last 60 days are zero"
+    assert shorter.loc["x", "reason_4"] == "usage shape unlike similar customers"
+    assert shorter.loc["x", "reason_2"] == "similarity of use a month apart: 5 %"
+
+
+def test_mostly_missing_customer_is_told_its_missing_share():
+    features = pd.DataFrame(
+        {
+            "drop_largest": [np.nan, np.nan],
+            "yoy_ratio": [np.nan, 1.2],
+            "cv": [0.5, 0.5],
+            "missing_share": [0.89, 0.3],
+        },
+        index=pd.Index(["gappy", "short"]),
+    )
+    contributions = pd.DataFrame(
+        {
+            "drop_largest": [2.0, 2.0],
+            "yoy_ratio": [1.0, 1.0],
+            "cv": [0.5, 0.5],
+            "missing_share": [-0.1, -0.1],
+        },
+        index=features.index,
+    )
+    reasons = explain.reason_codes(
+        contributions, features, LAST_DAY, typical={"missing_share": 0.137}
+    )
+    assert reasons.loc["gappy"].tolist() == [
+        "89 % of days have no reading (typical: 14 %)",
+        "day-to-day swings of 50 % of average use",
+        "",
+    ]
+    assert reasons.loc["short"].tolist() == [  # 30 % missing: the drop is just skipped
+        "last 12 months at 120 % of the year before",
+        "day-to-day swings of 50 % of average use",
+        "",
+    ]
+    # missing_share not a model feature but among the features: still reported
+    without = explain.reason_codes(contributions.drop(columns="missing_share"), features, LAST_DAY)
+    assert without.loc["gappy", "reason_1"] == "89 % of days have no reading"
+    assert without.loc["short"].tolist() == reasons.loc["short"].tolist()
+
+
+class _FakeSupervisedBundle:
+    """Stands in for a supervised ModelBundle: fixed contributions."""
+
+    supervised = True
+
+    def __init__(self, contributions: pd.DataFrame) -> None:
+        self.contributions = contributions
+
+    def xgb_contributions(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
+        return self.contributions.loc[preprocessed.index]
+
+
+def test_customer_reasons_supervised_quotes_the_baseline_median():
+    features = pd.DataFrame({"weekend_weekday_ratio": [1.0]}, index=pd.Index(["x"]))
+    contributions = pd.DataFrame(
+        {"weekend_weekday_ratio": [0.7], "bias": [-1.0]}, index=features.index
+    )
+    bundle = _FakeSupervisedBundle(contributions)
+    baseline = {"weekend_weekday_ratio": {"quantiles": {"p25": 0.9, "p50": 1.08, "p75": 1.2}}}
+    quoted = explain.customer_reasons(bundle, features, LAST_DAY, baseline_features=baseline)
+    assert quoted.loc["x"].tolist() == [
+        "weekend use at 100 % of weekday use (typical: 108 %)",
+        "",
+        "",
+    ]
+    plain = explain.customer_reasons(bundle, features, LAST_DAY)
+    assert plain.loc["x", "reason_1"] == "weekend use at 100 % of weekday use"

@@ -4,7 +4,10 @@ Contributions come from XGBoost's own TreeSHAP (``pred_contribs=True``): per cus
 per feature plus a ``bias`` column, summing to the model's log-odds. Related features are summed
 into one reason (SHAP values add up), e.g. the size, date and position of the largest drop make one
 "consumption fell 63 % after 2015-06". The reasons are the groups with the largest positive
-contributions, each written as a phrase carrying the customer's own value.
+contributions, each written as a phrase carrying the customer's own value and, when a drift
+baseline is at hand, the typical (median) customer's value: "weekend use at 100 % of weekday use
+(typical: 107 %)". A group with nothing to say for a customer (value missing, or neutral such as
+no fall at all) is skipped for the next one; a customer missing most days is told so.
 
 Without a supervised model there is no SHAP; :func:`deviation_contributions` then ranks features
 by how far the customer sits from the typical customer (robust z-score), and the same phrases
@@ -17,21 +20,26 @@ only Python work per customer is formatting the numbers of the reasons actually 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ntl.features import FEATURE_DESCRIPTIONS
+from ntl.preprocess import PreprocessConfig
 
 if TYPE_CHECKING:
     from ntl.models import ModelBundle
 
 BIAS_COLUMN = "bias"
+# The window of the "recent" features (missing/zero recent shares, recent_vs_past), in days.
+RECENT_DAYS = PreprocessConfig.recent_days
 # float64 values -> their texts (an object array of str, same length)
 Formatter = Callable[[np.ndarray], np.ndarray]
-# member feature -> float64 values (lead member first), last day of history -> phrases
-PhraseBuilder = Callable[[Mapping[str, np.ndarray], pd.Timestamp], np.ndarray]
+# member feature -> float64 values (lead member first), PhraseContext -> phrases (None: nothing
+# to say, e.g. "no fall in consumption", which is never given as a reason)
+PhraseBuilder = Callable[[Mapping[str, np.ndarray], "PhraseContext"], np.ndarray]
 
 
 # --------------------------------------------------------------------------- value formatting
@@ -66,6 +74,11 @@ def as_kwh(values: np.ndarray) -> np.ndarray:
     )
 
 
+def as_kwh_single_day(values: np.ndarray) -> np.ndarray:
+    """24.31 -> "24.3 kWh" (the use of one day, not a daily rate)."""
+    return np.round(np.asarray(values, dtype=np.float64), 1).astype(str).astype(object) + " kWh"
+
+
 def as_number(values: np.ndarray) -> np.ndarray:
     """Three significant digits: 0.04567 -> "0.0457"."""
     return np.char.mod("%.3g", np.asarray(values, dtype=np.float64)).astype(object)
@@ -74,96 +87,158 @@ def as_number(values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- the phrases
 
 
+@dataclass(frozen=True)
+class PhraseContext:
+    """What a phrase needs besides the customer's values: the last day of the history (dates the
+    drop), the recent window in days, and the typical value of the lead feature (NaN: unknown)."""
+
+    last_day: pd.Timestamp
+    recent_days: int = RECENT_DAYS
+    typical: float = np.nan
+
+
 def _lead(values: Mapping[str, np.ndarray]) -> np.ndarray:
     """The values of a group's first member feature, the one its phrase quotes."""
     return next(iter(values.values()))
 
 
-def _template(text: str, formatter: Formatter, when_zero: str | None = None) -> PhraseBuilder:
-    """A phrase "text" with {value} replaced by the formatted first member feature
-    (`when_zero` instead where that value is 0, e.g. "no gaps in readings")."""
-    before, _, after = text.partition("{value}")
+def _recent(context: PhraseContext) -> str:
+    """ "the last 90 days": the window the recent features are measured over."""
+    return f"the last {context.recent_days} days"
 
-    def build(values: Mapping[str, np.ndarray], last_day: pd.Timestamp) -> np.ndarray:
+
+def _template(text: str, formatter: Formatter, neutral_zero: bool = False) -> PhraseBuilder:
+    """A phrase "text" with {value} replaced by the formatted first member feature and {recent}
+    by the recent window; None (nothing to say) where the value is 0 and `neutral_zero`."""
+
+    def build(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
         lead = _lead(values)
+        before, _, after = text.replace("{recent}", _recent(context)).partition("{value}")
         phrase = before + formatter(lead) + after
-        return phrase if when_zero is None else np.where(lead != 0, phrase, when_zero)
+        return np.where(lead != 0, phrase, None) if neutral_zero else phrase
 
     return build
 
 
-def _drop_phrase(values: Mapping[str, np.ndarray], last_day: pd.Timestamp) -> np.ndarray:
-    """ "consumption fell 63 % after 2015-06": size of the largest drop and its month."""
+def _drop_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "consumption fell 63 % after 2015-06": size of the largest drop and its month; None
+    (nothing to say) when it fell by less than 1 %."""
     size = values["drop_largest"]
     days_ago = values.get("drop_days_ago", np.full(len(size), np.nan))
     dated = ~np.isnan(days_ago)
     phrase = "consumption fell " + as_percent(size)
     if dated.any():
-        month = pd.Timestamp(last_day) - pd.to_timedelta(days_ago[dated], unit="D")
+        month = pd.Timestamp(context.last_day) - pd.to_timedelta(days_ago[dated], unit="D")
         phrase[dated] = phrase[dated] + " after " + month.strftime("%Y-%m").to_numpy(object)
-    return np.where(size >= 0.01, phrase, "no lasting fall in consumption")
+    return np.where(size >= 0.01, phrase, None)
 
 
-def _trend_phrase(values: Mapping[str, np.ndarray], last_day: pd.Timestamp) -> np.ndarray:
-    """ "consumption trending down 12 % a year" (or up); "steeply" past 100 % a year, which
-    short histories extrapolate to."""
+TREND_FALL_CAP = 0.5  # a fall steeper than this share of average use a year reads "over 50 %"
+TREND_RISE_CAP = 1.0  # a rise steeper than this reads "over 100 %" (use can double, not fall 100 %)
+
+
+def _trend_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "consumption trending down 12 % a year"; steeper than the caps (which short histories
+    extrapolate to) "consumption falling fast: down over 50 % a year"; None when flat (< 0.5 %)."""
     slope = _lead(values)
     direction = np.where(slope < 0, "down ", "up ").astype(object)
     phrase = "consumption trending " + direction + as_percent(np.abs(slope)) + " a year"
-    steep = "consumption trending " + direction + "steeply (over 100 % a year)"
-    return np.where(np.abs(slope) <= 1.0, phrase, steep)
+    fall = f"consumption falling fast: down over {TREND_FALL_CAP:.0%} a year".replace("%", " %")
+    rise = f"consumption rising fast: up over {TREND_RISE_CAP:.0%} a year".replace("%", " %")
+    phrase = np.where(slope < -TREND_FALL_CAP, fall, np.where(slope > TREND_RISE_CAP, rise, phrase))
+    return np.where(np.abs(slope) >= 0.005, phrase, None)
 
 
-# group name -> (member features summed into the reason, phrase builder, formatter of the first
-# member for "typical" values). Members absent from the model are ignored.
-PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter]] = {
+def _rhythm_phrase(lag: str, weaker: str, stronger: str) -> PhraseBuilder:
+    """Autocorrelation in words: `weaker` / `stronger` than the typical customer, with the
+    correlation as a similarity in percent ("similarity 5 %, typical: 14 %")."""
+
+    def build(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+        lead = _lead(values)
+        similarity = as_percent(np.clip(lead, 0.0, 1.0))
+        if not np.isfinite(context.typical):
+            return f"similarity of use {lag} apart: " + similarity
+        words = np.where(lead < context.typical, weaker, stronger).astype(object)
+        typical = as_percent(np.array([np.clip(context.typical, 0.0, 1.0)]))[0]
+        return words + " (similarity " + similarity + f", typical: {typical})"
+
+    return build
+
+
+def _peer_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "usage shape unlike similar customers (3.2 times the usual difference)"."""
+    lead = _lead(values)
+    if not np.isfinite(context.typical) or context.typical <= 0:
+        return np.full(len(lead), "usage shape unlike similar customers", dtype=object)
+    times = np.round(lead / context.typical, 1).astype(str).astype(object)
+    words = np.where(
+        lead > context.typical,
+        "usage shape unlike similar customers",
+        "usage shape close to similar customers",
+    ).astype(object)
+    return words + " (" + times + " times the usual difference)"
+
+
+def _signed_trend(values: np.ndarray) -> np.ndarray:
+    """-0.021 -> "-2 % a year"."""
+    return as_percent(values) + " a year"
+
+
+# group name -> (member features summed into the reason, phrase builder, formatter of the typical
+# value of the first member, or None when the phrase brings its own comparison). Members absent
+# from the model are ignored.
+PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter | None]] = {
     "missing_share": (
         ("missing_share",),
-        _template("{value} of days have no reading", as_percent),
+        _template("{value} of days have no reading", as_percent, neutral_zero=True),
         as_percent,
     ),
     "gaps": (
         ("gap_longest", "gap_count"),
-        _template("longest gap in readings: {value}", as_days, "no gaps in readings"),
+        _template("longest gap in readings: {value}", as_days, neutral_zero=True),
         as_days,
     ),
     "missing_recent": (
         ("missing_recent_share", "missing_recent_change"),
-        _template("{value} of recent days have no reading", as_percent),
+        _template("no reading on {value} of {recent}", as_percent, neutral_zero=True),
         as_percent,
     ),
     "zero_days": (
         ("zero_days", "zero_share"),
-        _template("{value} days with zero readings", as_count, "no zero readings"),
+        _template("{value} days with zero readings", as_count, neutral_zero=True),
         as_count,
     ),
     "zero_runs": (
         ("zero_run_longest", "zero_run_count"),
-        _template("longest run of zero readings: {value}", as_days, "no zero readings"),
+        _template("longest run of zero readings: {value}", as_days, neutral_zero=True),
         as_days,
     ),
     "zero_recent_share": (
         ("zero_recent_share",),
-        _template("{value} of recent readings are zero", as_percent),
+        _template("{value} of readings in {recent} are zero", as_percent, neutral_zero=True),
         as_percent,
     ),
     "level": (("mean_kwh", "median_kwh"), _template("average use {value}", as_kwh), as_kwh),
-    "cv": (("cv",), _template("day-to-day variation {value} (std / mean)", as_number), as_number),
-    "std_kwh": (
-        ("std_kwh",),
-        _template("daily use varies by {value} (standard deviation)", as_kwh),
-        as_kwh,
+    "cv": (
+        ("cv",),
+        _template("day-to-day swings of {value} of average use", as_percent),
+        as_percent,
     ),
-    "max_kwh": (("max_kwh",), _template("highest day {value}", as_kwh), as_kwh),
+    "std_kwh": (("std_kwh",), _template("daily use varies by {value}", as_kwh), as_kwh),
+    "max_kwh": (
+        ("max_kwh",),
+        _template("highest single day {value}", as_kwh_single_day),
+        as_kwh_single_day,
+    ),
     "weekly_cv": (
         ("weekly_cv",),
-        _template("week-to-week variation {value} (std / mean)", as_number),
-        as_number,
+        _template("week-to-week swings of {value} of average use", as_percent),
+        as_percent,
     ),
     "monthly_cv": (
         ("monthly_cv",),
-        _template("month-to-month variation {value} (std / mean)", as_number),
-        as_number,
+        _template("month-to-month swings of {value} of average use", as_percent),
+        as_percent,
     ),
     "week_min_ratio": (
         ("week_min_ratio",),
@@ -175,10 +250,10 @@ PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter]] = {
         _template("lowest month at {value} of average use", as_percent),
         as_percent,
     ),
-    "trend_slope": (("trend_slope",), _trend_phrase, as_percent),
+    "trend_slope": (("trend_slope",), _trend_phrase, _signed_trend),
     "recent_vs_past": (
         ("recent_vs_past",),
-        _template("recent use at {value} of earlier use", as_percent),
+        _template("use in {recent} at {value} of earlier use", as_percent),
         as_percent,
     ),
     "yoy_ratio": (
@@ -203,31 +278,36 @@ PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter]] = {
     ),
     "acf_7": (
         ("acf_7",),
-        _template("weekly rhythm {value} (7-day autocorrelation)", as_number),
-        as_number,
+        _rhythm_phrase("a week", "a weekly rhythm weaker than usual", "a steady weekly rhythm"),
+        None,
     ),
     "acf_30": (
         ("acf_30",),
-        _template("month-to-month persistence {value} (30-day autocorrelation)", as_number),
-        as_number,
+        _rhythm_phrase(
+            "a month", "a monthly pattern unlike before", "use repeats closely month to month"
+        ),
+        None,
     ),
-    "peer_deviation": (
-        ("peer_deviation",),
-        _template("usage shape unlike similar customers (distance {value})", as_number),
-        as_number,
-    ),
+    "peer_deviation": (("peer_deviation",), _peer_phrase, None),
 }
+MISSING_GROUP = "missing_share"
+# A reason that cannot be measured for a customer missing at least this share of days is replaced
+# by the missing share itself (the preprocessing's LOW-quality line: half the days present).
+MISSING_SHARE_TO_REPORT = 0.5
 
 
 def _generic(feature: str) -> PhraseBuilder:
     """ "<description>: <value>" for a feature without a dedicated phrase."""
     description = FEATURE_DESCRIPTIONS.get(feature, feature.replace("_", " "))
+    description = description.replace("the recent window", "{recent}")
     return _template(description + ": {value}", as_number)
 
 
-def reason_groups(features: list[str]) -> dict[str, tuple[list[str], PhraseBuilder, Formatter]]:
+def reason_groups(
+    features: list[str],
+) -> dict[str, tuple[list[str], PhraseBuilder, Formatter | None]]:
     """The reasons available for a model's features: group -> (members, phrase, formatter)."""
-    groups: dict[str, tuple[list[str], PhraseBuilder, Formatter]] = {}
+    groups: dict[str, tuple[list[str], PhraseBuilder, Formatter | None]] = {}
     claimed: set[str] = set()
     for name, (members, build, formatter) in PHRASES.items():
         present = [member for member in members if member in features]
@@ -240,54 +320,50 @@ def reason_groups(features: list[str]) -> dict[str, tuple[list[str], PhraseBuild
     return groups
 
 
-NOT_MEASURABLE: dict[str, str] = {
-    "drop": "largest drop not measurable (history too short or too gappy)",
-    "yoy_ratio": "year-over-year change not measurable (needs two years of history)",
-    "seasonal_amplitude": "seasonal pattern not measurable (needs a year of history)",
-    "recent_vs_past": "recent against earlier use not measurable (too few readings)",
-    "trend_slope": "trend not measurable (too few readings)",
-}
-
-
-def _unavailable(group: str, feature: str) -> str:
-    """What to say when the lead feature of a reason is missing for a customer."""
-    if group in NOT_MEASURABLE:
-        return NOT_MEASURABLE[group]
-    description = FEATURE_DESCRIPTIONS.get(feature, feature.replace("_", " ")).split(" (")[0]
-    return f"{description}: not measurable"
-
-
 def phrase_values(
     group: str,
     members: list[str],
     build: PhraseBuilder,
-    formatter: Formatter,
+    formatter: Formatter | None,
     values: pd.DataFrame,
     last_day: pd.Timestamp,
     typical: Mapping[str, float] | None = None,
+    *,
+    recent_days: int = RECENT_DAYS,
 ) -> pd.Series:
-    """The phrase of one reason group for the rows of `values` (NaN lead -> "not measurable")."""
+    """The phrase of one reason group for the rows of `values`; None where there is nothing to
+    say (the value is missing, or neutral such as no fall in consumption)."""
     columns = {member: values[member].to_numpy(dtype=np.float64) for member in members}
-    phrases = _phrases(group, members, build, formatter, columns, last_day, typical)
+    context = _context(members[0], last_day, recent_days, typical)
+    phrases = _phrases(members, build, formatter, columns, context)
     return pd.Series(phrases, index=values.index, dtype=object)
 
 
+def _context(
+    lead: str, last_day: pd.Timestamp, recent_days: int, typical: Mapping[str, float] | None
+) -> PhraseContext:
+    """The PhraseContext of a group whose first member is `lead`."""
+    value = np.nan if typical is None else float(typical.get(lead, np.nan))
+    return PhraseContext(pd.Timestamp(last_day), recent_days, value)
+
+
 def _phrases(
-    group: str,
     members: list[str],
     build: PhraseBuilder,
-    formatter: Formatter,
+    formatter: Formatter | None,
     columns: Mapping[str, np.ndarray],
-    last_day: pd.Timestamp,
-    typical: Mapping[str, float] | None,
+    context: PhraseContext,
 ) -> np.ndarray:
-    """phrase_values on float64 arrays (member -> values): an object array of phrases."""
+    """phrase_values on float64 arrays (member -> values): an object array of phrases, None
+    where the lead value is missing or the phrase would say nothing is unusual."""
     lead = columns[members[0]]
-    phrases = np.asarray(build(columns, last_day), dtype=object)
-    if typical is not None and members[0] in typical and np.isfinite(typical[members[0]]):
-        typical_text = formatter(np.array([float(typical[members[0]])]))[0]
-        phrases = phrases + f" (typical {typical_text})"
-    return np.where(np.isnan(lead), _unavailable(group, members[0]), phrases)
+    phrases = np.asarray(build(columns, context), dtype=object)
+    phrases = np.where(np.isnan(lead), None, phrases)
+    if formatter is not None and np.isfinite(context.typical):
+        said = pd.notna(phrases)
+        typical_text = formatter(np.array([context.typical]))[0]
+        phrases[said] = phrases[said] + f" (typical: {typical_text})"
+    return phrases
 
 
 # --------------------------------------------------------------------------- reason codes
@@ -335,15 +411,19 @@ def reason_codes(
     min_contribution: float = 0.0,
     typical: Mapping[str, float] | None = None,
     combine: str = "sum",
+    recent_days: int = RECENT_DAYS,
 ) -> pd.DataFrame:
     """The top `n` reasons per customer as plain phrases: columns reason_1 .. reason_n.
 
     `contributions` holds one column per feature (plus an optional ``bias``), indexed like
     `features` (which must hold the same feature columns). A reason is a feature group with a
-    contribution above `min_contribution`; customers with fewer such groups get "" in the
-    remaining columns. Ties keep the order of PHRASES. `last_day` (the last day of the history)
-    dates the drop. `typical` (feature -> typical value) adds "(typical ...)" to each phrase.
-    `combine` merges a group's members: "sum" for SHAP, "max" for deviation_contributions.
+    contribution above `min_contribution` and something to say: a group whose value is missing
+    or neutral ("no fall in consumption") is skipped for the next one. For a customer missing at
+    least MISSING_SHARE_TO_REPORT of days, an unmeasurable group hands its weight to the missing
+    share, the real reason. Customers with fewer reasons get "" in the remaining columns; ties
+    keep the order of PHRASES. `last_day` dates the drop; `typical` (feature -> typical value)
+    adds "(typical: ...)"; `recent_days` names the recent window; `combine` merges a group's
+    members: "sum" for SHAP, "max" for deviation_contributions.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -355,20 +435,51 @@ def reason_codes(
         features = features.reindex(contributions.index)
     groups = reason_groups(feature_names)
     weights = _group_weights(contributions, groups, combine)
-    order = np.argsort(-weights, axis=1, kind="stable")[:, :n]
-    chosen = np.take_along_axis(weights, order, axis=1) > min_contribution
-    result = np.full((len(contributions), n), "", dtype=object)
-    for position, (name, (members, build, formatter)) in enumerate(groups.items()):  # groups
-        picked = (order == position) & chosen
-        rows = np.flatnonzero(picked.any(axis=1))
-        if rows.size == 0:
-            continue
-        columns = {m: features[m].to_numpy(dtype=np.float64)[rows] for m in members}
-        text = _phrases(name, members, build, formatter, columns, last_day, typical)
-        slots = picked[rows].argmax(axis=1)
-        result[rows, slots] = text
-    columns = [f"reason_{slot + 1}" for slot in range(n)]
-    return pd.DataFrame(result, index=contributions.index, columns=columns)
+    if MISSING_GROUP not in groups and MISSING_GROUP in features.columns:
+        groups[MISSING_GROUP] = (["missing_share"], *PHRASES[MISSING_GROUP][1:])
+        weights = np.column_stack([weights, np.full(len(weights), -np.inf)])
+    values = {
+        member: features[member].to_numpy(dtype=np.float64)
+        for members, _build, _formatter in groups.values()
+        for member in members
+    }
+    _hand_unmeasurable_to_missing_share(weights, groups, values, min_contribution)
+    texts = np.full(weights.shape, None, dtype=object)
+    for position, (members, build, formatter) in enumerate(groups.values()):  # groups
+        rows = np.flatnonzero(weights[:, position] > min_contribution)
+        if rows.size:
+            context = _context(members[0], last_day, recent_days, typical)
+            columns = {member: values[member][rows] for member in members}
+            texts[rows, position] = _phrases(members, build, formatter, columns, context)
+    speakable = np.where(pd.notna(texts), weights, -np.inf)
+    order = np.argsort(-speakable, axis=1, kind="stable")[:, :n]
+    chosen = np.take_along_axis(speakable, order, axis=1) > min_contribution
+    result = np.where(chosen, np.take_along_axis(texts, order, axis=1), "").astype(object)
+    columns = [f"reason_{slot + 1}" for slot in range(result.shape[1])]
+    frame = pd.DataFrame(result, index=contributions.index, columns=columns)
+    for slot in range(result.shape[1], n):  # fewer groups than n
+        frame[f"reason_{slot + 1}"] = ""
+    return frame
+
+
+def _hand_unmeasurable_to_missing_share(
+    weights: np.ndarray,
+    groups: Mapping[str, tuple],
+    values: Mapping[str, np.ndarray],
+    min_contribution: float,
+) -> None:
+    """In place: for customers missing at least MISSING_SHARE_TO_REPORT of days, the missing
+    share group takes the largest weight of the groups that cannot be measured (NaN value), so
+    "89 % of days have no reading" is said instead of nothing or a lesser reason."""
+    if MISSING_GROUP not in groups:
+        return
+    lost = np.full(len(weights), -np.inf)
+    for position, (members, _build, _formatter) in enumerate(groups.values()):
+        unmeasurable = np.isnan(values[members[0]]) & (weights[:, position] > min_contribution)
+        lost = np.where(unmeasurable, np.fmax(lost, weights[:, position]), lost)
+    target = list(groups).index(MISSING_GROUP)
+    gappy = values["missing_share"] >= MISSING_SHARE_TO_REPORT
+    weights[:, target] = np.where(gappy, np.fmax(weights[:, target], lost), weights[:, target])
 
 
 def global_importance(contributions: pd.DataFrame) -> pd.Series:
@@ -424,7 +535,8 @@ def customer_reasons(
 ) -> pd.DataFrame:
     """Reason codes for the customers of `preprocessed`, the way the model allows.
 
-    Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``). Label-free
+    Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``), each
+    phrase with the typical value of `baseline_features` when given. Label-free
     bundle: the features farthest from the typical customer of `baseline_features` (robust z
     above `min_deviation`), each phrase with the typical value; without a baseline, no reasons.
     """
@@ -433,7 +545,8 @@ def customer_reasons(
         return pd.DataFrame(columns=columns, index=preprocessed.index, dtype=object)
     if bundle.supervised:
         contributions = bundle.xgb_contributions(preprocessed)
-        return reason_codes(contributions, preprocessed, last_day, n)
+        typical = None if baseline_features is None else typical_values(baseline_features)
+        return reason_codes(contributions, preprocessed, last_day, n, typical=typical)
     if baseline_features is None:
         return pd.DataFrame("", index=preprocessed.index, columns=columns)
     features = {
