@@ -165,15 +165,6 @@ def test_group_contributions_add_members_left_to_right_like_pandas():
         explain.group_contributions(contributions, groups, "mean")
 
 
-def test_global_importance_is_mean_absolute_contribution(three_customers):
-    contributions, _ = three_customers
-    importance = explain.global_importance(contributions)
-    assert "bias" not in importance.index
-    assert importance.index[0] == "drop_largest"
-    assert importance["drop_largest"] == pytest.approx((0.5 + 0.1 + 0.9) / 3)
-    assert importance.is_monotonic_decreasing
-
-
 def test_deviation_contributions_rank_unusual_values():
     baseline = {
         "mean_kwh": {"quantiles": {"p25": 4.0, "p50": 6.0, "p75": 8.0}},

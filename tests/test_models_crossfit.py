@@ -31,15 +31,9 @@ from ntl.models import (
 )
 from ntl.models.crossfit import fold_count
 from ntl.models.training import stopping_summary
-from tests.test_models_helpers import make_preprocessed
+from tests.test_models_helpers import FAST_TRAINING, make_preprocessed
 
-FAST = {
-    "min_cluster_size": 100,
-    "if_n_estimators": 40,
-    "rf_n_estimators": 30,
-    "xgb_params": {"n_estimators": 120, "learning_rate": 0.1},
-    "early_stopping_rounds": 15,
-}
+FAST = FAST_TRAINING
 
 
 @pytest.fixture(scope="module")

@@ -54,3 +54,14 @@ def test_fixture_has_the_promised_shape():
     assert frame[list(SIGNAL_FEATURES)].isna().to_numpy().any()
     thieves = frame["FLAG"] == 1
     assert 0 < thieves.sum() < len(frame)
+
+
+# Small, quick model settings for unit tests that train the whole bundle.
+FAST_TRAINING = {
+    "min_cluster_size": 100,
+    "if_n_estimators": 40,
+    "rf_n_estimators": 30,
+    "xgb_params": {"n_estimators": 120, "learning_rate": 0.1},
+    "early_stopping_rounds": 15,
+    "n_jobs": 1,
+}

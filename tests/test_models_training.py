@@ -18,16 +18,9 @@ from ntl.models import (
     train_models,
 )
 from ntl.thresholds import fit_thresholds
-from tests.test_models_helpers import SIGNAL_FEATURES, make_preprocessed
+from tests.test_models_helpers import FAST_TRAINING, SIGNAL_FEATURES, make_preprocessed
 
-FAST = {
-    "min_cluster_size": 100,
-    "if_n_estimators": 40,
-    "rf_n_estimators": 30,
-    "xgb_params": {"n_estimators": 120, "learning_rate": 0.1},
-    "early_stopping_rounds": 15,
-    "n_jobs": 1,
-}
+FAST = FAST_TRAINING
 
 
 @pytest.fixture(scope="module")

@@ -482,12 +482,6 @@ def _hand_unmeasurable_to_missing_share(
     weights[:, target] = np.where(gappy, np.fmax(weights[:, target], lost), weights[:, target])
 
 
-def global_importance(contributions: pd.DataFrame) -> pd.Series:
-    """Mean absolute SHAP contribution per feature (bias excluded), largest first."""
-    features = contributions.drop(columns=[BIAS_COLUMN], errors="ignore")
-    return features.abs().mean().sort_values(ascending=False, kind="stable").rename("mean_abs_shap")
-
-
 def deviation_contributions(
     features: pd.DataFrame, baseline_features: Mapping[str, dict]
 ) -> pd.DataFrame:
