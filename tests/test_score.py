@@ -122,13 +122,13 @@ def test_score_file_writes_csv_parquet_and_drift(scored):
     assert report["alerts"] == []
 
 
-def test_reasons_cover_the_high_tier_and_the_list_says_so(scored):
+def test_reasons_cover_the_high_and_medium_tiers_and_the_list_says_so(scored):
     ranked, _ = scored
-    high = (ranked["tier"] == "high").to_numpy()
-    assert high.any()
-    assert not ranked.loc[high, "reason_1"].isin(["", risk.NOT_EXPLAINED]).any()
-    assert (ranked.loc[~high, "reason_1"] == risk.NOT_EXPLAINED).all()
-    assert (ranked.loc[~high, "reason_2"] == "").all()
+    explained = ranked["tier"].isin(["high", "medium"]).to_numpy()
+    assert explained.any() and (ranked["tier"] == "low").any()
+    assert not ranked.loc[explained, "reason_1"].isin(["", risk.NOT_EXPLAINED]).any()
+    assert (ranked.loc[~explained, "reason_1"] == risk.NOT_EXPLAINED).all()
+    assert (ranked.loc[~explained, "reason_2"] == "").all()
 
 
 def test_reasons_for_top_and_progress_bar(export, run, tmp_path, capsys):

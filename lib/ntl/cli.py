@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reasons-for-top",
         type=int,
         metavar="N",
-        help="write reasons for the N highest-risk customers (default: the high tier)",
+        help="write reasons for the N highest-risk customers (default: the high and medium tiers)",
     )
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 TIER_ORDER = ("high", "medium", "low")
 NOT_EXPLAINED = "(not explained: reasons are computed for the top of the list only)"
 NO_STANDOUT = "(no single feature stands out)"
-REASON_TIERS = ("high",)  # tiers explained by default (exact SHAP costs ~1 ms per customer)
+REASON_TIERS = ("high", "medium")  # tiers explained by default: the list and the watch list
 INSPECTION_COLUMNS = (
     "rank",
     ID_COLUMN,

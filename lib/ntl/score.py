@@ -5,9 +5,9 @@ The path is the chain's own: ``ntl.io.read_meter_data`` reads the file, the save
 ``ntl.thresholds.assign_tiers`` sets the tiers and ``ntl.risk.build_inspection_list`` (04) explains
 and ranks. Nothing is re-fitted, so the same customers get the same scores as in the chain.
 
-Reasons use exact TreeSHAP, which costs about a millisecond per customer: by default only the high
-tier (the customers to inspect this period) gets reason codes and the list says so for the others;
-``reasons_for_top`` changes that.
+Reasons use exact TreeSHAP, which costs about a millisecond per customer: by default the high tier
+(the customers to inspect this period) and the medium tier (the watch list) get reason codes and
+the list says so for the others; ``reasons_for_top`` changes that.
 
 Speed (42k customers x 1,035 days in under 10 s on two cores): scikit-learn and XGBoost take
 seconds to import, so this module imports them (through ``ntl.models``, ``ntl.risk``,
@@ -251,7 +251,7 @@ def score_file(
     Writes ``out_path`` (CSV), the same table as parquet beside it and the drift report JSON
     (default ``<out stem>_drift.json``); prints a warning per variable with PSI > 0.2 to stderr.
     `read_options` go to ``ntl.io.read_meter_data`` (layout, id_column, label_column, ...).
-    `reasons_for_top`: None explains the high tier, N the N highest-ranked customers.
+    `reasons_for_top`: None explains the high and medium tiers, N the N highest-ranked customers.
     Returns the ranked inspection list.
     """
     from tqdm.auto import tqdm
