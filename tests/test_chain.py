@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from ntl.artifacts import ArtifactStore, sha256_file
-from ntl.run import ROOT, ChainError, load_params, run_chain
+from ntl.run import ChainError
+from tests.conftest import SMOKE, smoke_run
 
 pytestmark = pytest.mark.chain
 
-SMOKE = ROOT / "params" / "smoke.yaml"
 CONTRACT = [
     "consumption.parquet",
     "ground_truth.parquet",
@@ -42,14 +42,6 @@ CONTRACT = [
 ]
 
 
-def smoke_run(tmp: Path, html: bool = False, stop: str | None = None, **overrides) -> Path:
-    """Run the chain on the smoke parameters into `tmp`; return the artifacts folder."""
-    params = load_params(SMOKE, overrides)
-    params.update(artifacts_dir=str(tmp / "artifacts"), reports_dir=str(tmp / "reports"))
-    run_chain(params, stop=stop, html=html, echo=lambda line: None)
-    return tmp / "artifacts"
-
-
 def test_scores(artifacts: Path) -> pd.DataFrame:
     """The chain's own scores of the test customers, as the saved bundle gives them."""
     from ntl.models import load_model_bundle
@@ -65,8 +57,9 @@ test_scores.__test__ = False  # a helper, not a test
 
 
 @pytest.fixture(scope="module")
-def run_a(tmp_path_factory) -> Path:
-    return smoke_run(tmp_path_factory.mktemp("smoke_a"), html=True)
+def run_a(smoke_artifacts) -> Path:
+    """The session's smoke run (tests/conftest.py), shared with the web app's tests."""
+    return smoke_artifacts
 
 
 @pytest.fixture(scope="module")

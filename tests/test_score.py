@@ -122,6 +122,33 @@ def test_score_file_writes_csv_parquet_and_drift(scored):
     assert report["alerts"] == []
 
 
+def test_score_input_is_score_file_without_writing(scored, export, run, tmp_path):
+    ranked, _ = scored
+    loaded = score.load_scoring_artifacts(run)
+    before = sorted(p.name for p in export.parent.iterdir())
+    result = score.score_input(export, loaded, source="meter.csv")
+    pd.testing.assert_frame_equal(result.inspection_list, ranked)
+    assert sorted(p.name for p in export.parent.iterdir()) == before
+    assert result.drift_document["input"] == "meter.csv"
+    assert result.drift_document["n_customers"] == len(ranked)
+    assert len(result.consumption) == len(ranked)
+
+
+def test_score_file_csv_neutralises_formula_ids(chain, run, tmp_path):
+    frame = chain["consumption"].iloc[:40].copy()
+    frame.index = ["=HYPERLINK(0)", "+1", *frame.index[2:]]
+    frame.index.name = "CONS_NO"
+    frame.columns = ["FLAG", *pd.to_datetime(frame.columns[1:]).strftime("%Y-%m-%d")]
+    frame.to_csv(tmp_path / "formulas.csv")
+    ranked = score.score_file(tmp_path / "formulas.csv", run, tmp_path / "l.csv", progress=False)
+    text = (tmp_path / "l.csv").read_text()
+    assert ",'=HYPERLINK(0)," in text and ",'+1," in text
+    assert ",=HYPERLINK" not in text
+    assert "=HYPERLINK(0)" in set(ranked["CONS_NO"])  # the returned list keeps the real IDs
+    parquet = pd.read_parquet(tmp_path / "l.parquet")
+    assert "=HYPERLINK(0)" in set(parquet["CONS_NO"])
+
+
 def test_reasons_cover_the_high_and_medium_tiers_and_the_list_says_so(scored):
     ranked, _ = scored
     explained = ranked["tier"].isin(["high", "medium"]).to_numpy()

@@ -40,6 +40,7 @@ from ntl.io import (
     place_on_calendar,
     read_meter_data,
 )
+from ntl.tables import write_safe_csv
 from ntl.thresholds import assign_tiers
 
 if TYPE_CHECKING:
@@ -236,6 +237,48 @@ def drift_document(
     return document
 
 
+@dataclass
+class ScoredInput:
+    """One meter file scored, nothing written: the frame read, the scoring pass, the drift
+    report as JSON-ready data and the notes on its history."""
+
+    consumption: pd.DataFrame
+    scored: ScoredData
+    drift_document: dict[str, Any]
+    notes: list[str]
+
+    @property
+    def inspection_list(self) -> pd.DataFrame:
+        """The ranked inspection list."""
+        return self.scored.inspection_list
+
+
+def score_input(
+    input_path: str | Path,
+    artifacts: str | Path | ScoringArtifacts,
+    *,
+    source: str | None = None,
+    read_options: Mapping[str, Any] | None = None,
+    reasons_for_top: int | None = None,
+    progress: tqdm | None = None,
+) -> ScoredInput:
+    """Read and score a meter export without writing anything: the one path behind ``ntl score``
+    and the web app. `source` names the input in the drift report (default: the path).
+    """
+    loaded, consumption = read_while_loading(input_path, artifacts, read_options)
+    if progress is not None:
+        progress.total = 5 + math.ceil(len(consumption) / CHUNK_ROWS)
+    _step(progress, "preprocess")
+    notes = history_notes(consumption, loaded.preprocessor)
+    scored = score_consumption(
+        consumption, loaded, reasons_for_top=reasons_for_top, progress=progress
+    )
+    document = drift_document(
+        scored.drift, consumption, source or str(input_path), loaded.store.root
+    )
+    return ScoredInput(consumption, scored, document, notes)
+
+
 def score_file(
     input_path: str | Path,
     artifacts_dir: str | Path,
@@ -248,11 +291,11 @@ def score_file(
 ) -> pd.DataFrame:
     """Score a meter export with saved artifacts; write the ranked list and a drift report.
 
-    Writes ``out_path`` (CSV), the same table as parquet beside it and the drift report JSON
-    (default ``<out stem>_drift.json``); prints a warning per variable with PSI > 0.2 to stderr.
-    `read_options` go to ``ntl.io.read_meter_data`` (layout, id_column, label_column, ...).
-    `reasons_for_top`: None explains the high and medium tiers, N the N highest-ranked customers.
-    Returns the ranked inspection list.
+    Writes ``out_path`` (CSV, spreadsheet-safe: see ``ntl.tables``), the same table as parquet
+    beside it and the drift report JSON (default ``<out stem>_drift.json``); prints a warning per
+    variable with PSI > 0.2 to stderr. `read_options` go to ``ntl.io.read_meter_data`` (layout,
+    id_column, label_column, ...). `reasons_for_top`: None explains the high and medium tiers,
+    N the N highest-ranked customers. Returns the ranked inspection list.
     """
     from tqdm.auto import tqdm
 
@@ -261,31 +304,33 @@ def score_file(
     csv_path, parquet_path, json_path = output_paths(out_path, drift_path)
     with tqdm(total=5, desc="ntl score", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("read")
-        loaded, consumption = read_while_loading(input_path, artifacts_dir, read_options)
-        bar.total = 5 + math.ceil(len(consumption) / CHUNK_ROWS)
-        _step(bar, "preprocess")
-        for note in history_notes(consumption, loaded.preprocessor):
-            tqdm.write(note, file=sys.stderr)
-        scored = score_consumption(
-            consumption, loaded, reasons_for_top=reasons_for_top, progress=bar
+        result = score_input(
+            input_path,
+            artifacts_dir,
+            read_options=read_options,
+            reasons_for_top=reasons_for_top,
+            progress=bar,
         )
-        ranked = scored.inspection_list
-        document = drift_document(scored.drift, consumption, str(input_path), artifacts_dir)
-        atomic_write(csv_path, lambda tmp: ranked.to_csv(tmp, index=False))
+        for note in result.notes:
+            tqdm.write(note, file=sys.stderr)
+        ranked, document = result.inspection_list, result.drift_document
+        atomic_write(csv_path, lambda tmp: write_safe_csv(ranked, tmp))
         atomic_write(parquet_path, lambda tmp: ranked.to_parquet(tmp, index=False))
         text = json.dumps(document, indent=2, allow_nan=False) + "\n"
         atomic_write(json_path, lambda tmp: tmp.write_text(text))
         bar.update(1)
-    if scored.drift is None:
+    if result.scored.drift is None:
         print(f"warning: {document['reason']}; no drift report", file=sys.stderr)
     else:
-        for message in drift_messages(scored.drift):
+        for message in drift_messages(result.scored.drift):
             print(f"warning: {message}", file=sys.stderr)
     return ranked
 
 
 def read_while_loading(
-    input_path: str | Path, artifacts_dir: str | Path, read_options: Mapping[str, Any] | None
+    input_path: str | Path,
+    artifacts_dir: str | Path | ScoringArtifacts,
+    read_options: Mapping[str, Any] | None,
 ) -> tuple[ScoringArtifacts, pd.DataFrame]:
     """The scoring artifacts and the input file's canonical frame, loaded side by side.
 
@@ -296,7 +341,7 @@ def read_while_loading(
     loader's own check). Errors keep the sequential order: artifacts, read options, then the file.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ntl-load") as pool:
-        loading = pool.submit(load_scoring_artifacts, artifacts_dir)
+        loading = pool.submit(_artifacts, artifacts_dir)  # no-op when already loaded
         read_error: NtlError | None = None
         if not _unknown_read_options(read_options):
             options = {"min_days": 1, **(read_options or {})}
