@@ -4,6 +4,11 @@ Each stage runs in its own child process; its wall time is measured here and its
 memory is the child's (and its reaped children's, e.g. the notebook kernel's) ``ru_maxrss`` from
 ``wait4``. Writes one JSON with a row per stage next to the issue's target for it.
 
+Seconds differ by machine (the same commit took 68 s and 115 s for the chain on two machines of
+one kind), so the same run also times a fixed reference workload -- a pandas read of the bench CSV
+and a fixed single-threaded XGBoost fit -- and reports every stage as a multiple of it
+(``reference_multiple``). Compare multiples across machines and commits, not seconds.
+
     python bench/bench.py --params params/sgcc-scale.yaml --out reports/bench/bench.json
 """
 
@@ -58,6 +63,21 @@ def python_stage(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def reference_workload(csv_path: Path) -> list[str]:
+    """The fixed yardstick: read the bench CSV with pandas, fit a fixed XGBoost on one thread.
+
+    Nothing of ntl runs in it, so its time moves with the machine and not with the code.
+    """
+    return python_stage(
+        "import numpy as np, pandas as pd, xgboost as xgb; "
+        f"pd.read_csv({str(csv_path)!r}); "
+        "rng = np.random.default_rng(0); x = rng.normal(size=(20000, 40)).astype('float32'); "
+        "y = (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=20000) > 1).astype(int); "
+        "xgb.XGBClassifier(n_estimators=200, max_depth=6, n_jobs=1, tree_method='hist', "
+        "random_state=0).fit(x, y)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params/sgcc-scale.yaml")
@@ -104,6 +124,7 @@ def main() -> int:
         cwd=ROOT,
         check=True,
     )
+    reference = measure("reference_workload", reference_workload(csv_path))
     rows.append(
         measure(
             "io_read_sgcc_csv",
@@ -127,6 +148,22 @@ def main() -> int:
             ],
         )
     )
+
+    chain_rows = [row for row in rows if row["stage"].startswith("nb0")]
+    rows.append(
+        {
+            "stage": "chain_total",
+            "seconds": round(sum(row["seconds"] for row in chain_rows), 2),
+            "peak_memory_gb": max(row["peak_memory_gb"] for row in chain_rows),
+            "target_seconds": None,
+            "target_peak_gb": None,
+            "exit_code": max(row["exit_code"] for row in chain_rows),
+        }
+    )
+    for row in rows:
+        row["reference_multiple"] = round(row["seconds"] / reference["seconds"], 2)
+        print(f"{row['stage']:32s} {row['reference_multiple']:7.2f} x reference", flush=True)
+    rows.append({**reference, "reference_multiple": 1.0})
 
     out = ROOT / args.out
     out.parent.mkdir(parents=True, exist_ok=True)

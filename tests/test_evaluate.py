@@ -10,6 +10,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ntl import evaluate
 from ntl.errors import ParameterError
+from ntl.evaluate import intervals
 
 
 @pytest.fixture
@@ -117,11 +118,11 @@ def test_bad_labels_and_scores_are_refused():
 def test_weighted_metrics_match_sklearn_on_resamples_with_ties(noisy_sample, metric):
     """A resample as multiplicities over one sort gives scikit-learn's value on the resample."""
     labels, score = noisy_sample
-    ascending, weighted = evaluate._WEIGHTED_METRICS[
+    ascending, weighted = intervals._WEIGHTED_METRICS[
         evaluate.roc_auc if metric == "roc" else evaluate.pr_auc
     ]
     order = np.argsort(score if ascending else -score, kind="stable")
-    groups = evaluate._tie_groups(score[order])
+    groups = intervals._tie_groups(score[order])
     picks = np.random.default_rng(0).integers(0, labels.size, size=(5, labels.size))
     weights = np.stack([np.bincount(p, minlength=labels.size)[order] for p in picks]).astype(float)
     fast = weighted(labels[order] == 1, groups, weights)
@@ -453,7 +454,9 @@ def test_optimum_share_and_summary(ranked_example):
     assert "The next 2 inspections beyond capacity would find 2 thefts" in text
     assert "more inspections would still pay" in text
     assert "inspects 40.0% of customers: 4 test customers, 2.0 x capacity" in text
-    assert "more inspectors would pay" in text
+    assert (
+        "Capacity, not the model, limits the recovered value: more inspections would pay." in text
+    )
 
 
 def test_recall_by_group_per_model_by_hand():

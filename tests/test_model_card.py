@@ -289,3 +289,31 @@ def test_unlabelled_card_says_so_and_is_deterministic():
     assert "no customer's score profits from a known label" in text
     assert "Where the model is weaker" not in text
     assert text == card(**kwargs)
+
+
+def test_card_from_a_real_smoke_run_carries_its_numbers(smoke_artifacts):
+    """The schema the card reads is the one notebook 04 writes (not only this file's dicts)."""
+    from ntl.artifacts import ArtifactStore
+
+    store = ArtifactStore(smoke_artifacts)
+    evaluation = store.read_json("evaluation.json")
+    text = model_card(
+        evaluation=evaluation,
+        metadata=store.read_json("metadata.json"),
+        thresholds=store.read_json("thresholds.json"),
+        parameters=store.record("model_card.md")["parameters"],
+    )
+    assert text == store.read_text("model_card.md")  # the run's own card, rebuilt from its files
+    low, high = evaluation["roc_auc_ci"]
+    assert f"ROC-AUC: {evaluation['roc_auc']:.3f} (95 % CI {low:.3f}-{high:.3f})" in text
+    low, high = evaluation["pr_auc_ci"]
+    assert f"PR-AUC (average precision): {evaluation['pr_auc']:.3f} (95 % CI {low:.3f}" in text
+    test = evaluation["test"]
+    assert f"Test split: {test['n_customers']:,} customers, {test['n_thieves']:,} thieves" in text
+    for row in test["tiers"]:
+        assert f"| {row['tier']} | {row['customers']:,} | {row['share']:.3f} |" in text
+    at_capacity = test["cost_benefit"]["at_threshold"]["n_inspections"]
+    assert f"At capacity ({at_capacity:,} inspections at the operational threshold)" in text
+    for weak in weak_attacks(evaluation):
+        assert weak in text
+    assert f"Brier score {test['calibration']['brier']:.3f}" in text

@@ -129,9 +129,17 @@ def test_tier_table_without_labels_and_empty_tier():
         risk.tier_table(pd.Series(["urgent"]))
 
 
-def test_top_customers_follow_the_list(ranked_population):
-    preprocessed, scores, _ = ranked_population
-    assert risk.top_customers(preprocessed, scores, 3).tolist() == ["E", "F", "A"]
+def test_split_and_label_follow_quality_flag(ranked_population):
+    preprocessed, scores, reasons = ranked_population
+    tiers = assign_tiers(scores["risk_score"], {"high_cutoff": 0.9, "medium_cutoff": 0.4})
+    ranked = risk.inspection_list(preprocessed, scores, tiers, reasons)
+    split = pd.Series("test", index=preprocessed.index).mask(preprocessed.index == "E", "train")
+    shown = risk.with_split_and_label(ranked, split, preprocessed["FLAG"])
+    position = list(shown.columns).index("quality_flag")
+    assert list(shown.columns)[position + 1 : position + 3] == ["split", "label"]
+    assert shown.loc[shown["CONS_NO"] == "E", "split"].item() == "train"
+    assert shown["label"].fillna(-1).tolist() == [1, -1, 1, 0, 0, 1]  # E F A B C D
+    assert "split" not in ranked.columns  # a copy: the input list is unchanged
 
 
 def test_rows_to_explain(ranked_population):

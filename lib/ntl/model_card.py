@@ -11,6 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ntl.evaluate.verdicts import capacity_relation
+from ntl.models.ensemble import MOSTLY
+
 INTENDED_USE = (
     "Screening: rank customers so that a revenue-protection team inspects the most suspicious "
     "meters first, and tell the inspector why each customer is on the list. A high score is a "
@@ -23,7 +26,6 @@ NOT_INTENDED = (
     "technical losses (line losses, faulty transformers)."
 )
 WEAK_RECALL = 0.3  # attack types found less often than this at the threshold are weak spots
-XGBOOST_DOMINANT_WEIGHT = 0.9  # from this XGBoost weight on, the ensemble ranks as XGBoost does
 SYNTHETIC_NOTE = (
     "**All numbers on this card come from synthetic data** (`ntl.synth`: simulated customers "
     "and injected theft attacks). They show that the chain works and where it is weaker; they "
@@ -190,7 +192,7 @@ def _weight_sentence(metadata: Mapping[str, Any]) -> str:
         f"{_number(1 - weight, 2) if weight is not None else 'n/a'} x anomaly score; the weight "
         f"was {source}."
     )
-    if weight is not None and weight >= XGBOOST_DOMINANT_WEIGHT:
+    if weight is not None and weight >= MOSTLY:
         sentence += (
             f" With a weight of {_number(weight, 2)} the ranking is in effect XGBoost's: the "
             "anomaly score only reorders customers XGBoost scores almost alike."
@@ -321,20 +323,6 @@ def _model_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     )
 
 
-def _capacity_relation(multiple: float | None) -> str:
-    """What the optimum's size relative to capacity means for the team."""
-    if multiple is None:
-        return ""
-    if multiple > 1.1:
-        return "Capacity, not the model, limits the recovered value: more inspections would pay."
-    if multiple < 0.9:
-        return (
-            "Capacity exceeds what pays: the last inspections within it cost more than they "
-            "recover."
-        )
-    return "Capacity sits at the optimum."
-
-
 def _cost_lines(cost: Mapping[str, Any]) -> list[str]:
     """Cost-benefit in sentences: net value at capacity, the next batch, the chosen optimum."""
     currency = cost.get("currency", "")
@@ -377,7 +365,7 @@ def _cost_lines(cost: Mapping[str, Any]) -> list[str]:
                 else ""
             )
             + f"); on test it nets {money(optimum.get('net_value'))}. "
-            + _capacity_relation(optimum.get("capacity_multiple"))
+            + capacity_relation(optimum.get("capacity_multiple"))
         )
     return [*lines, ""]
 

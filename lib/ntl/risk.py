@@ -118,12 +118,6 @@ def inspection_list(
     return ranked
 
 
-def top_customers(preprocessed: pd.DataFrame, scores: pd.DataFrame, count: int) -> pd.Index:
-    """CONS_NO of the `count` highest-risk customers, best first (the inspection list order)."""
-    order = rank_order(scores["risk_score"].reindex(preprocessed.index))
-    return preprocessed.index[order[:count]]
-
-
 def rows_to_explain(
     scores: pd.DataFrame, tiers: pd.Series, reasons_for_top: int | None
 ) -> pd.Index:
@@ -165,3 +159,48 @@ def build_inspection_list(
         n=n_reasons,
     )
     return inspection_list(preprocessed, scores, tiers, reasons)
+
+
+def with_split_and_label(ranked: pd.DataFrame, split: pd.Series, flag: pd.Series) -> pd.DataFrame:
+    """The chain's list with ``split`` and ``label`` (FLAG) right after ``quality_flag``.
+
+    Notebook 04 adds them so that known thieves of the training split can be filtered out when
+    planning new inspections; ``ntl score`` has neither.
+    """
+    shown = ranked.copy()
+    after = shown.columns.get_loc("quality_flag") + 1
+    ids = shown[ID_COLUMN]
+    shown.insert(after, "split", split.reindex(ids).to_numpy())
+    shown.insert(after + 1, "label", flag.reindex(ids).to_numpy())
+    return shown
+
+
+def explain_examples(
+    examples: pd.DataFrame,
+    preprocessed: pd.DataFrame,
+    bundle: ModelBundle,
+    last_day: pd.Timestamp,
+    *,
+    baseline_features: Mapping[str, dict] | None = None,
+    n_reasons: int = 3,
+) -> pd.DataFrame:
+    """Rows of the list with reasons filled in for those below the explained tiers.
+
+    The figure of the highest-risk test customers needs every shown customer's reasons, also
+    when the list explained only the top tiers.
+    """
+    shown = examples.copy()
+    missing = shown["reason_1"].eq(NOT_EXPLAINED).to_numpy()
+    if not missing.any():
+        return shown
+    reason_columns = [column for column in shown.columns if column.startswith("reason_")]
+    extra = customer_reasons(
+        bundle,
+        preprocessed.loc[shown.loc[missing, ID_COLUMN]],
+        last_day,
+        baseline_features=baseline_features,
+        n=n_reasons,
+    )
+    extra = extra.reindex(columns=reason_columns)
+    shown.loc[missing, reason_columns] = extra.fillna("").astype(str).to_numpy()
+    return shown

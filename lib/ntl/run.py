@@ -93,6 +93,15 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     }
 
 
+def notebook_defaults(stem: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Any]:
+    """The defaults of notebook `stem`'s ``parameters`` cell as Python values (the one source of
+    every notebook parameter's default; tests read them here instead of copying them)."""
+    import ast
+
+    declared = declared_parameters(notebook_path(stem, notebooks_dir))
+    return {name: ast.literal_eval(text) for name, text in declared.items()}
+
+
 def select_notebooks(
     start: str | None, stop: str | None, notebooks: Iterable[str] = NOTEBOOKS
 ) -> list[str]:

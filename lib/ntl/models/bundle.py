@@ -1,16 +1,11 @@
-"""ModelBundle: everything needed to score preprocessed customers, and its save / load.
+"""ModelBundle: everything needed to score preprocessed customers, and how it scores them.
 
-Files written (see DESIGN.md): ``model_isolation_cluster_{k}.joblib`` per cluster forest and
-``model_isolation_cluster_global.joblib``; when labels allowed supervised models, also
-``model_xgb.joblib`` (+ the native, version-portable ``model_xgb.json``), ``calibrator.joblib`` and
-``model_baselines.joblib``; and ``metadata.json`` (library versions, parameters, features, training
-sizes, theft rate, sha256 of the input ``preprocessed.parquet``, time per step).
+Saving and loading live in ``ntl.models.persistence``, importance in ``ntl.models.importance``.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,25 +13,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn
 import xgboost as xgb
 
-from ntl._version import __version__
-from ntl.artifacts import ArtifactStore
-from ntl.errors import ArtifactVersionError, MeterDataError, NtlError
+from ntl.errors import MeterDataError, NtlError
 from ntl.frame import ID_COLUMN
 from ntl.models.ensemble import ScoreCalibrator, combine
 from ntl.models.isolation import ClusterIsolation
 
-BUNDLE_FORMAT = 1
 ALL_CORES = 0  # XGBoost's nthread for "every core the process may use"
 SCORE_COLUMNS = ("anomaly_score", "xgb_probability", "probability", "risk_score")
-INPUT_ARTIFACT = "preprocessed.parquet"
-
-
-def isolation_file(key: str) -> str:
-    """Artifact name of one isolation forest (``key`` is a cluster id or ``global``)."""
-    return f"model_isolation_cluster_{key}.joblib"
 
 
 def feature_matrix(preprocessed: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
@@ -177,119 +162,3 @@ class ModelBundle:
             index=preprocessed.index.copy(),
             columns=[*self.feature_names, "bias"],
         )
-
-
-def feature_importance(
-    bundle: ModelBundle,
-    preprocessed: pd.DataFrame,
-    *,
-    sample_size: int | None = None,
-    seed: int = 42,
-) -> tuple[pd.Series, str]:
-    """Importance of each feature over `preprocessed` customers, and what it measures.
-
-    Supervised: mean absolute SHAP contribution of XGBoost. Unsupervised: absolute Spearman
-    correlation between the feature and the anomaly score (forests have no importances of their
-    own; this shows which features move the anomaly ranking). Sorted, largest first. Exact SHAP
-    costs milliseconds per customer, so `sample_size` customers (seeded) are enough for an average.
-    """
-    if sample_size is not None and len(preprocessed) > sample_size:
-        rows = np.random.default_rng(seed).choice(len(preprocessed), sample_size, replace=False)
-        preprocessed = preprocessed.iloc[np.sort(rows)]
-    if bundle.supervised:
-        contributions = bundle.xgb_contributions(preprocessed)[bundle.feature_names]
-        importance = contributions.abs().mean()
-        label = "mean |SHAP contribution| of XGBoost (log-odds)"
-    else:
-        features = pd.DataFrame(
-            bundle.features(preprocessed), index=preprocessed.index, columns=bundle.feature_names
-        )
-        anomaly = bundle.score(preprocessed)["anomaly_score"]
-        importance = features.rank().corrwith(anomaly.rank()).abs().fillna(0.0)
-        label = "|Spearman correlation| with the anomaly score"
-    importance = importance.sort_values(ascending=False, kind="stable")
-    importance.name = "importance"
-    return importance, label
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that decide whether saved models can be loaded and give the same numbers."""
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "scikit-learn": sklearn.__version__,
-        "xgboost": xgb.__version__,
-        "ntl": __version__,
-    }
-
-
-def bundle_metadata(bundle: ModelBundle, store: ArtifactStore) -> dict[str, Any]:
-    """metadata.json: versions, parameters, features, sizes, theft rate, input hash, timings."""
-    input_hash = store.record(INPUT_ARTIFACT)["sha256"] if store.exists(INPUT_ARTIFACT) else None
-    isolation = bundle.isolation
-    return {
-        "bundle_format": BUNDLE_FORMAT,
-        "versions": library_versions(),
-        "supervised": bundle.supervised,
-        "ensemble_weight": bundle.ensemble_weight,
-        "calibration": bundle.calibrator.method if bundle.calibrator else None,
-        "feature_names": list(bundle.feature_names),
-        "input": {"artifact": INPUT_ARTIFACT, "sha256": input_hash},
-        "isolation": {
-            "members": isolation.cluster_keys,
-            "min_cluster_size": isolation.min_cluster_size,
-            "training_customers": {k: m.n_train for k, m in isolation.members.items()},
-            "fill_values": [float(v) for v in isolation.fill_values],
-        },
-        "baselines": sorted(bundle.baselines),
-        **bundle.training_info,
-    }
-
-
-def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
-    """Write the bundle's files through `store`; returns the artifact names written."""
-    written = []
-    for key, member in bundle.isolation.members.items():
-        store.write_joblib(isolation_file(key), member)
-        written.append(isolation_file(key))
-    if bundle.supervised:
-        store.write_joblib("model_xgb.joblib", bundle.xgb)
-        raw = bundle.xgb.get_booster().save_raw(raw_format="json")
-        store.write_text("model_xgb.json", bytes(raw).decode("utf-8"))
-        store.write_joblib("calibrator.joblib", bundle.calibrator)
-        store.write_joblib("model_baselines.joblib", bundle.baselines)
-        written += ["model_xgb.joblib", "model_xgb.json", "calibrator.joblib"]
-        written.append("model_baselines.joblib")
-    store.write_json("metadata.json", bundle_metadata(bundle, store))
-    return [*written, "metadata.json"]
-
-
-def load_model_bundle(store: ArtifactStore) -> ModelBundle:
-    """Read back what `save_model_bundle` wrote (hashes checked by the store before unpickling)."""
-    metadata = store.read_json("metadata.json")
-    if metadata.get("bundle_format") != BUNDLE_FORMAT:
-        raise ArtifactVersionError(
-            f"{store.path('metadata.json')}: model bundle format {metadata.get('bundle_format')} "
-            f"is not {BUNDLE_FORMAT}; re-run notebook 03_modeling"
-        )
-    info = metadata["isolation"]
-    isolation = ClusterIsolation(
-        feature_names=list(metadata["feature_names"]),
-        fill_values=np.asarray(info["fill_values"], dtype=np.float32),
-        min_cluster_size=int(info["min_cluster_size"]),
-        members={key: store.read_joblib(isolation_file(key)) for key in info["members"]},
-    )
-    supervised = bool(metadata["supervised"])
-    known = {"bundle_format", "versions", "calibration", "input", "isolation", "baselines"}
-    known |= {"supervised", "ensemble_weight", "feature_names"}
-    return ModelBundle(
-        feature_names=list(metadata["feature_names"]),
-        supervised=supervised,
-        ensemble_weight=metadata["ensemble_weight"],
-        isolation=isolation,
-        xgb=store.read_joblib("model_xgb.joblib") if supervised else None,
-        calibrator=store.read_joblib("calibrator.joblib") if supervised else None,
-        baselines=store.read_joblib("model_baselines.joblib") if supervised else {},
-        training_info={k: v for k, v in metadata.items() if k not in known},
-    )
