@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PARAMS ?= params/default.yaml
 ARTIFACTS ?= artifacts/default
-OUT ?= inspection_list.csv
+OUT ?= reports/score/inspection_list.csv
 # uv never downloads an interpreter: it uses the machine's own Python 3.10+.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -14,6 +14,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 # uv on PATH if the machine has it, otherwise a private copy installed with pip into .tools/.
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+# A first setup lists what it installs; a re-sync of an existing .venv (after a pull) is quiet.
+UV_SYNC_QUIET := $(if $(wildcard $(VENV)/bin/python),--quiet)
+# Jupyter refuses to start as root unless told; containers often run as root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 RUN_SETS := $(if $(SEED),--set seed=$(SEED)) $(foreach s,$(SET),--set $(s))
 
 .DEFAULT_GOAL := help
@@ -28,11 +32,11 @@ setup: $(VENV)/.synced ## create .venv from uv.lock (no-op when up to date)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "ntl needs Python 3.10+, found " + sys.version.split()[0] + " (set PYTHON=python3.x)")'
-	$(UV) sync --locked --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	$(UV) sync --locked $(UV_SYNC_QUIET) --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 	@touch $@
 
 .tools/bin/uv:
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools uv
+	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools uv
 
 run-all: setup ## run notebooks 01 -> 04 on PARAMS (default: params/default.yaml)
 	$(PY) -m ntl run --params $(PARAMS) $(RUN_SETS)
@@ -53,10 +57,11 @@ bench: setup ## time and peak memory per stage at SGCC scale -> reports/bench/be
 
 score: setup ## score new meter data: make score INPUT=file [ARTIFACTS=dir OUT=file]
 	@test -n "$(INPUT)" || { echo "usage: make score INPUT=meter_file.csv [ARTIFACTS=$(ARTIFACTS)] [OUT=$(OUT)]"; exit 2; }
+	@mkdir -p "$(dir $(OUT))"
 	$(PY) -m ntl score "$(INPUT)" --artifacts "$(ARTIFACTS)" --out "$(OUT)"
 
 lab: setup ## open JupyterLab on the project's environment
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ROOT) notebooks/
 
 clean: ## remove run outputs (artifacts/, reports/) and caches
 	rm -rf artifacts reports .pytest_cache .ruff_cache

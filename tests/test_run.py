@@ -108,7 +108,8 @@ def test_chain_runs_in_order_and_writes_reports(chain_dir, tmp_path):
     assert [s.notebook for s in result.stages] == STEMS
     assert all((tmp_path / "r" / f"{s}.html").exists() for s in STEMS)
     assert (tmp_path / "a" / "gamma.txt").read_text() == "ran"
-    assert lines[0].startswith("[1/3] 01_alpha done in ")
+    assert lines[0] == "[1/3] 01_alpha running ..."  # said before the notebook's silence
+    assert lines[1].startswith("[1/3] 01_alpha done in ")
     executed = json.loads((tmp_path / "r" / "01_alpha.ipynb").read_text())
     injected = [
         c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])
@@ -145,3 +146,91 @@ def test_cli_exits_non_zero_on_unknown_parameter(tmp_path):
     )
     assert completed.returncode == 2
     assert "unknown parameter(s) no_such_knob" in completed.stderr
+
+
+def test_kernels_start_in_the_notebooks_folder_without_log_noise(tmp_path, capfd):
+    """As JupyterLab starts them: cwd notebooks/; the kernel's TCP warning is not printed."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(
+        folder / "01_cwd.ipynb",
+        "artifacts_dir = ''\nreports_dir = ''",
+        "import os, pathlib\npathlib.Path(artifacts_dir, 'cwd.txt').write_text(os.getcwd())",
+    )
+    run_chain(
+        {"artifacts_dir": str(tmp_path / "a"), "reports_dir": str(tmp_path / "r")},
+        notebooks_dir=folder,
+        html=False,
+        echo=lambda line: None,
+    )
+    assert (tmp_path / "a" / "cwd.txt").read_text() == str(folder)
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out
+
+
+def test_progress_bar_counts_the_cells_of_each_notebook(chain_dir, tmp_path, capfd):
+    run_chain(
+        {"artifacts_dir": str(tmp_path / "a"), "reports_dir": str(tmp_path / "r")},
+        notebooks_dir=chain_dir,
+        html=False,
+        echo=lambda line: None,
+        progress=True,
+    )
+    err = capfd.readouterr().err
+    for number, stem in enumerate(STEMS, start=1):
+        assert f"[{number}/3] {stem}" in err
+    assert "cell" in err
+
+
+def test_html_reports_hide_code_unless_asked(chain_dir, tmp_path):
+    params = {"artifacts_dir": str(tmp_path / "a"), "reports_dir": str(tmp_path / "r")}
+    run_chain(params, notebooks_dir=chain_dir, stop="01", echo=lambda line: None)
+    hidden = (tmp_path / "r" / "01_alpha.html").read_text()
+    assert "x = seed * 2" not in hidden and "x </span>" not in hidden
+    executed = (tmp_path / "r" / "01_alpha.ipynb").read_text()
+    assert "x = seed * 2" in executed  # the executed notebook keeps the code
+    run_chain(
+        {**params, "show_code": True}, notebooks_dir=chain_dir, stop="01", echo=lambda line: None
+    )
+    shown = (tmp_path / "r" / "01_alpha.html").read_text()
+    assert "seed" in shown and "2" in shown and len(shown) > len(hidden)
+    with pytest.raises(ParameterError, match="show_code must be true or false, got 'yes'"):
+        run_chain({**params, "show_code": "yes"}, notebooks_dir=chain_dir, stop="01")
+
+
+def test_relative_run_folders_are_under_the_project_root(tmp_path, monkeypatch):
+    from ntl.paths import PROJECT_ROOT
+    from ntl.run import resolve_run_dirs
+
+    monkeypatch.chdir(tmp_path)
+    artifacts, reports = resolve_run_dirs({"artifacts_dir": "artifacts/x"}, "x")
+    assert artifacts == PROJECT_ROOT / "artifacts" / "x"
+    assert reports == PROJECT_ROOT / "reports" / "x"
+
+
+def make_dry_run(*targets: str) -> str:
+    """The commands `make -n` would run for `targets` in the project folder."""
+    from ntl.paths import PROJECT_ROOT
+
+    completed = subprocess.run(
+        ["make", "-n", "--no-print-directory", *targets],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout
+
+
+def test_make_lab_starts_as_root_too():
+    import os
+
+    lab = make_dry_run("lab")
+    assert "jupyter lab" in lab
+    assert ("--allow-root" in lab) == (os.getuid() == 0)
+
+
+def test_make_score_writes_under_reports_by_default():
+    score = make_dry_run("score", "INPUT=data/next_month.csv")
+    assert '--out "reports/score/inspection_list.csv"' in score
+    assert 'mkdir -p "reports/score/"' in score

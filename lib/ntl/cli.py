@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="start", help="first notebook, by number (02) or name")
     run.add_argument("--to", dest="stop", help="last notebook, by number (03) or name")
     run.add_argument("--no-html", action="store_true", help="skip the HTML copies of reports")
+    run.add_argument(
+        "--show-code",
+        action="store_true",
+        help="keep the code cells in the HTML reports (hidden by default; the .ipynb keeps them)",
+    )
 
     score = commands.add_parser("score", help="score new meter data with a run's artifacts")
     score.add_argument(
@@ -79,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from ntl.run import main_run
 
-            return main_run(args.params, args.sets, args.start, args.stop, html=not args.no_html)
+            sets = [*args.sets, *(["show_code=true"] if args.show_code else [])]
+            return main_run(args.params, sets, args.start, args.stop, html=not args.no_html)
         return _score(args)
     except NtlError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,6 +4,11 @@ One process saves the seconds the papermill CLI spends importing for every noteb
 gets only the parameters its ``parameters`` cell declares; a name no notebook declares is an error
 (papermill itself would only warn). The first notebook that raises stops the chain: its partial
 executed copy, with the error visible, stays in the reports folder.
+
+Each kernel starts in ``notebooks/``, as JupyterLab starts it, so the chain exercises exactly what
+an analyst re-running a cell meets; the notebooks resolve their paths from the project root
+(``ntl.paths.project_path``). While a notebook runs, a progress bar counts its cells on a terminal
+(a line per notebook elsewhere). The HTML copies leave the code out unless asked to keep it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ import yaml
 
 from ntl.artifacts import NOTEBOOKS
 from ntl.errors import NtlError, ParameterError
+from ntl.paths import PROJECT_ROOT, project_path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PROJECT_ROOT
 NOTEBOOKS_DIR = ROOT / "notebooks"
-RUNNER_KEYS = ("run_name",)  # consumed by the runner, never passed to a notebook
+RUNNER_KEYS = ("run_name", "show_code")  # consumed by the runner, never passed to a notebook
+# The kernel's own log (e.g. "running over TCP without encryption") is noise on every run; cell
+# errors still arrive through the notebook's outputs and stop the chain.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 class ChainError(NtlError):
@@ -123,9 +132,12 @@ def select_notebooks(
 
 
 def resolve_run_dirs(params: dict[str, Any], run_name: str) -> tuple[Path, Path]:
-    """Absolute artifacts and reports folders: given ones, or ``artifacts/<run>``, ``reports/<run>``."""
-    artifacts = Path(params.get("artifacts_dir") or ROOT / "artifacts" / run_name)
-    reports = Path(params.get("reports_dir") or ROOT / "reports" / run_name)
+    """Absolute artifacts and reports folders: given ones, or ``artifacts/<run>``, ``reports/<run>``.
+
+    Relative folders are relative to the project root, as in the notebooks themselves.
+    """
+    artifacts = project_path(params.get("artifacts_dir") or Path("artifacts") / run_name)
+    reports = project_path(params.get("reports_dir") or Path("reports") / run_name)
     return artifacts.resolve(), reports.resolve()
 
 
@@ -140,12 +152,16 @@ def check_known(params: Mapping[str, Any], declared: Mapping[str, dict[str, Any]
         )
 
 
-def export_html(notebook: Path) -> Path:
-    """A self-contained HTML copy of an executed notebook, beside it."""
+def export_html(notebook: Path, show_code: bool = False) -> Path:
+    """A self-contained HTML copy of an executed notebook, beside it.
+
+    Reviewers read the argument, not the code: code cells are left out unless `show_code` (the
+    executed ``.ipynb`` beside it always keeps them).
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(embed_images=True)
+    exporter = HTMLExporter(embed_images=True, exclude_input=not show_code)
     body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
     html = notebook.with_suffix(".html")
     html.write_text(body, encoding="utf-8")
@@ -171,8 +187,12 @@ def run_chain(
     notebooks_dir: Path = NOTEBOOKS_DIR,
     html: bool = True,
     echo: Callable[[str], None] = print,
+    progress: bool | None = None,
 ) -> ChainResult:
-    """Execute the chain with `params`; raise ChainError at the first notebook that fails."""
+    """Execute the chain with `params`; raise ChainError at the first notebook that fails.
+
+    `progress`: a bar of the cells per notebook on stderr; None shows it on a terminal only.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -180,6 +200,9 @@ def run_chain(
     declared = {stem: declared_parameters(notebook_path(stem, notebooks_dir)) for stem in all_stems}
     params = dict(params)
     run_name = str(params.pop("run_name", run_name))
+    show_code = params.pop("show_code", False)
+    if not isinstance(show_code, bool):
+        raise ParameterError(f"show_code must be true or false, got {show_code!r}")
     check_known(params, declared)
     artifacts_dir, reports_dir = resolve_run_dirs(params, run_name)
     params.update(artifacts_dir=str(artifacts_dir), reports_dir=str(reports_dir))
@@ -191,6 +214,10 @@ def run_chain(
     for number, stem in enumerate(chosen, start=1):
         given = {k: v for k, v in params.items() if k in declared[stem]}
         output = reports_dir / f"{stem}.ipynb"
+        label = f"[{number}/{len(chosen)}] {stem}"
+        show_bar = sys.stderr.isatty() if progress is None else progress
+        if not show_bar:
+            echo(f"{label} running ...")
         started = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -198,23 +225,29 @@ def run_chain(
                 str(output),
                 parameters=given,
                 kernel_name="python3",
-                cwd=str(ROOT),
-                progress_bar=False,
+                cwd=str(notebooks_dir),
+                progress_bar=progress_bar(label) if show_bar else False,
                 log_output=False,
+                extra_arguments=KERNEL_ARGUMENTS,
             )
         except PapermillExecutionError as exc:
             if html:
-                export_html(output)
+                export_html(output, show_code)
             echo(
                 f"[{number}/{len(chosen)}] {stem} FAILED after {time.perf_counter() - started:.1f} s"
             )
             raise ChainError(_failure_message(stem, output, exc)) from None
         seconds = time.perf_counter() - started
-        page = export_html(output) if html else None
+        page = export_html(output, show_code) if html else None
         result.stages.append(StageResult(stem, seconds, output, page))
         echo(f"[{number}/{len(chosen)}] {stem} done in {seconds:.1f} s -> {output}")
     echo(f"artifacts: {artifacts_dir}\nreports:   {reports_dir}")
     return result
+
+
+def progress_bar(label: str) -> dict[str, Any]:
+    """papermill's tqdm settings for one notebook: its label, counting cells, on stderr."""
+    return {"desc": label, "unit": "cell", "file": sys.stderr, "leave": False, "ncols": 80}
 
 
 def main_run(

@@ -314,6 +314,8 @@ def score_file(
         for note in result.notes:
             tqdm.write(note, file=sys.stderr)
         ranked, document = result.inspection_list, result.drift_document
+        for folder in {csv_path.parent, json_path.parent}:
+            folder.mkdir(parents=True, exist_ok=True)
         atomic_write(csv_path, lambda tmp: write_safe_csv(ranked, tmp))
         atomic_write(parquet_path, lambda tmp: ranked.to_parquet(tmp, index=False))
         text = json.dumps(document, indent=2, allow_nan=False) + "\n"
