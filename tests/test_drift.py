@@ -123,3 +123,88 @@ def test_report_refuses_data_without_baseline_features():
         drift.drift_report(baseline, reference.drop(columns="zero_share"), scores)
     with pytest.raises(ArtifactError, match="no 'categories' section"):
         drift.drift_report({"features": {}, "scores": {}}, reference, scores)
+
+
+def _history(n_customers: int, n_days: int, extra_days: int, seed: int = 1):
+    """Synthetic customers over n_days + extra_days, negative readings removed as the loader does.
+
+    With seed 1 the generator draws no system-wide outage day: an outage day in one window and not
+    the other (90 % of meters silent on one day) is a real change, and rightly alerts.
+    """
+    from ntl.synth import generate_consumption
+
+    consumption, _ = generate_consumption(n_customers, n_days=n_days + extra_days, seed=seed)
+    days = consumption.columns[1:]
+    consumption[days] = consumption[days].where(consumption[days] >= 0)
+    return consumption
+
+
+def _days(frame: pd.DataFrame, first: int, last: int | None = None) -> pd.DataFrame:
+    return frame[["FLAG", *frame.columns[1:][first:last]]]
+
+
+@pytest.fixture(scope="module")
+def month_on_month():
+    """A baseline on 400 days and the same customers' next month (the window moved 30 days)."""
+    from ntl.preprocess import PreprocessConfig, fit_transform
+
+    consumption = _history(1500, 400, 30)
+    this_month, next_month = _days(consumption, 0, 400), _days(consumption, 30)
+    preprocessor, preprocessed = fit_transform(this_month, PreprocessConfig(n_clusters=2), 3)
+    no_scores = pd.DataFrame(index=preprocessed.index)
+    baseline = drift.drift_baseline(
+        preprocessed, no_scores, last_day=this_month.columns[-1], n_days=400
+    )
+    baseline = json.loads(json.dumps(baseline))  # as read back from drift_baseline.json
+    return preprocessor, baseline, next_month
+
+
+def _report(preprocessor, baseline, consumption):
+    from ntl.frame import day_index
+
+    preprocessed = preprocessor.transform(consumption)
+    dates = day_index(consumption)
+    return drift.drift_report(
+        baseline, preprocessed, pd.DataFrame(index=preprocessed.index), n_days=len(dates)
+    )
+
+
+def test_next_month_of_the_same_population_raises_no_alert(month_on_month):
+    preprocessor, baseline, next_month = month_on_month
+    report = _report(preprocessor, baseline, next_month)
+    assert not report["alert"].any(), report[report["alert"]]
+    assert drift.drift_messages(report) == []
+    by_name = report.set_index("variable")
+    for name in ("drop_days_ago", "drop_position"):
+        assert by_name.loc[name, "status"] == "calendar"
+        assert by_name.loc[name, "psi"] > drift.ALERT_PSI  # what used to alarm every month
+    assert (by_name.drop(["drop_days_ago", "drop_position"])["psi"] < drift.ALERT_PSI).all()
+
+
+def test_a_real_shift_next_month_raises_alerts(month_on_month):
+    preprocessor, baseline, next_month = month_on_month
+    shifted = next_month.copy()
+    days = shifted.columns[1:]
+    shifted[days] = (shifted[days] * 0.4).astype(np.float32)  # a lower level everywhere
+    report = _report(preprocessor, baseline, shifted)
+    assert "mean_kwh" in set(report.loc[report["alert"], "variable"])
+    messages = drift.drift_messages(report)
+    assert any("feature 'mean_kwh' has PSI" in m for m in messages)
+
+
+def test_a_much_shorter_history_is_one_warning_not_an_alert_per_feature(month_on_month):
+    preprocessor, baseline, next_month = month_on_month
+    report = _report(preprocessor, baseline, _days(next_month, -90))
+    assert not report["alert"].any()
+    assert set(report["status"]) == {"not comparable"}
+    assert report.attrs["history"] == {"baseline_days": 400, "days": 90, "comparable": False}
+    (message,) = drift.drift_messages(report)
+    assert message.startswith("drift not checked: the file has 90 days of history against 400")
+
+
+def test_history_lengths_within_a_tenth_are_comparable():
+    assert drift.comparable_history({"history": {"n_days": 400}}, 440)
+    assert not drift.comparable_history({"history": {"n_days": 400}}, 441)
+    assert drift.comparable_history({}, 90)  # an old baseline without its history length
+    baseline = drift.drift_baseline(*_population(50, 1), last_day="2016-10-31", n_days=1035)
+    assert baseline["history"] == {"n_days": 1035, "last_day": "2016-10-31"}

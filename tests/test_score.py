@@ -41,6 +41,7 @@ def run(tmp_path_factory) -> Path:
     store.write_parquet("preprocessed.parquet", preprocessed)
     store = ArtifactStore(folder, notebook="03_modeling")
     split = split_customers(preprocessed["FLAG"], seed=SEED)
+    store.write_parquet("split.parquet", split)
     bundle, report = train_models(
         preprocessed,
         split,
@@ -279,7 +280,8 @@ def test_read_while_loading_keeps_the_sequential_error_order(run, export, tmp_pa
         score.read_while_loading(export, run, {"min_days": 3})
     with pytest.raises(MeterDataError, match="nope.csv: file not found"):
         score.read_while_loading(tmp_path / "nope.csv", run, None)
-    loaded, consumption = score.read_while_loading(export, run, {"layout": "wide"})
+    loaded, consumption, report = score.read_while_loading(export, run, {"layout": "wide"})
+    assert report.dropped_ids == []
     assert loaded.min_days == 14
     assert consumption.shape == (240, 101)
 
@@ -323,3 +325,79 @@ def test_predictions_on_all_cores_equal_one_core_and_leave_the_model_as_trained(
         assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "0"
         raise RuntimeError("restored even when the prediction fails")
     assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "1"
+
+
+def test_every_input_customer_is_in_the_output_unscorable_ones_with_the_reason(
+    run, chain, tmp_path, capsys
+):
+    """A customer with no reading at all cannot be scored, but is listed, last, with the reason."""
+    consumption = chain["consumption"].copy()
+    days = consumption.columns[1:]
+    silent = consumption.index[[3, 50, 120]]
+    consumption.loc[silent, days] = np.nan
+    path = tmp_path / "with_silent.csv"
+    consumption.to_csv(path)
+    ranked = score.score_file(path, run, tmp_path / "silent.csv", progress=False)
+    assert len(ranked) == len(consumption)
+    assert set(ranked["CONS_NO"]) == set(consumption.index)
+    unscored = ranked[ranked["tier"] == score.NOT_SCORED_TIER]
+    assert sorted(unscored["CONS_NO"]) == sorted(silent)
+    assert (unscored["note"] == "not scored: no reading in the file").all()
+    assert unscored["risk_score"].isna().all() and unscored["rank"].isna().all()
+    assert ranked.index[-3:].tolist() == unscored.index.tolist()  # listed after the ranking
+    assert ranked["rank"].dropna().tolist() == list(range(1, len(consumption) - 2))
+    from_csv = pd.read_csv(tmp_path / "silent.csv", dtype={"CONS_NO": str})
+    assert len(from_csv) == len(consumption)
+    err = capsys.readouterr().err
+    assert "3 customer(s) have no reading in the file and could not be scored" in err
+    summary = json.loads((tmp_path / "silent_drift.json").read_text())["scoring"]
+    assert summary == {
+        "customers_in_file": 240,
+        "scored": 237,
+        "not_scored": 3,
+        "in_sample": summary["in_sample"],
+    }
+
+
+def test_rescoring_training_customers_warns_that_they_are_in_sample(run, chain, tmp_path, capsys):
+    split = ArtifactStore(run).read_parquet("split.parquet")["split"]
+    train_ids = split.index[split == "train"]
+    ranked = score.score_file(
+        _export_of(chain, tmp_path, "all", None),
+        run,
+        tmp_path / "all_list.csv",
+        progress=False,
+    )
+    noted = ranked.set_index("CONS_NO")["note"]
+    assert (noted.loc[train_ids] == score.IN_SAMPLE_NOTE).all()
+    assert (noted.drop(train_ids) == "").all()
+    err = capsys.readouterr().err
+    assert f"warning: {len(train_ids):,} customer(s) are training customers" in err
+    assert "scored in-sample" in err
+    held_out = split.index[split == "test"]
+    ranked = score.score_file(
+        _export_of(chain, tmp_path, "test", held_out), run, tmp_path / "t.csv", progress=False
+    )
+    assert (ranked["note"] == "").all()
+    assert "in-sample" not in capsys.readouterr().err
+
+
+def _export_of(chain, tmp_path, name, ids) -> Path:
+    frame = chain["consumption"] if ids is None else chain["consumption"].loc[ids]
+    path = tmp_path / f"{name}.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+def test_cli_summary_counts_the_customers_scored(run, chain, tmp_path, capsys):
+    consumption = chain["consumption"].copy()
+    consumption.iloc[0, 1:] = np.nan
+    path = tmp_path / "one_silent.parquet"
+    consumption.to_parquet(path)
+    out = tmp_path / "nested" / "list.csv"  # a folder that does not exist yet
+    assert (
+        cli.main(["score", str(path), "--artifacts", str(run), "--out", str(out), "--quiet"]) == 0
+    )
+    assert out.exists()
+    captured = capsys.readouterr()
+    assert f"scored 239 of 240 customers -> {out}" in captured.out

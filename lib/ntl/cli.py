@@ -73,7 +73,8 @@ def _score(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         reasons_for_top=args.reasons_for_top,
     )
-    print(f"scored {len(ranked):,} customers -> {args.out}")
+    scored = int(ranked["risk_score"].notna().sum())
+    print(f"scored {scored:,} of {len(ranked):,} customers -> {args.out}")
     return 0
 
 

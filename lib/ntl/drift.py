@@ -10,6 +10,20 @@ Usual reading: < 0.1 stable, 0.1-0.2 moderate change, > 0.2 a shift worth a look
 the scores.
 
 The baseline stores bin edges and shares, not customers, so it is small and holds no personal data.
+
+An alert must mean the population changed, not the calendar:
+
+- ``drop_days_ago`` (counted back from the last day) and ``drop_position`` (a share of the
+  history) move with the calendar: the same customers a month later have every drop a month
+  further back (PSI 0.6-0.9 on the next month of the same population). Compared as calendar
+  dates they still alarm, because drops near the start of the old window fall out of the new one
+  and new ones become detectable at its end. They are reported with status "calendar" and never
+  alerted; a change in how often or how deep customers drop shows in ``drop_largest`` and
+  ``after_drop_ratio``, which do not depend on the calendar.
+- Features are computed over the whole history (gap counts, the largest drop, month profiles), so
+  a file whose history is much shorter or longer than at training differs by construction: every
+  PSI would alarm (24 warnings on a 90-day file). The report then marks each variable
+  "not comparable" and gives one warning about the history length instead.
 """
 
 from __future__ import annotations
@@ -29,6 +43,10 @@ ALERT_PSI = 0.2
 MODERATE_PSI = 0.1
 SCORE_COLUMNS = ("risk_score", "anomaly_score", "probability")
 CATEGORY_COLUMNS = ("cluster", "quality_flag")
+# Positions of the largest drop, counted from the end or as a share of the history: they move
+# with the calendar, so they are reported but never alerted.
+CALENDAR_FEATURES = ("drop_days_ago", "drop_position")
+HISTORY_TOLERANCE = 0.1  # histories differing by more than this share are not comparable
 
 
 def _finite_values(values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
@@ -113,13 +131,19 @@ def _numeric_entry(values: np.ndarray | pd.Series, bins: int) -> dict[str, Any]:
 
 
 def drift_baseline(
-    preprocessed: pd.DataFrame, scores: pd.DataFrame, bins: int = 10
+    preprocessed: pd.DataFrame,
+    scores: pd.DataFrame,
+    bins: int = 10,
+    *,
+    last_day: pd.Timestamp | str | None = None,
+    n_days: int | None = None,
 ) -> dict[str, Any]:
     """Bin edges and shares of every feature, score and category of the reference population.
 
     `preprocessed` is the preprocessed frame the model was built on and `scores` its model scores
     (same index). Score columns that are all missing (e.g. probability without labels) are left
-    out. The result is JSON-ready.
+    out. `last_day` and `n_days` (the history's last day and length) are recorded so the report
+    can tell a different history length from drift. JSON-ready.
     """
     if not preprocessed.index.equals(scores.index):
         raise ValueError("preprocessed and scores must have the same customers in the same order")
@@ -129,10 +153,16 @@ def drift_baseline(
     score_names = [
         name for name in SCORE_COLUMNS if name in scores.columns and scores[name].notna().any()
     ]
+    history: dict[str, Any] = {}
+    if n_days is not None:
+        history["n_days"] = int(n_days)
+    if last_day is not None:
+        history["last_day"] = pd.Timestamp(last_day).strftime("%Y-%m-%d")
     return {
         "ntl_version": __version__,
         "n_customers": int(len(preprocessed)),
         "bins": int(bins),
+        "history": history,
         "features": {name: _numeric_entry(preprocessed[name], bins) for name in features},
         "scores": {name: _numeric_entry(scores[name], bins) for name in score_names},
         "categories": {
@@ -144,6 +174,8 @@ def drift_baseline(
 
 
 def _status(value: float, alert_threshold: float) -> str:
+    if np.isnan(value):
+        return "stable"
     if value > alert_threshold:
         return "shift"
     if value > MODERATE_PSI:
@@ -151,16 +183,29 @@ def _status(value: float, alert_threshold: float) -> str:
     return "stable"
 
 
+def comparable_history(baseline: dict[str, Any], n_days: int | None) -> bool:
+    """False when the new history's length differs from the baseline's by > HISTORY_TOLERANCE."""
+    baseline_days = baseline.get("history", {}).get("n_days")
+    if baseline_days is None or n_days is None:
+        return True
+    return abs(n_days - baseline_days) <= HISTORY_TOLERANCE * baseline_days + 1e-9
+
+
 def drift_report(
     baseline: dict[str, Any],
     preprocessed: pd.DataFrame,
     scores: pd.DataFrame,
     alert_threshold: float = ALERT_PSI,
+    *,
+    n_days: int | None = None,
 ) -> pd.DataFrame:
     """PSI of every baseline feature, score and category in new data, highest first.
 
-    Columns: variable, kind (feature / score / category), psi, status (stable / moderate /
-    shift), alert (psi > alert_threshold), baseline_median, median (numeric variables).
+    Columns: variable, kind (feature / score / category), psi, status, alert (psi >
+    alert_threshold, for comparable variables only), baseline_median, median (numeric variables).
+    Status: stable / moderate / shift; "calendar" for CALENDAR_FEATURES (never alerted); "not
+    comparable" for every variable when the history length `n_days` differs from the baseline's
+    by more than HISTORY_TOLERANCE. The history lengths are kept in ``report.attrs``.
     """
     for key in ("features", "scores", "categories"):
         if key not in baseline:
@@ -202,13 +247,35 @@ def drift_report(
                 }
             )
     report = pd.DataFrame(rows)
-    report.insert(3, "status", [_status(value, alert_threshold) for value in report["psi"]])
-    report.insert(4, "alert", report["psi"] > alert_threshold)
-    return report.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+    status = pd.Series([_status(value, alert_threshold) for value in report["psi"]])
+    status[report["variable"].isin(CALENDAR_FEATURES).to_numpy()] = "calendar"
+    comparable = comparable_history(baseline, n_days)
+    if not comparable:
+        status[:] = "not comparable"
+    report.insert(3, "status", status.to_numpy())
+    report.insert(4, "alert", (report["psi"] > alert_threshold) & status.isin(["shift"]).to_numpy())
+    report = report.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+    report.attrs["history"] = {
+        "baseline_days": baseline.get("history", {}).get("n_days"),
+        "days": n_days,
+        "comparable": comparable,
+    }
+    return report
 
 
 def drift_messages(report: pd.DataFrame, alert_threshold: float = ALERT_PSI) -> list[str]:
-    """One warning sentence per variable of a drift_report flagged as an alert."""
+    """One warning sentence per variable of a drift_report flagged as an alert.
+
+    A report on a history that is not comparable gets one sentence saying so instead.
+    """
+    history = report.attrs.get("history", {})
+    if not history.get("comparable", True):
+        return [
+            f"drift not checked: the file has {history['days']} days of history against "
+            f"{history['baseline_days']} at training, so every feature is computed over a "
+            "different span and differs by construction; score files with the training history "
+            "length to check drift (and to trust the scores)"
+        ]
     return [
         f"drift: {row.kind} {row.variable!r} has PSI {row.psi:.2f} (> {alert_threshold}); "
         f"median {row.baseline_median:.3g} at training, {row.median:.3g} now"

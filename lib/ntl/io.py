@@ -73,6 +73,7 @@ class LoadReport:
     missing_fraction: float = 0.0
     negative_readings_set_missing: int = 0
     all_missing_customers_dropped: int = 0
+    dropped_ids: list[str] = field(default_factory=list)  # the customers with no reading at all
     calendar_days_inserted: int = 0
     day_columns_reordered: bool = False
     date_formats: list[str] = field(default_factory=list)
@@ -181,6 +182,7 @@ def read_meter_data(
     n_missing = int(missing_per_customer[keep].sum())
     report.all_missing_customers_dropped = dropped
     if dropped:
+        report.dropped_ids = [str(customer) for customer in ids[~keep]]
         ids, readings, flag = ids[keep], readings[keep], flag[keep]
     if len(ids) == 0:
         raise MeterDataError(f"{path}: no customer has a single reading")

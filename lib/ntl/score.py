@@ -34,6 +34,7 @@ from ntl.drift import ALERT_PSI, drift_messages, drift_report
 from ntl.errors import MeterDataError, NtlError, ParameterError
 from ntl.frame import build_frame, day_index
 from ntl.io import (
+    LoadReport,
     check_history_length,
     handle_negative_readings,
     parse_day_labels,
@@ -60,6 +61,13 @@ READ_OPTIONS = (
     "min_days",
 )
 CHUNK_ROWS = 10_000  # customers preprocessed per progress step
+NOTE_COLUMN = "note"  # why a row of the scored list needs a second look (empty: nothing to say)
+NOT_SCORED_TIER = "not scored"
+NO_READING_NOTE = "not scored: no reading in the file"
+IN_SAMPLE_NOTE = (
+    "in-sample: a training customer of these models; its chain score (out-of-fold) is in the "
+    "run's inspection_list.csv"
+)
 
 
 @dataclass
@@ -71,6 +79,7 @@ class ScoringArtifacts:
     bundle: ModelBundle
     thresholds: dict[str, Any]
     drift_baseline: dict[str, Any] | None
+    training_ids: pd.Index | None = None  # the customers the final models were fitted on
 
     @property
     def min_days(self) -> int:
@@ -95,7 +104,56 @@ def load_scoring_artifacts(artifacts_dir: str | Path) -> ScoringArtifacts:
     baseline = (
         store.read_json("drift_baseline.json") if store.exists("drift_baseline.json") else None
     )
-    return ScoringArtifacts(store, preprocessor, bundle, thresholds, baseline)
+    return ScoringArtifacts(
+        store, preprocessor, bundle, thresholds, baseline, training_customers(store)
+    )
+
+
+def training_customers(store: ArtifactStore) -> pd.Index | None:
+    """CONS_NO of the run's training split (None when the run kept no split)."""
+    from ntl.models.chain import SPLIT_ARTIFACT
+    from ntl.models.split import SPLIT_COLUMN
+
+    if not store.exists(SPLIT_ARTIFACT):
+        return None
+    split = store.read_parquet(SPLIT_ARTIFACT)[SPLIT_COLUMN]
+    return split.index[split.astype(str).to_numpy() == "train"]
+
+
+def mark_in_sample(ranked: pd.DataFrame, training_ids: pd.Index | None) -> int:
+    """Note, in place, the rows that are training customers scored in-sample; return how many.
+
+    The final models saw those customers' labels, so their scores are inflated (a known thief
+    scores near 1) and they crowd the high tier; the chain's list gives them out-of-fold scores.
+    """
+    if NOTE_COLUMN not in ranked.columns:
+        ranked[NOTE_COLUMN] = ""
+    if training_ids is None or len(training_ids) == 0:
+        return 0
+    in_sample = ranked["CONS_NO"].astype(str).isin(training_ids.astype(str)).to_numpy()
+    ranked.loc[in_sample, NOTE_COLUMN] = IN_SAMPLE_NOTE
+    return int(in_sample.sum())
+
+
+def with_unscored(ranked: pd.DataFrame, ids: list[str], note: str) -> pd.DataFrame:
+    """The ranked list with one row per customer in `ids` appended: no score, tier "not scored".
+
+    Every customer of the input appears in the output; these come last, without a rank.
+    """
+    if NOTE_COLUMN not in ranked.columns:
+        ranked = ranked.assign(**{NOTE_COLUMN: ""})
+    if not ids:
+        return ranked
+    missing = pd.DataFrame({column: pd.Series(dtype=ranked[column].dtype) for column in ranked})
+    missing = missing.reindex(range(len(ids)))
+    missing["CONS_NO"] = ids
+    missing["tier"] = NOT_SCORED_TIER
+    missing[NOTE_COLUMN] = note
+    for column in ranked.columns:
+        if column.startswith("reason_"):
+            missing[column] = ""
+    ranked = ranked.astype({"rank": "Int64"}) if "rank" in ranked.columns else ranked
+    return pd.concat([ranked, missing.astype({"rank": "Int64"})], ignore_index=True)
 
 
 def _artifacts(artifacts: str | Path | ScoringArtifacts) -> ScoringArtifacts:
@@ -187,7 +245,8 @@ def score_consumption(
     _step(progress, "drift")
     drift = None
     if loaded.drift_baseline is not None:
-        drift = drift_report(loaded.drift_baseline, preprocessed, scores)
+        n_days = len(day_index(consumption))
+        drift = drift_report(loaded.drift_baseline, preprocessed, scores, n_days=n_days)
     _step(progress, "write")
     return ScoredData(ranked, preprocessed, scores, drift)
 
@@ -208,8 +267,39 @@ def output_paths(out_path: str | Path, drift_path: str | Path | None) -> tuple[P
     return csv_path, parquet_path, drift
 
 
+@dataclass
+class ScoringSummary:
+    """How many of the input's customers were scored, and which need a second look."""
+
+    customers_in_file: int
+    scored: int
+    not_scored: int  # no reading at all in the file: listed last, tier "not scored"
+    in_sample: int  # training customers of the models, scored in-sample
+
+    def messages(self) -> list[str]:
+        """The sentences the CLI prints: the count line, then a warning per kind of problem."""
+        lines = [f"scored {self.scored:,} of {self.customers_in_file:,} customers"]
+        if self.not_scored:
+            lines.append(
+                f"warning: {self.not_scored:,} customer(s) have no reading in the file and could "
+                f"not be scored; they are listed last with tier {NOT_SCORED_TIER!r} and the reason"
+            )
+        if self.in_sample:
+            lines.append(
+                f"warning: {self.in_sample:,} customer(s) are training customers of these models "
+                "and were scored in-sample: the models saw their labels, so their scores are "
+                "inflated and they crowd the high tier (see the 'note' column); their honest "
+                "(out-of-fold) scores are in the chain's inspection_list.csv"
+            )
+        return lines
+
+
 def drift_document(
-    drift: pd.DataFrame | None, consumption: pd.DataFrame, source: str, artifacts_dir: str | Path
+    drift: pd.DataFrame | None,
+    consumption: pd.DataFrame,
+    source: str,
+    artifacts_dir: str | Path,
+    summary: ScoringSummary | None = None,
 ) -> dict[str, Any]:
     """The drift report as JSON-ready data, with what was scored against what."""
     dates = day_index(consumption)
@@ -218,6 +308,7 @@ def drift_document(
         "input": source,
         "artifacts": str(artifacts_dir),
         "n_customers": int(len(consumption)),
+        **({"scoring": vars(summary).copy()} if summary is not None else {}),
         "first_day": dates[0].strftime("%Y-%m-%d"),
         "last_day": dates[-1].strftime("%Y-%m-%d"),
         "alert_threshold": ALERT_PSI,
@@ -231,6 +322,8 @@ def drift_document(
     records = drift.replace({np.nan: None}).to_dict(orient="records")
     document |= {
         "available": True,
+        "history": drift.attrs.get("history", {}),
+        "messages": drift_messages(drift),
         "alerts": drift.loc[drift["alert"], "variable"].tolist(),
         "variables": records,
     }
@@ -246,11 +339,8 @@ class ScoredInput:
     scored: ScoredData
     drift_document: dict[str, Any]
     notes: list[str]
-
-    @property
-    def inspection_list(self) -> pd.DataFrame:
-        """The ranked inspection list."""
-        return self.scored.inspection_list
+    inspection_list: pd.DataFrame  # every customer of the input: the scored ones ranked, then
+    summary: ScoringSummary  # the unscorable ones (tier "not scored", with the reason)
 
 
 def score_input(
@@ -265,7 +355,7 @@ def score_input(
     """Read and score a meter export without writing anything: the one path behind ``ntl score``
     and the web app. `source` names the input in the drift report (default: the path).
     """
-    loaded, consumption = read_while_loading(input_path, artifacts, read_options)
+    loaded, consumption, report = read_while_loading(input_path, artifacts, read_options)
     if progress is not None:
         progress.total = 5 + math.ceil(len(consumption) / CHUNK_ROWS)
     _step(progress, "preprocess")
@@ -273,10 +363,19 @@ def score_input(
     scored = score_consumption(
         consumption, loaded, reasons_for_top=reasons_for_top, progress=progress
     )
-    document = drift_document(
-        scored.drift, consumption, source or str(input_path), loaded.store.root
+    ranked = scored.inspection_list
+    in_sample = mark_in_sample(ranked, loaded.training_ids)
+    ranked = with_unscored(ranked, report.dropped_ids, NO_READING_NOTE)
+    summary = ScoringSummary(
+        customers_in_file=len(ranked),
+        scored=len(consumption),
+        not_scored=len(report.dropped_ids),
+        in_sample=in_sample,
     )
-    return ScoredInput(consumption, scored, document, notes)
+    document = drift_document(
+        scored.drift, consumption, source or str(input_path), loaded.store.root, summary
+    )
+    return ScoredInput(consumption, scored, document, notes, ranked, summary)
 
 
 def score_file(
@@ -321,6 +420,8 @@ def score_file(
         text = json.dumps(document, indent=2, allow_nan=False) + "\n"
         atomic_write(json_path, lambda tmp: tmp.write_text(text))
         bar.update(1)
+    for line in result.summary.messages()[1:]:
+        print(line, file=sys.stderr)
     if result.scored.drift is None:
         print(f"warning: {document['reason']}; no drift report", file=sys.stderr)
     else:
@@ -333,8 +434,8 @@ def read_while_loading(
     input_path: str | Path,
     artifacts_dir: str | Path | ScoringArtifacts,
     read_options: Mapping[str, Any] | None,
-) -> tuple[ScoringArtifacts, pd.DataFrame]:
-    """The scoring artifacts and the input file's canonical frame, loaded side by side.
+) -> tuple[ScoringArtifacts, pd.DataFrame, LoadReport]:
+    """The scoring artifacts, the input file's canonical frame and its load report, side by side.
 
     Loading (importing scikit-learn and XGBoost, unpickling the models) is seconds of mostly
     single-threaded Python; parsing the file is pyarrow C++ that releases the GIL. A worker thread
@@ -356,7 +457,7 @@ def read_while_loading(
     if read_error is not None:
         raise read_error
     check_history_length(report.source, report.days_in_file, options["min_days"])
-    return loaded, consumption
+    return loaded, consumption, report
 
 
 # --------------------------------------------------------------------------- one customer
