@@ -49,7 +49,7 @@ def test_reason_codes_top_groups_as_plain_phrases(three_customers):
     assert list(reasons.columns) == ["reason_1", "reason_2", "reason_3"]
     # drop day = 2016-10-31 - 200 days = 2016-04-14
     assert reasons.loc["a"].tolist() == [
-        "consumption fell 63 % after 2016-04",
+        "consumption down 63 % since 2016-04-14",
         "41 days with zero readings",
         "consumption trending down 12 % a year",
     ]
@@ -71,7 +71,7 @@ def test_reason_codes_options(three_customers):
     contributions, features = three_customers
     two = explain.reason_codes(contributions, features, LAST_DAY, n=2, min_contribution=0.35)
     assert two.loc["a"].tolist() == [
-        "consumption fell 63 % after 2016-04",
+        "consumption down 63 % since 2016-04-14",
         "41 days with zero readings",
     ]
     assert two.loc["b"].tolist() == ["number of separate runs of missing days: 2", ""]
@@ -100,7 +100,7 @@ def test_phrases_of_every_known_feature_are_short_plain_and_carry_the_value():
     from ntl.features import FEATURE_NAMES
 
     values = pd.DataFrame([[0.5] * len(FEATURE_NAMES)], columns=list(FEATURE_NAMES))
-    typical = dict.fromkeys(FEATURE_NAMES, 0.25)
+    typical = dict.fromkeys(FEATURE_NAMES, 0.25) | {"acf_7": 0.75, "acf_30": 0.75}  # weaker rhythm
     for name, (members, build, formatter) in explain.reason_groups(list(FEATURE_NAMES)).items():
         text = explain.phrase_values(
             name, members, build, formatter, values, LAST_DAY, typical
@@ -239,7 +239,7 @@ def test_neutral_and_unmeasurable_top_reasons_are_skipped():
     ]
     assert reasons.loc["short"].tolist() == [
         "5 days with zero readings",
-        "consumption fell 30 %",  # no drop date among the features
+        "consumption down 30 %",  # no drop date among the features
         "",
     ]
     said = reasons.to_numpy().ravel().astype(str)
@@ -312,16 +312,22 @@ def test_plain_words_instead_of_statistics_jargon():
     reasons = explain.reason_codes(contributions, features, LAST_DAY, n=6, typical=typical)
     assert reasons.loc["x"].tolist() == [
         "day-to-day swings of 92 % of average use (typical: 43 %)",
-        "a monthly pattern unlike before (similarity 5 %, typical: 14 %)",
-        "a steady weekly rhythm (similarity 60 %, typical: 30 %)",
+        "use no longer repeats from month to month (months 5 % alike, typical: 14 %)",
+        # a steadier weekly rhythm than usual (60 % vs 30 %) is not suspicious: never a reason
         "usage shape unlike similar customers (1.8 times the usual difference)",
         "40 % of readings in the last 90 days are zero",
         "use in the last 90 days at 30 % of earlier use",
+        "",
     ]
     shorter = explain.reason_codes(contributions, features, LAST_DAY, n=6, recent_days=60)
-    assert shorter.loc["x", "reason_5"] == "40 % of readings in the last 60 days are zero"
-    assert shorter.loc["x", "reason_4"] == "usage shape unlike similar customers"
-    assert shorter.loc["x", "reason_2"] == "similarity of use a month apart: 5 %"
+    assert shorter.loc["x", "reason_4"] == "40 % of readings in the last 60 days are zero"
+    assert shorter.loc["x", "reason_3"] == "usage shape unlike similar customers"
+    assert (
+        shorter.loc["x", "reason_2"]
+        == "use no longer repeats from month to month (months 5 % alike)"
+    )
+    said = shorter.to_numpy().ravel().astype(str)
+    assert not any("week" in text for text in said)  # 60 % alike week to week: nothing to say
 
 
 def test_mostly_missing_customer_is_told_its_missing_share():
@@ -389,3 +395,22 @@ def test_customer_reasons_supervised_quotes_the_baseline_median():
     ]
     plain = explain.customer_reasons(bundle, features, LAST_DAY)
     assert plain.loc["x", "reason_1"] == "weekend use at 100 % of weekday use"
+
+
+def test_neutral_shapes_are_never_reasons():
+    """Observed: "a steady weekly rhythm", "usage shape close to similar customers" as reasons."""
+    features = pd.DataFrame(
+        {"acf_7": [0.6, 0.05], "peer_deviation": [0.05, 0.4], "cv": [0.9, 0.9]},
+        index=pd.Index(["steady", "odd"]),
+    )
+    contributions = pd.DataFrame(
+        [[0.6, 0.5, 0.1], [0.6, 0.5, 0.1]], index=features.index, columns=features.columns
+    )
+    typical = {"acf_7": 0.3, "peer_deviation": 0.1}
+    reasons = explain.reason_codes(contributions, features, LAST_DAY, typical=typical)
+    assert reasons.loc["steady"].tolist() == ["day-to-day swings of 90 % of average use", "", ""]
+    assert reasons.loc["odd"].tolist() == [
+        "use no longer follows a weekly rhythm (weeks 5 % alike, typical: 30 %)",
+        "usage shape unlike similar customers (4.0 times the usual difference)",
+        "day-to-day swings of 90 % of average use",
+    ]

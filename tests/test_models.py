@@ -186,8 +186,30 @@ def test_weight_follows_the_better_score_and_ties_favour_xgboost():
 
 
 def test_isotonic_calibration_on_hand_values():
+    """Two normal then two thieves: blocks of n = 2 read 1/4 and 3/4, never 0 or 1."""
     calibrator = ScoreCalibrator.fit(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 0, 1, 1]))
-    np.testing.assert_allclose(calibrator.predict(np.array([0.0, 0.15, 0.35, 2.0])), [0, 0, 1, 1])
+    np.testing.assert_allclose(
+        calibrator.predict(np.array([0.0, 0.15, 0.35, 2.0])), [0.25, 0.25, 0.75, 0.75]
+    )
+
+
+def test_isotonic_probability_is_never_a_certainty():
+    """Observed: probability 1.0 for 30 customers. A pure block gets (k + 1) / (n + 2)."""
+    score = np.arange(10, dtype=np.float64)
+    y = np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 1])  # blocks: 4 normal | 1/2 | 4 thieves
+    calibrator = ScoreCalibrator.fit(score, y)
+    probability = calibrator.predict(np.array([0.0, 4.5, 9.0, 100.0]))
+    np.testing.assert_allclose(probability, [1 / 6, 0.5, 5 / 6, 5 / 6])
+    assert np.all(np.diff(calibrator.predict(np.linspace(-1, 11, 50))) >= 0)
+    import pickle
+
+    reloaded = pickle.loads(pickle.dumps(calibrator))
+    np.testing.assert_allclose(reloaded.predict(np.array([0.0, 9.0])), [1 / 6, 5 / 6])
+    # a small pure block is not allowed to overtake a larger, less pure one above it
+    score = np.arange(6, dtype=np.float64)
+    calibrator = ScoreCalibrator.fit(score, np.array([0, 1, 1, 1, 1, 1]))
+    low, high = calibrator.predict(np.array([0.0, 5.0]))
+    assert low == pytest.approx(1 / 3) and high == pytest.approx(6 / 7) and low < high
 
 
 def test_sigmoid_calibration_is_monotone_probability():

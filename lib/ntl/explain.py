@@ -121,15 +121,15 @@ def _template(text: str, formatter: Formatter, neutral_zero: bool = False) -> Ph
 
 
 def _drop_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
-    """ "consumption fell 63 % after 2015-06": size of the largest drop and its month; None
-    (nothing to say) when it fell by less than 1 %."""
+    """ "consumption down 63 % since 2015-06-14": size of the largest drop and the day it began
+    (the inspector's starting point on site); None (nothing to say) when it fell by less than 1 %."""
     size = values["drop_largest"]
     days_ago = values.get("drop_days_ago", np.full(len(size), np.nan))
     dated = ~np.isnan(days_ago)
-    phrase = "consumption fell " + as_percent(size)
+    phrase = "consumption down " + as_percent(size)
     if dated.any():
-        month = pd.Timestamp(context.last_day) - pd.to_timedelta(days_ago[dated], unit="D")
-        phrase[dated] = phrase[dated] + " after " + month.strftime("%Y-%m").to_numpy(object)
+        began = pd.Timestamp(context.last_day) - pd.to_timedelta(days_ago[dated], unit="D")
+        phrase[dated] = phrase[dated] + " since " + began.strftime("%Y-%m-%d").to_numpy(object)
     return np.where(size >= 0.01, phrase, None)
 
 
@@ -149,34 +149,36 @@ def _trend_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> n
     return np.where(np.abs(slope) >= 0.005, phrase, None)
 
 
-def _rhythm_phrase(lag: str, weaker: str, stronger: str) -> PhraseBuilder:
-    """Autocorrelation in words: `weaker` / `stronger` than the typical customer, with the
-    correlation as a similarity in percent ("similarity 5 %, typical: 14 %")."""
+RHYTHM_LOST = 0.1  # without a typical value, a rhythm this weak (correlation) is said to be lost
+
+
+def _rhythm_phrase(period: str, weaker: str) -> PhraseBuilder:
+    """Autocorrelation in words, only when it is suspicious: use that no longer repeats from one
+    `period` to the next as it does for the typical customer ("use no longer follows a weekly
+    rhythm (weeks 5 % alike, typical: 28 %)"). A steadier rhythm than usual is not suspicious:
+    None."""
 
     def build(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
         lead = _lead(values)
-        similarity = as_percent(np.clip(lead, 0.0, 1.0))
+        alike = as_percent(np.clip(lead, 0.0, 1.0))
         if not np.isfinite(context.typical):
-            return f"similarity of use {lag} apart: " + similarity
-        words = np.where(lead < context.typical, weaker, stronger).astype(object)
+            return np.where(lead < RHYTHM_LOST, weaker + f" ({period} " + alike + " alike)", None)
         typical = as_percent(np.array([np.clip(context.typical, 0.0, 1.0)]))[0]
-        return words + " (similarity " + similarity + f", typical: {typical})"
+        phrase = weaker + f" ({period} " + alike + f" alike, typical: {typical})"
+        return np.where(lead < context.typical, phrase, None)
 
     return build
 
 
 def _peer_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
-    """ "usage shape unlike similar customers (3.2 times the usual difference)"."""
+    """ "usage shape unlike similar customers (3.2 times the usual difference)"; None for a shape
+    no further from its cluster's than usual (being like one's peers is not suspicious)."""
     lead = _lead(values)
     if not np.isfinite(context.typical) or context.typical <= 0:
         return np.full(len(lead), "usage shape unlike similar customers", dtype=object)
     times = np.round(lead / context.typical, 1).astype(str).astype(object)
-    words = np.where(
-        lead > context.typical,
-        "usage shape unlike similar customers",
-        "usage shape close to similar customers",
-    ).astype(object)
-    return words + " (" + times + " times the usual difference)"
+    phrase = "usage shape unlike similar customers (" + times + " times the usual difference)"
+    return np.where(lead > context.typical, phrase, None)
 
 
 def _signed_trend(values: np.ndarray) -> np.ndarray:
@@ -278,14 +280,12 @@ PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter | None]] = {
     ),
     "acf_7": (
         ("acf_7",),
-        _rhythm_phrase("a week", "a weekly rhythm weaker than usual", "a steady weekly rhythm"),
+        _rhythm_phrase("weeks", "use no longer follows a weekly rhythm"),
         None,
     ),
     "acf_30": (
         ("acf_30",),
-        _rhythm_phrase(
-            "a month", "a monthly pattern unlike before", "use repeats closely month to month"
-        ),
+        _rhythm_phrase("months", "use no longer repeats from month to month"),
         None,
     ),
     "peer_deviation": (("peer_deviation",), _peer_phrase, None),

@@ -57,6 +57,33 @@ def choose_weight(
     return float(best), curve
 
 
+def never_certain(model: IsotonicRegression, score: np.ndarray) -> None:
+    """Replace, in place, the 0 and 1 that isotonic regression gives a block of calibration
+    customers who were all normal or all thieves by the rule of succession, (k + 1) / (n + 2).
+
+    A probability is the theft rate among customers scored alike, estimated from the n
+    validation customers of that block: 20 thieves out of 20 is evidence for a high rate, not a
+    certainty, so the top block reads 21/22 = 0.955 and an all-normal bottom block of 500 reads
+    1/502. Each replaced value stays within its neighbours' values, so the map stays monotone.
+    """
+    fitted = np.asarray(model.predict(score), dtype=np.float64)
+    values = np.asarray(model.y_thresholds_, dtype=np.float64).copy()
+    levels = np.unique(values)
+    for level, smoothed in ((0.0, lambda n: 1.0 / (n + 2)), (1.0, lambda n: (n + 1) / (n + 2))):
+        if level not in levels:
+            continue
+        n_block = int(np.count_nonzero(fitted == level))
+        others = levels[levels != level]
+        value = smoothed(max(n_block, 1))
+        if level == 0.0 and others.size:
+            value = min(value, float(others.min()))
+        if level == 1.0 and others.size:
+            value = max(value, float(others.max()))
+        values[values == level] = value
+    model.y_thresholds_ = values
+    model._build_f(model.X_thresholds_, values)
+
+
 @dataclass
 class ScoreCalibrator:
     """Maps the ensemble score to a calibrated probability of theft."""
@@ -78,13 +105,14 @@ class ScoreCalibrator:
         if method == "isotonic":
             model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
             model.fit(score, y_true)
+            never_certain(model, score)
         else:
             model = LogisticRegression(C=1e4, max_iter=1000)
             model.fit(score.reshape(-1, 1), y_true)
         return cls(method, model)
 
     def predict(self, score: np.ndarray) -> np.ndarray:
-        """Calibrated probability of theft for each ensemble score."""
+        """Calibrated probability of theft for each ensemble score, never exactly 0 or 1."""
         score = np.asarray(score, dtype=np.float64)
         if self.method == "isotonic":
             return np.asarray(self.model.predict(score), dtype=np.float64)
