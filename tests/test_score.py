@@ -401,3 +401,34 @@ def test_cli_summary_counts_the_customers_scored(run, chain, tmp_path, capsys):
     assert out.exists()
     captured = capsys.readouterr()
     assert f"scored 239 of 240 customers -> {out}" in captured.out
+
+
+def test_cli_scores_an_interval_export_like_its_daily_sums(run, chain, scored, tmp_path):
+    """Each day as 24 hourly readings (1..24, all of it in hour 18 so the sum is exact; missing
+    days are 24 x Null): the same scores as the daily export."""
+    consumption = chain["consumption"]
+    days = consumption.columns[1:]
+    hourly = consumption[days].stack(future_stack=True).rename("kwh").reset_index()
+    hourly.columns = ["meter", "date", "kwh"]
+    parts = np.zeros((len(hourly), 24))
+    parts[:, 17] = hourly["kwh"].to_numpy(dtype=np.float64)
+    parts[np.isnan(parts[:, 17])] = np.nan
+    table = pd.DataFrame(parts, columns=[str(h) for h in range(1, 25)])
+    table.insert(0, "date", hourly["date"])
+    table.insert(0, "meter", hourly["meter"])
+    path = tmp_path / "hourly.csv"
+    table.to_csv(path, index=False, na_rep="Null")
+    out = tmp_path / "interval_list.csv"
+    options = ["--id-column", "meter", "--timezone", "UTC", "--max-missing-share", "0", "--quiet"]
+    assert cli.main(["score", str(path), "--artifacts", str(run), "--out", str(out), *options]) == 0
+    daily, _ = scored
+    ranked = pd.read_csv(out, dtype={"CONS_NO": str}).set_index("CONS_NO").loc[daily["CONS_NO"]]
+    np.testing.assert_allclose(ranked["risk_score"], daily["risk_score"], rtol=1e-4, atol=1e-5)
+    bad = [*options[:-1], "--interval-stamps", "middle"]
+    with pytest.raises(SystemExit):
+        cli.main(
+            ["score", str(path), "--artifacts", str(run), "--out", str(tmp_path / "x.csv"), *bad]
+        )
+    assert cli.main(["score", str(path), "--artifacts", str(run), "--out", str(tmp_path / "y.csv"),
+                     "--id-column", "meter", "--max-missing-share", "2", "--quiet"]) == 2  # fmt: skip
+    assert not (tmp_path / "y.csv").exists()

@@ -34,16 +34,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser("score", help="score new meter data with a run's artifacts")
     score.add_argument(
-        "input", help="meter data file (SGCC wide or long layout; csv, csv.gz, parquet)"
+        "input",
+        help="meter data file (SGCC wide, long or interval layout; csv, csv.gz, parquet)",
     )
     score.add_argument("--artifacts", required=True, help="artifacts folder of a finished run")
     score.add_argument("--out", default="inspection_list.csv", help="ranked list to write (CSV)")
     score.add_argument("--drift-out", help="drift report JSON (default: <out>_drift.json)")
-    score.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
+    score.add_argument(
+        "--layout", default="auto", choices=["auto", "wide", "long", "wide-interval"]
+    )
     score.add_argument("--id-column", default="CONS_NO")
     score.add_argument("--label-column", default="FLAG")
     score.add_argument("--date-column", default="date", help="long layout: the date column")
     score.add_argument("--value-column", default="kwh", help="long layout: the reading column")
+    score.add_argument(
+        "--period-column", help="long interval layout: the interval number in the day (1..48)"
+    )
+    score.add_argument(
+        "--timezone",
+        help="interval data: the utility's time zone, e.g. Europe/London (default: the clock "
+        "the stamps are written in)",
+    )
+    score.add_argument(
+        "--interval-stamps",
+        default="start",
+        choices=["start", "end"],
+        help="interval data: a stamp opens (start, default) or closes (end) its interval",
+    )
+    score.add_argument(
+        "--max-missing-share",
+        type=float,
+        default=0.1,
+        help="interval data: a day missing more of its intervals is missing (default 0.1)",
+    )
     score.add_argument(
         "--reasons-for-top",
         type=int,
@@ -63,6 +86,10 @@ def _score(args: argparse.Namespace) -> int:
         "label_column": args.label_column,
         "date_column": args.date_column,
         "value_column": args.value_column,
+        "period_column": args.period_column,
+        "timezone": args.timezone,
+        "interval_stamps": args.interval_stamps,
+        "max_missing_share": args.max_missing_share,
     }
     ranked = score_file(
         args.input,

@@ -6,6 +6,9 @@ Two layouts are accepted:
   day. ID and label may sit anywhere; date headers may be ``2014/1/1``, ``2014-01-01``,
   ``1/26/2014`` (month/day/year), ``01/02/2014`` or ``20140102``, mixed and in any order.
 * **long**: one row per customer and day (``customer_id, date, kwh[, label]``), pivoted.
+* **interval data** (15-, 30-, 60-minute readings): long rows with timestamps or day + period, or
+  ``wide-interval`` rows (a customer-day with a column per interval), read by ``ntl.interval``
+  in batches and aggregated to daily kWh.
 
 Files may be CSV, gzip'd CSV or parquet. Whatever comes in, the result is the canonical frame of
 ``ntl.frame`` (index ``CONS_NO`` as str, nullable Int8 ``FLAG``, float32 ``YYYY-MM-DD`` columns with
@@ -26,6 +29,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,7 +41,12 @@ import pyarrow.parquet as pq
 from ntl.errors import MeterDataError
 from ntl.frame import DAY_FORMAT, ID_COLUMN, LABEL_COLUMN, build_frame
 
-LAYOUTS = ("auto", "wide", "long")
+if TYPE_CHECKING:
+    from ntl.interval import IntervalResult, IntervalSummary
+
+LAYOUTS = ("auto", "wide", "long", "wide-interval")
+# Cell text that means "no reading" in every layout; any other text that is not a number is an error.
+MISSING_STRINGS = ("", "Null", "null", "NULL", "NA", "N/A", "n/a", "NaN", "nan", "-")
 NEGATIVE_POLICIES = ("missing", "error")
 # Used when the configured name is the default and the file does not have it.
 ID_FALLBACKS = {ID_COLUMN: ("customer_id",)}
@@ -79,6 +88,7 @@ class LoadReport:
     date_formats: list[str] = field(default_factory=list)
     id_column: str = ID_COLUMN
     label_column: str | None = LABEL_COLUMN
+    interval: IntervalSummary | None = None  # interval data: interval, stamps, completeness
 
     @property
     def labeled(self) -> bool:
@@ -100,6 +110,8 @@ class LoadReport:
             )
         else:
             lines.append("No labels: every customer is unlabeled (FLAG missing).")
+        if self.interval is not None:
+            lines.extend(self.interval.messages())
         if self.date_formats:
             lines.append(f"Date formats seen: {', '.join(self.date_formats)}.")
         if self.day_columns_reordered:
@@ -130,11 +142,26 @@ def read_meter_data(
     value_column: str = "kwh",
     negative_readings: str = "missing",
     min_days: int = 14,
+    period_column: str | None = None,
+    timezone: str | None = None,
+    interval_stamps: str = "start",
+    max_missing_share: float = 0.1,
 ) -> tuple[pd.DataFrame, LoadReport]:
-    """Read a wide (SGCC) or long meter export into the canonical frame and a LoadReport.
+    """Read a wide (SGCC), long or interval meter export into the canonical frame and a LoadReport.
 
+    Interval data (several readings per customer and day) is aggregated to daily kWh; see
+    ``ntl.interval`` for `period_column`, `timezone` (None: the clock the stamps are written in),
+    `interval_stamps` ("start" or "end") and `max_missing_share` (the completeness rule).
     Raises MeterDataError naming the file, the column or row and what is wrong.
     """
+    from ntl import interval as interval_data
+
+    interval_options = interval_data.IntervalOptions(
+        timezone=timezone,
+        interval_stamps=interval_stamps,
+        max_missing_share=max_missing_share,
+        period_column=period_column,
+    )
     if layout not in LAYOUTS:
         raise MeterDataError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if negative_readings not in NEGATIVE_POLICIES:
@@ -146,7 +173,7 @@ def read_meter_data(
     header = read_header(path, file_format)
     _check_unique_header(header, path)
     if layout == "auto":
-        layout = "long" if date_column in header and value_column in header else "wide"
+        layout = detect_layout(header, date_column, value_column, id_column, label_column)
     id_name = _resolve_column(header, id_column, ID_FALLBACKS, path, required=True)
     label_name = _resolve_column(header, label_column, LABEL_FALLBACKS, path, required=False)
     report = LoadReport(
@@ -160,6 +187,17 @@ def read_meter_data(
         ids, readings, dates, flag = _read_wide(
             path, file_format, header, id_name, label_name, report
         )
+    elif layout == "wide-interval":
+        if date_column not in header:
+            raise MeterDataError(
+                f"{path}: wide-interval layout needs a {date_column!r} column; columns seen: "
+                f"{_preview(header)}"
+            )
+        result = interval_data.read_wide_interval(
+            path, file_format, header, id_name, label_name, date_column, interval_options,
+            negative_readings,
+        )  # fmt: skip
+        ids, readings, dates, flag, report.interval = _unpack(result)
     else:
         for needed in (date_column, value_column):
             if needed not in header:
@@ -167,9 +205,20 @@ def read_meter_data(
                     f"{path}: long layout needs a {needed!r} column; columns seen: "
                     f"{_preview(header)}"
                 )
-        ids, readings, dates, flag = _read_long(
-            path, file_format, id_name, label_name, date_column, value_column
-        )
+        if period_column is not None and period_column not in header:
+            raise MeterDataError(
+                f"{path}: no period column {period_column!r}; columns seen: {_preview(header)}"
+            )
+        if period_column or interval_data.has_time_of_day(path, file_format, date_column):
+            result = interval_data.read_long_interval(
+                path, file_format, id_name, label_name, date_column, value_column,
+                interval_options, negative_readings,
+            )  # fmt: skip
+            ids, readings, dates, flag, report.interval = _unpack(result)
+        else:
+            ids, readings, dates, flag = _read_long(
+                path, file_format, id_name, label_name, date_column, value_column
+            )
     report.days_in_file = len(dates)
     check_history_length(path, len(dates), min_days)
     readings, calendar_start, report.calendar_days_inserted = place_on_calendar(readings, dates)
@@ -191,6 +240,31 @@ def read_meter_data(
     frame = build_frame(ids, readings, calendar_start, flag=flag)
     _fill_summary(report, frame, readings.shape, n_missing)
     return frame, report
+
+
+def detect_layout(
+    header: Sequence[str],
+    date_column: str,
+    value_column: str,
+    id_column: str = ID_COLUMN,
+    label_column: str | None = LABEL_COLUMN,
+) -> str:
+    """'long' with date and value columns; 'wide-interval' with a date column and interval
+    columns (``00:30`` ... or ``1`` ... ``48``); otherwise 'wide' (SGCC)."""
+    from ntl.interval import wide_interval_columns
+
+    if date_column in header and value_column in header:
+        return "long"
+    if date_column in header:
+        excluded = [date_column, id_column, *ID_FALLBACKS.get(id_column, ())]
+        excluded += [label_column, *LABEL_FALLBACKS.get(label_column, ())]
+        if wide_interval_columns(header, excluded) is not None:
+            return "wide-interval"
+    return "wide"
+
+
+def _unpack(result: IntervalResult) -> tuple:
+    return result.ids, result.readings, result.dates, result.flag, result.summary
 
 
 MISSING_BLOCK_ROWS = 4096  # customers per block when counting missing readings
@@ -419,7 +493,9 @@ def _read_csv(
     delimiter = csv_delimiter(_first_line(path, file_format))
     read = pacsv.ReadOptions(use_threads=True, block_size=4 << 20)
     parse = pacsv.ParseOptions(delimiter=delimiter)
-    convert = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
+    convert = pacsv.ConvertOptions(
+        column_types=column_types, null_values=list(MISSING_STRINGS), strings_can_be_null=True
+    )
     if include_columns is not None:
         convert.include_columns = include_columns
     return pacsv.read_csv(
@@ -491,6 +567,7 @@ def _numeric_block(table: pa.Table, names: list[str], path: Path) -> np.ndarray:
                     raise MeterDataError(
                         f"{path}: column {name!r} holds {column_type}, expected numbers"
                     )
+    columns = _missing_strings_to_null(columns)
     schema = pa.schema([pa.field(name, pa.float32()) for name in names])
     try:
         columns = columns.cast(schema)
@@ -502,6 +579,17 @@ def _numeric_block(table: pa.Table, names: list[str], path: Path) -> np.ndarray:
                 raise _non_numeric_error(columns.column(name), None, name, path) from None
         raise
     return _float_block(columns, names)
+
+
+def _missing_strings_to_null(table: pa.Table) -> pa.Table:
+    """Text columns with MISSING_STRINGS (``Null``, ``NA``, ``-`` ...) turned into nulls."""
+    missing = pa.array(MISSING_STRINGS)
+    for position, column_field in enumerate(table.schema):
+        if pa.types.is_string(column_field.type) or pa.types.is_large_string(column_field.type):
+            text = pc.utf8_trim_whitespace(table.column(position))
+            text = pc.if_else(pc.is_in(text, missing), pa.scalar(None, column_field.type), text)
+            table = table.set_column(position, column_field.name, text)
+    return table
 
 
 def _float_block(table: pa.Table, names: list[str]) -> np.ndarray:

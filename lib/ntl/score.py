@@ -59,6 +59,10 @@ READ_OPTIONS = (
     "value_column",
     "negative_readings",
     "min_days",
+    "period_column",
+    "timezone",
+    "interval_stamps",
+    "max_missing_share",
 )
 CHUNK_ROWS = 10_000  # customers preprocessed per progress step
 NOTE_COLUMN = "note"  # why a row of the scored list needs a second look (empty: nothing to say)
