@@ -34,6 +34,10 @@ TARGETS = {
     "nb03_modeling": (60, None),
     "nb04_evaluation_risk": (None, None),
     "score_cli_end_to_end": (10, None),
+    # 2,000 customers x 365 days x 48 half hours, long layout (bench/interval_bench.py)
+    "interval_generate_halfhourly": (None, None),
+    "io_read_halfhourly_csv": (30, 2.0),
+    "io_read_halfhourly_parquet": (30, 2.0),
 }
 
 
@@ -148,6 +152,11 @@ def main() -> int:
             ],
         )
     )
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from interval_bench import interval_rows
+
+    rows += interval_rows(measure)  # issue 13: a half-hourly long export to the daily frame
 
     chain_rows = [row for row in rows if row["stage"].startswith("nb0")]
     rows.append(

@@ -461,3 +461,18 @@ def test_bad_interval_options(tmp_path, options, message):
     path = write_long(tmp_path / "m.csv", day_rows("A", half_hours("2014-01-01", 2), [1, 2]))
     with pytest.raises(MeterDataError, match=message):
         read_meter_data(path, **LONG, **options)
+
+
+def test_gzip_long_interval_file_and_mixed_offsets(tmp_path):
+    import gzip
+
+    rows = day_rows("A", half_hours("2014-01-01"), [0.5] * 48)
+    plain = write_long(tmp_path / "m.csv", rows)
+    zipped = tmp_path / "m.csv.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    frame, report = read_meter_data(zipped, **LONG)
+    np.testing.assert_allclose(matrix(frame), [[24]])
+    assert report.file_format == "csv.gz"
+    rows[5] = ("A", "2014-01-01T02:30:00+00:00", 0.5)
+    with pytest.raises(MeterDataError, match=r"with and without a UTC offset are mixed"):
+        read_meter_data(write_long(tmp_path / "mixed.csv", rows), **LONG)
