@@ -57,14 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--interval-stamps",
-        default="start",
         choices=["start", "end"],
         help="interval data: a stamp opens (start, default) or closes (end) its interval",
     )
     score.add_argument(
         "--max-missing-share",
         type=float,
-        default=0.1,
         help="interval data: a day missing more of its intervals is missing (default 0.1)",
     )
     score.add_argument(
@@ -86,11 +84,14 @@ def _score(args: argparse.Namespace) -> int:
         "label_column": args.label_column,
         "date_column": args.date_column,
         "value_column": args.value_column,
+    }
+    interval_options = {
         "period_column": args.period_column,
         "timezone": args.timezone,
         "interval_stamps": args.interval_stamps,
         "max_missing_share": args.max_missing_share,
-    }
+    }  # given only: the defaults are read_meter_data's
+    read_options.update({k: v for k, v in interval_options.items() if v is not None})
     ranked = score_file(
         args.input,
         args.artifacts,
