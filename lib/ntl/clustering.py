@@ -212,7 +212,8 @@ def fit_clusters(
     """Fit the shape clustering: scaler and KMeans on a seeded sample, k by silhouette unless fixed.
 
     Customers without a shape are ignored. The typical shape of a cluster is the median shape
-    of all its members.
+    of its members in the sample, so the fit reads `sample_size` shapes however many customers
+    there are (the Dask path gathers just that sample).
     """
     if n_clusters is not None and n_clusters < 1:
         raise ParameterError(f"n_clusters must be >= 1 or None, got {n_clusters}")
@@ -221,10 +222,11 @@ def fit_clusters(
         raise MeterDataError(
             "no customer has a positive reading, so no load profile can be clustered"
         )
-    design = shape_design(shapes[valid])
+    fitted = shapes[valid]
     rng = np.random.default_rng(seed)
-    if len(design) > sample_size:
-        design = design[np.sort(rng.choice(len(design), size=sample_size, replace=False))]
+    if len(fitted) > sample_size:
+        fitted = fitted[np.sort(rng.choice(len(fitted), size=sample_size, replace=False))]
+    design = shape_design(fitted)
     scaler = StandardScaler().fit(design)
     scaled = scaler.transform(design)
     scores, models = _fit_k_range(scaled, k_range, seed, silhouette_sample_size)
@@ -234,7 +236,7 @@ def fit_clusters(
         k = min(n_clusters, len(np.unique(scaled, axis=0)))
     kmeans = models[k] if k in models else _kmeans(scaled, k, seed)  # same data, same seed
     partial = ShapeClusters(scaler, kmeans, np.empty((k, shapes.shape[1])), scores)
-    partial.typical_shapes = typical_shapes(shapes, assign_clusters(partial, shapes), k)
+    partial.typical_shapes = typical_shapes(fitted, assign_clusters(partial, fitted), k)
     return partial
 
 

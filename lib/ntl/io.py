@@ -221,25 +221,44 @@ def read_meter_data(
             )
     report.days_in_file = len(dates)
     check_history_length(path, len(dates), min_days)
-    readings, calendar_start, report.calendar_days_inserted = place_on_calendar(readings, dates)
-    readings, report.negative_readings_set_missing = handle_negative_readings(
-        readings, ids, negative_readings, path
-    )
+    frame, n_missing = canonical_rows(ids, readings, dates, flag, negative_readings, path, report)
+    if len(frame) == 0:
+        raise MeterDataError(f"{path}: no customer has a single reading")
+    _fill_summary(report, frame, (len(frame), frame.shape[1] - 1), n_missing)
+    return frame, report
+
+
+def canonical_rows(
+    ids: np.ndarray,
+    readings: np.ndarray,
+    dates: pd.DatetimeIndex,
+    flag: pd.api.extensions.ExtensionArray,
+    negative_readings: str,
+    path: str | Path,
+    report: LoadReport,
+) -> tuple[pd.DataFrame, int]:
+    """Rows read from a file as a canonical frame: days on a gap-free calendar, negative
+    readings handled by `negative_readings`, customers without any reading dropped.
+
+    Counts what changed into `report` (added, so a file read in pieces sums its pieces) and
+    returns the frame and its number of missing readings. The one finishing step of
+    `read_meter_data` and of the partitioned writer (``ntl.distributed.partitions``).
+    """
+    readings, calendar_start, inserted = place_on_calendar(readings, dates)
+    report.calendar_days_inserted = inserted
+    readings, negatives = handle_negative_readings(readings, ids, negative_readings, path)
+    report.negative_readings_set_missing += negatives
     missing_per_customer = count_missing(readings)
     keep = missing_per_customer < readings.shape[1]
     dropped = len(keep) - int(np.count_nonzero(keep))
-    n_missing = int(missing_per_customer[keep].sum())
-    report.all_missing_customers_dropped = dropped
+    report.all_missing_customers_dropped += dropped
     if dropped:
         report.dropped_ids = [str(customer) for customer in ids[~keep]]
         ids, readings, flag = ids[keep], readings[keep], flag[keep]
-    if len(ids) == 0:
-        raise MeterDataError(f"{path}: no customer has a single reading")
     # build_frame lays out exactly the canonical frame (ids checked unique, calendar gap-free,
     # float32 days, Int8 FLAG), so validate_canonical's per-column checks are not repeated here.
     frame = build_frame(ids, readings, calendar_start, flag=flag)
-    _fill_summary(report, frame, readings.shape, n_missing)
-    return frame, report
+    return frame, int(missing_per_customer[keep].sum())
 
 
 def detect_layout(

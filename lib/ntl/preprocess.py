@@ -409,27 +409,61 @@ class Preprocessor:
         }
 
 
+MIN_HIGH_TO_CLUSTER = 3  # fewer HIGH-quality customers: the clustering is fitted on everyone
+
+
+def cluster_fit_rows(quality_flag: np.ndarray) -> np.ndarray:
+    """Customers the shape clustering is fitted on: the HIGH-quality ones (all when too few)."""
+    high = np.asarray(quality_flag) == HIGH
+    return high if high.sum() >= MIN_HIGH_TO_CLUSTER else np.ones(len(high), dtype=bool)
+
+
 def fit_on_pass(computed: StagePass, config: PreprocessConfig, seed: int) -> Preprocessor:
     """Fit the shape clustering on HIGH-quality customers (on all when fewer than 3 are HIGH)."""
-    high = (computed.quality["quality_flag"] == HIGH).to_numpy()
-    fit_rows = high if high.sum() >= 3 else np.ones(len(high), dtype=bool)
-    clusters = fit_clusters(
+    fit_rows = cluster_fit_rows(computed.quality["quality_flag"].to_numpy())
+    return fit_on_shapes(
         computed.shapes[fit_rows],
+        config,
+        seed,
+        customers=len(computed.frame),
+        dates=computed.dates,
+        cleaning=computed.cleaning,
+    )
+
+
+def fit_on_shapes(
+    fit_shapes: np.ndarray,
+    config: PreprocessConfig,
+    seed: int,
+    *,
+    customers: int,
+    dates: pd.DatetimeIndex,
+    cleaning: dict[str, int],
+    customers_clustered: int | None = None,
+) -> Preprocessor:
+    """The fitted stage 02 from the shapes of the customers chosen to fit the clustering on.
+
+    `fit_shapes` may already be the clustering's seeded sample (the Dask path gathers only that);
+    `customers_clustered` then says how many customers it was drawn from.
+    """
+    clusters = fit_clusters(
+        fit_shapes,
         seed,
         n_clusters=config.n_clusters,
         k_range=config.k_range,
         sample_size=config.cluster_sample_size,
         silhouette_sample_size=config.silhouette_sample_size,
     )
-    dates = computed.dates
     fitted_on = {
-        "customers": len(computed.frame),
-        "customers_clustered": int(fit_rows.sum()),
+        "customers": int(customers),
+        "customers_clustered": int(
+            len(fit_shapes) if customers_clustered is None else customers_clustered
+        ),
         "days": len(dates),
         "first_day": dates[0].strftime(DAY_FORMAT),
         "last_day": dates[-1].strftime(DAY_FORMAT),
         "seed": seed,
-        "cleaning": dict(computed.cleaning),
+        "cleaning": dict(cleaning),
     }
     return Preprocessor(config=config, clusters=clusters, fitted_on=fitted_on)
 

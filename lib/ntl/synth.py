@@ -629,8 +629,16 @@ def _stolen_fraction(true: np.ndarray, reported: np.ndarray, onset: np.ndarray) 
 
 def _customer_ids(n_customers: int) -> np.ndarray:
     """IDs C000000, C000001, ... (zero-padded to a common width)."""
-    width = max(6, len(str(max(n_customers - 1, 0))))
-    return np.char.add("C", np.char.zfill(np.arange(n_customers).astype(str), width)).astype(object)
+    return customer_ids(n_customers)
+
+
+def customer_ids(n_customers: int, *, offset: int = 0, total: int | None = None) -> np.ndarray:
+    """IDs of customers offset .. offset + n_customers - 1 of a population of `total`
+    (default: offset + n_customers), zero-padded to the width of the largest: C000000, ..."""
+    total = offset + n_customers if total is None else total
+    width = max(6, len(str(max(total - 1, 0))))
+    numbers = np.arange(offset, offset + n_customers).astype(str)
+    return np.char.add("C", np.char.zfill(numbers, width)).astype(object)
 
 
 def _check_generator_parameters(

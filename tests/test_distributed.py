@@ -1,0 +1,314 @@
+"""The Dask path: scheduler parameter, partitioned data, and stage 02 equal to the in-memory path.
+
+A small LocalCluster (two single-threaded workers in this process, on loopback) is started once
+for the module and closed after it.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntl.distributed.cluster import (
+    SchedulerError,
+    dask_client,
+    describe,
+    describe_text,
+    parse_scheduler,
+    start_local_cluster,
+)
+from ntl.distributed.partitions import (
+    DATASET_FILE,
+    DatasetWriter,
+    convert_meter_file,
+    default_part_rows,
+    generate_partitions,
+    open_dataset,
+    write_frame_partitions,
+    write_part,
+)
+from ntl.distributed.preprocess import preprocess_partitions, sample_positions
+from ntl.errors import ArtifactIntegrityError, MeterDataError, MissingArtifactError, ParameterError
+from ntl.io import read_meter_data
+from ntl.preprocess import PreprocessConfig, fit_transform
+from ntl.synth import generate_consumption
+
+N_CUSTOMERS, N_DAYS, PART_ROWS = 3000, 120, 700
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two single-threaded workers in this process, closed after the module."""
+    client = start_local_cluster(2, processes=False, memory_limit="2GiB")
+    yield client
+    cluster = client.cluster
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def consumption(tmp_path_factory):
+    """3,000 synthetic customers x 120 days in parts of 700 (the last one 200)."""
+    root = tmp_path_factory.mktemp("dask") / "consumption"
+    return generate_partitions(root, N_CUSTOMERS, rows_per_part=PART_ROWS, n_days=N_DAYS, seed=5)
+
+
+def sgcc_layout(frame: pd.DataFrame) -> pd.DataFrame:
+    """A canonical frame in the SGCC export's layout: ID index, 2014/1/1 headers, FLAG last."""
+    wide = frame[[c for c in frame.columns if c != "FLAG"] + ["FLAG"]]
+    wide.columns = [
+        c if c == "FLAG" else pd.Timestamp(c).strftime("%Y/%-m/%-d") for c in wide.columns
+    ]
+    return wide
+
+
+# ------------------------------------------------------------------ the scheduler parameter
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "address"),
+    [
+        (None, "memory", ""),
+        ("", "memory", ""),
+        ("  ", "memory", ""),
+        ("local", "local", ""),
+        ("LOCAL", "local", ""),
+        ("10.0.0.5:8786", "address", "tcp://10.0.0.5:8786"),
+        ("tcp://scheduler.example:8786", "address", "tcp://scheduler.example:8786"),
+        ("tls://[::1]:8786", "address", "tls://[::1]:8786"),
+    ],
+)
+def test_parse_scheduler(value, kind, address):
+    choice = parse_scheduler(value)
+    assert (choice.kind, choice.address) == (kind, address)
+    assert choice.distributed == (kind != "memory")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("scheduler.example", "is not '', 'local' or a scheduler address"),
+        ("tcp://scheduler.example", "is not '', 'local' or a scheduler address"),
+        ("a b:12", "is not '', 'local' or a scheduler address"),
+        ("host:99999", "port 99999 is out of range"),
+        (8786, "dask_scheduler must be a string"),
+    ],
+)
+def test_parse_scheduler_refuses(value, message):
+    with pytest.raises(ParameterError, match=message):
+        parse_scheduler(value)
+
+
+def test_empty_scheduler_never_imports_dask():
+    code = (
+        "import sys\n"
+        "from ntl.distributed.cluster import dask_client, describe_text\n"
+        "import ntl.preprocess, ntl.score\n"
+        "with dask_client('') as client:\n"
+        "    assert client is None\n"
+        "    print(describe_text(client))\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Ran in memory on this machine (dask_scheduler empty)."
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_bad_scheduler_address_fails_within_seconds():
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.perf_counter()
+    with pytest.raises(SchedulerError, match=r"no Dask scheduler answered within 1 s"):
+        with dask_client(address, connect_timeout=1):
+            pass  # pragma: no cover
+    assert time.perf_counter() - started < 8
+
+
+def test_describe_names_the_path_and_workers(client):
+    info = describe(client)
+    assert (info["path"], info["workers"], info["threads"]) == ("dask", 2, 2)
+    assert info["memory_limit_gb"] == pytest.approx(2 * 2**30 / 1e9, abs=0.01)
+    assert describe_text(client).endswith("2 workers, 2 threads, 2.15 GB each.")
+    assert describe(None)["path"] == "in memory"
+
+
+# ------------------------------------------------------------------ partitioned datasets
+
+
+def test_default_part_rows_targets_64_mb():
+    assert default_part_rows(365) == 64 * 2**20 // (4 * 365)
+    assert default_part_rows(10**6) == 1000  # never tiny parts
+    with pytest.raises(ParameterError, match="n_days must be >= 1"):
+        default_part_rows(0)
+
+
+def test_frame_round_trip_and_integrity(tmp_path):
+    frame, _ = generate_consumption(250, n_days=20, seed=1)
+    dataset = write_frame_partitions(frame, tmp_path / "d", "consumption", 100, {"n_days": 20})
+    assert dataset.part_rows == [100, 100, 50]
+    assert dataset.n_customers == 250
+    pd.testing.assert_frame_equal(dataset.read_all(), frame, check_index_type=False)
+    assert not list(tmp_path.glob(".d.*"))  # no staging folder left
+    with (dataset.paths[1]).open("ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ArtifactIntegrityError, match="part-00001.parquet changed"):
+        dataset.read_part(1)
+    with pytest.raises(MeterDataError, match="holds consumption data, expected preprocessed"):
+        open_dataset(tmp_path / "d", "preprocessed")
+    with pytest.raises(MissingArtifactError, match="not a partitioned ntl dataset"):
+        open_dataset(tmp_path)
+
+
+def test_writer_never_overwrites_user_files_or_half_writes(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ParameterError, match="exists and is not a partitioned ntl dataset"):
+        DatasetWriter(mine, "consumption")
+    frame, _ = generate_consumption(50, n_days=20, seed=1)
+    old = write_frame_partitions(frame, tmp_path / "d", "consumption", 50, {})
+    with pytest.raises(RuntimeError, match="lost a worker"):
+        with DatasetWriter(tmp_path / "d", "consumption") as writer:
+            write_part(writer.staging, 0, frame.iloc[:10])
+            raise RuntimeError("lost a worker")
+    assert open_dataset(tmp_path / "d").part_rows == old.part_rows  # the old one intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "mine"]
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("suffix", ["csv", "csv.gz", "parquet"])
+def test_convert_in_pieces_equals_the_loader(tmp_path, suffix):
+    frame, _ = generate_consumption(900, n_days=40, seed=2)
+    path = tmp_path / f"export.{suffix}"
+    wide = sgcc_layout(frame)
+    if suffix == "parquet":
+        wide.to_parquet(path)
+    else:
+        wide.to_csv(path, float_format="%.2f")
+    expected, expected_report = read_meter_data(path)
+    dataset, report = convert_meter_file(path, tmp_path / "parts", rows_per_part=400)
+    assert dataset.part_rows == [400, 400, 100]
+    pd.testing.assert_frame_equal(dataset.read_all(), expected, check_index_type=False)
+    assert report.messages() == expected_report.messages()
+    assert dataset.info["labels"] == {
+        "theft": expected_report.n_theft,
+        "normal": expected_report.n_normal,
+        "unlabeled": 0,
+    }
+
+
+def test_convert_finds_duplicates_across_pieces_and_writes_nothing(tmp_path):
+    frame, _ = generate_consumption(300, n_days=20, seed=2)
+    ids = frame.index.to_numpy().copy()
+    ids[250] = ids[10]  # same customer in the first and the third piece
+    frame.index = pd.Index(ids, name="CONS_NO")
+    path = tmp_path / "export.csv"
+    sgcc_layout(frame).to_csv(path)
+    with pytest.raises(MeterDataError, match=rf"duplicate customer IDs: \['{ids[10]}'\]"):
+        convert_meter_file(path, tmp_path / "parts", rows_per_part=100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
+
+
+def test_convert_names_bad_input(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("CONS_NO,2014/1/1,2014/1/2,FLAG\nA,1.5,oops,0\n")
+    with pytest.raises(MeterDataError, match="non-numeric reading 'oops' in column '2014/1/2'"):
+        convert_meter_file(path, tmp_path / "parts", min_days=1)
+    with pytest.raises(ParameterError, match="only the wide layout"):
+        convert_meter_file(path, tmp_path / "parts", layout="long", min_days=1)
+    with pytest.raises(MeterDataError, match="only 2 day"):
+        convert_meter_file(path, tmp_path / "parts")
+    with pytest.raises(MeterDataError, match="file not found"):
+        convert_meter_file(tmp_path / "absent.csv", tmp_path / "parts")
+    assert not (tmp_path / "parts").exists()
+
+
+def test_generate_partitions_ids_seeds_and_workers(tmp_path, consumption, client):
+    frame = consumption.read_all()
+    assert consumption.part_rows == [700, 700, 700, 700, 200]
+    assert frame.index[0] == "C000000" and frame.index[-1] == "C002999"
+    assert frame.index.is_unique
+    assert consumption.info == {
+        "first_day": "2014-01-01",
+        "last_day": "2014-04-30",
+        "n_days": N_DAYS,
+        "synthetic": True,
+        "seed": 5,
+        "rows_per_part": PART_ROWS,
+    }
+    again = generate_partitions(
+        tmp_path / "again",
+        N_CUSTOMERS,
+        truth_root=tmp_path / "truth",
+        rows_per_part=PART_ROWS,
+        n_days=N_DAYS,
+        seed=5,
+        client=client,
+    )
+    assert [p["sha256"] for p in again.parts] == [p["sha256"] for p in consumption.parts]
+    truth = open_dataset(tmp_path / "truth", "ground_truth").read_all()
+    assert truth.index.equals(frame.index)
+    assert set(truth.loc[frame["FLAG"] == 1, "attack"]) - {"none"} == set(
+        truth.loc[frame["FLAG"] == 1, "attack"]
+    )
+    with pytest.raises(ParameterError, match="n_customers must be a positive integer"):
+        generate_partitions(tmp_path / "bad", 0)
+
+
+# ------------------------------------------------------------------ stage 02
+
+
+def test_sample_positions_match_one_draw_over_all_parts():
+    counts = [5, 0, 7, 3]
+    positions = sample_positions(counts, 6, seed=3)
+    drawn = np.sort(np.random.default_rng(3).choice(15, size=6, replace=False))
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    joined = np.concatenate([p + o for p, o in zip(positions, offsets, strict=True)])
+    np.testing.assert_array_equal(joined, drawn)
+    assert [len(p) for p in sample_positions(counts, 100, seed=3)] == counts
+
+
+@pytest.mark.parametrize("cluster_sample_size", [10000, 1200])
+def test_preprocessing_equals_the_in_memory_path(
+    tmp_path, consumption, client, cluster_sample_size
+):
+    config = PreprocessConfig(
+        k_range=(2, 5), silhouette_sample_size=1000, cluster_sample_size=cluster_sample_size
+    )
+    preprocessor, expected = fit_transform(consumption.read_all(), config, seed=42)
+    result = preprocess_partitions(client, consumption, tmp_path / "pre", config, seed=42)
+    got = result.preprocessed.read_all()
+    pd.testing.assert_frame_equal(got, expected, check_index_type=False)  # features and clusters
+    assert result.preprocessor.summary() == preprocessor.summary()
+    np.testing.assert_array_equal(
+        result.preprocessor.clusters.kmeans.cluster_centers_,
+        preprocessor.clusters.kmeans.cluster_centers_,
+    )
+    assert result.preprocessed.part_rows == consumption.part_rows
+    assert result.cleaning == preprocessor.fitted_on["cleaning"]
+    flags = expected["quality_flag"].value_counts()
+    assert result.quality_counts["flag"].to_dict() == flags.to_dict()
+    assert (tmp_path / "pre" / DATASET_FILE).exists()
+
+
+def test_customer_ids_of_a_part_are_padded_for_the_population():
+    from ntl.synth import customer_ids
+
+    assert customer_ids(3, offset=998, total=1_500_000).tolist() == [
+        "C0000998",
+        "C0000999",
+        "C0001000",
+    ]
+    assert customer_ids(2).tolist() == ["C000000", "C000001"]
