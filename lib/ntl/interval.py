@@ -471,7 +471,7 @@ def _decode_ids(
     if empty.any():
         raise MeterDataError(f"{path}: empty {column!r} {where(int(np.flatnonzero(empty)[0]))}")
     lookup = np.array([grid.code(name) for name in names], dtype=np.int64)
-    return lookup[indices.astype(np.int64)]
+    return lookup.take(indices)
 
 
 def _decode_days(
@@ -680,32 +680,46 @@ class _DayGrid:
             setattr(self, name, new)
         self.day0, self.n_days = day0, n_days
 
-    def add(
-        self,
-        codes: np.ndarray,
-        days: np.ndarray,
-        sums: np.ndarray,
-        present: np.ndarray,
-        rows: np.ndarray | int,
-    ) -> None:
-        """Fold per-row contributions (kWh, readings present, rows) into their customer-days."""
+    def _cells(self, codes: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Each row's customer-day, relative to the lowest one of the batch, and the span."""
         self.fit(days)
         cells = codes * self.n_days + (days - self.day0)
         low = int(cells.min())
         span = int(cells.max()) - low + 1
-        local = cells - low
-        for target, weights in ((self.sums, sums), (self.present, present)):
-            flat = target.reshape(-1)
-            flat[low : low + span] += np.bincount(local, weights=weights, minlength=span).astype(
-                flat.dtype
-            )
-        flat_rows = self.rows.reshape(-1)
-        if isinstance(rows, int):
-            flat_rows[low : low + span] += np.bincount(local, minlength=span).astype(np.int32)
+        return cells - low, low, span
+
+    def add_readings(self, codes: np.ndarray, days: np.ndarray, values: np.ndarray) -> None:
+        """Fold one reading per row (NaN: a missing reading) into its customer-day."""
+        local, low, span = self._cells(codes, days)
+        rows = np.bincount(local, minlength=span)
+        missing = np.isnan(values)
+        n_missing = int(np.count_nonzero(missing))
+        if n_missing:
+            present = rows - np.bincount(local[missing], minlength=span)
+            values = np.where(missing, np.float32(0), values)
         else:
-            flat_rows[low : low + span] += np.bincount(local, weights=rows, minlength=span).astype(
-                np.int32
-            )
+            present = rows
+        self.rows.reshape(-1)[low : low + span] += rows.astype(np.int32)
+        self.present.reshape(-1)[low : low + span] += present.astype(np.int32)
+        self.sums.reshape(-1)[low : low + span] += np.bincount(local, values, minlength=span)
+        self.readings += len(values) - n_missing
+
+    def add_rows(
+        self, codes: np.ndarray, days: np.ndarray, sums: np.ndarray, counts: np.ndarray
+    ) -> None:
+        """Fold rows that each carry a day's kWh and its number of readings (wide-interval)."""
+        local, low, span = self._cells(codes, days)
+        self.rows.reshape(-1)[low : low + span] += np.bincount(local, minlength=span).astype(
+            np.int32
+        )
+        present = np.bincount(local, counts, minlength=span)
+        self.present.reshape(-1)[low : low + span] += present.astype(np.int32)
+        self.sums.reshape(-1)[low : low + span] += np.bincount(local, sums, minlength=span)
+        self.readings += int(counts.sum())
+
+    def used_days(self) -> np.ndarray:
+        """True for each day of the grid on which some customer has a row."""
+        return self.rows[: self.n_customers].any(axis=0)
 
     def mark_seen(
         self, codes: np.ndarray, slots: np.ndarray, describe: Callable[[int], str], path: Path
@@ -780,7 +794,7 @@ class _DayGrid:
     ) -> IntervalResult:
         """Apply the completeness rule and return the daily readings (report filled in)."""
         n = self.n_customers
-        used = np.flatnonzero(self.day_last_slot >= 0)
+        used = np.flatnonzero(self.used_days())
         first, last = int(used[0]), int(used[-1]) + 1
         sums = self.sums[:n, first:last]
         present = self.present[:n, first:last]
@@ -982,13 +996,11 @@ class _StampReader(_BatchReader):
                 f"this one {(shifted[row] % interval) / 60:g} minutes off)"
             )
         days = np.floor_divide(shifted, DAY_SECONDS)
-        present = ~np.isnan(values)
-        self.grid.add(codes, days, np.where(present, values, 0.0), present, 1)
-        self.grid.mark_seen(
-            codes, np.floor_divide(absolute - self.phase, interval), describe, self.path
-        )
-        self.grid.readings += int(np.count_nonzero(present))
-        self._track_day_offsets(days, shifted, wall - absolute)
+        self.grid.add_readings(codes, days, values)
+        slots = np.floor_divide(absolute - self.phase, interval) if self.zoned else shifted // interval
+        self.grid.mark_seen(codes, slots, describe, self.path)
+        if self.zoned:
+            self._track_day_offsets(days, shifted, wall - absolute)
 
     def _track_day_offsets(
         self, days: np.ndarray, shifted: np.ndarray, offsets: np.ndarray
@@ -1000,7 +1012,6 @@ class _StampReader(_BatchReader):
         keys = (time_of_day << 18) | (offsets + _OFFSET_BIAS)
         np.minimum.at(grid.day_first_key, local_days, keys)
         np.maximum.at(grid.day_last_key, local_days, keys)
-        np.maximum.at(grid.day_last_slot, local_days, time_of_day // self.interval)
 
     def day_lengths(self, grid: _DayGrid) -> tuple[np.ndarray, int]:
         """Intervals each day holds: from the time zone, else from the stamps' own offsets."""
@@ -1011,12 +1022,12 @@ class _StampReader(_BatchReader):
             mask = (1 << 18) - 1
             first = (grid.day_first_key & mask) - _OFFSET_BIAS
             last = (grid.day_last_key & mask) - _OFFSET_BIAS
-            seen = grid.day_last_slot >= 0
+            seen = grid.day_last_key >= 0
             seconds = np.where(seen, DAY_SECONDS + first - last, DAY_SECONDS)
         else:
             seconds = np.full(grid.n_days, DAY_SECONDS)
         expected = np.maximum(seconds // self.interval, 1)
-        used = grid.day_last_slot >= 0
+        used = grid.used_days()
         return expected, int(np.count_nonzero((expected != nominal) & used))
 
 
@@ -1076,15 +1087,14 @@ class _PeriodReader(_BatchReader):
         )
         values = self._values(values, where)
         self._labels(batch, codes, where)
+        self.grid.add_readings(codes, days, values)
         present = ~np.isnan(values)
-        self.grid.add(codes, days, np.where(present, values, 0.0), present, 1)
         date_text = batch.column(self.date_column)
 
         def describe(row: int) -> str:
             return f"{date_text[row].as_py()!s} interval {int(period[row])} at {where(row)}"
 
         self.grid.mark_seen(codes, days * self.grid.slots_per_day + slot, describe, self.path)
-        self.grid.readings += int(np.count_nonzero(present))
         np.maximum.at(self.grid.day_last_slot, days - self.grid.day0, np.where(present, slot, 0))
 
     def day_lengths(self, grid: _DayGrid) -> tuple[np.ndarray, int]:
@@ -1134,8 +1144,7 @@ class _WideReader(_BatchReader):
         self._labels(batch, codes, where)
         present = ~np.isnan(block)
         counts = np.count_nonzero(present, axis=1)
-        grid.add(codes, days, np.nansum(block, axis=1, dtype=np.float64), counts, 1)
-        grid.readings += int(counts.sum())
+        grid.add_rows(codes, days, np.nansum(block, axis=1, dtype=np.float64), counts)
         last_slot = np.where(
             counts > 0, block.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1), 0
         )
@@ -1162,7 +1171,7 @@ def _period_day_lengths(
     daylight-saving day of that many intervals. Clock columns (`columns` given) cannot hold the
     extra hour, so their long days are capped at the number of columns.
     """
-    used = grid.day_last_slot >= 0
+    used = grid.used_days()
     if timezone:
         expected = _zone_day_seconds(grid.day0, grid.n_days, timezone) // (DAY_SECONDS // periods)
     else:
