@@ -997,7 +997,9 @@ class _StampReader(_BatchReader):
             )
         days = np.floor_divide(shifted, DAY_SECONDS)
         self.grid.add_readings(codes, days, values)
-        slots = np.floor_divide(absolute - self.phase, interval) if self.zoned else shifted // interval
+        slots = (
+            np.floor_divide(absolute - self.phase, interval) if self.zoned else shifted // interval
+        )
         self.grid.mark_seen(codes, slots, describe, self.path)
         if self.zoned:
             self._track_day_offsets(days, shifted, wall - absolute)
