@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ntl.interval as interval
+import ntl.interval.stream as stream
 from ntl.errors import MeterDataError
 from ntl.frame import consumption_matrix, validate_canonical
 from ntl.interval import nominal_periods, wide_interval_columns
@@ -191,7 +191,7 @@ def test_labels_rows_in_any_order_and_many_batches(tmp_path, monkeypatch):
     order = rng.permutation(len(rows))
     path = write_long(tmp_path / "m.csv", [rows[i] for i in order], "LCLid,tstp,kwh,FLAG")
     whole, _ = read_meter_data(path, **LONG)
-    monkeypatch.setattr(interval, "CSV_BLOCK_BYTES", 2048)  # about 50 rows a batch
+    monkeypatch.setattr(stream, "CSV_BLOCK_BYTES", 2048)  # about 50 rows a batch
     frame, _ = read_meter_data(path, **LONG)
     pd.testing.assert_frame_equal(frame, whole)
     frame = frame.loc[["A", "B", "C"]]
@@ -209,7 +209,7 @@ def test_parquet_long_interval_file_matches_csv(tmp_path, monkeypatch):
     table.to_parquet(tmp_path / "text.parquet")  # every column text, 'Null' included
     expected, _ = read_meter_data(csv_path, **LONG)
     np.testing.assert_allclose(matrix(expected), [[np.arange(48).sum() / 8], [48]])
-    monkeypatch.setattr(interval, "PARQUET_BATCH_ROWS", 10)
+    monkeypatch.setattr(stream, "PARQUET_BATCH_ROWS", 10)
     for name in ("typed.parquet", "text.parquet"):
         frame, report = read_meter_data(tmp_path / name, **LONG)
         pd.testing.assert_frame_equal(frame, expected)
@@ -405,7 +405,7 @@ def test_irregular_interval_names_customer_and_timestamp(tmp_path):
 
 @pytest.mark.parametrize("block_bytes", [16 << 20, 300])
 def test_two_readings_at_one_timestamp(tmp_path, monkeypatch, block_bytes):
-    monkeypatch.setattr(interval, "CSV_BLOCK_BYTES", block_bytes)  # same batch, and across batches
+    monkeypatch.setattr(stream, "CSV_BLOCK_BYTES", block_bytes)  # same batch, and across batches
     rows = day_rows("A", half_hours("2014-01-01"), [1] * 48)
     rows += [("A", "2014-01-01 10:00:00", 2)]
     with pytest.raises(
