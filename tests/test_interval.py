@@ -476,3 +476,19 @@ def test_gzip_long_interval_file_and_mixed_offsets(tmp_path):
     rows[5] = ("A", "2014-01-01T02:30:00+00:00", 0.5)
     with pytest.raises(MeterDataError, match=r"with and without a UTC offset are mixed"):
         read_meter_data(write_long(tmp_path / "mixed.csv", rows), **LONG)
+
+
+def test_london_full_export_with_padded_header_and_values(tmp_path):
+    """The trial's full file: extra columns, a header name with a trailing space, ' 0.2 ' cells."""
+    lines = ["LCLid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Acorn_grouped"]
+    for stamp in half_hours("2012-10-12"):
+        lines.append(f"MAC000002,Std,{stamp}.0000000, 0.25 ,ACORN-A,Affluent")
+    lines[5] = lines[5].replace(" 0.25 ", "Null")
+    path = tmp_path / "CC_LCL-FullData.csv"
+    path.write_text("\n".join(lines) + "\n")
+    frame, report = read_meter_data(
+        path, id_column="LCLid", date_column="DateTime", value_column="KWH/hh (per half hour)",
+        min_days=1,
+    )  # fmt: skip
+    np.testing.assert_allclose(matrix(frame), [[0.25 * 47 * 48 / 47]])
+    assert report.interval.scaled_days == 1

@@ -109,9 +109,9 @@ def read_long_interval(
             for batch, row0 in record_batches(path, file_format, names, fast_types, attempt):
                 reader.add(batch, row0)
             reader.finish_pending()
-        except pa.ArrowInvalid:  # typed CSV parse refused a value: re-read as text, name it
+        except pa.ArrowInvalid as exc:  # typed CSV parse refused a value: re-read as text
             if attempt == "careful":
-                raise
+                raise MeterDataError(f"{path}: cannot read ({exc})") from exc
             continue
         break
     if grid.n_customers == 0:
@@ -165,9 +165,9 @@ def read_wide_interval(
         try:
             for batch, row0 in record_batches(path, file_format, names, fast_types, attempt):
                 reader.add(batch, row0)
-        except pa.ArrowInvalid:
+        except pa.ArrowInvalid as exc:
             if attempt == "careful":
-                raise
+                raise MeterDataError(f"{path}: cannot read ({exc})") from exc
             continue
         break
     if grid.n_customers == 0:

@@ -68,11 +68,18 @@ def wide_interval_columns(
 def has_time_of_day(path: Path, file_format: str, date_column: str) -> bool:
     """True when the long file's date column carries times other than midnight, or UTC offsets."""
     if file_format == "parquet":
-        column = next(pq.ParquetFile(path).iter_batches(SNIFF_ROWS, columns=[date_column]))
-        values = column.column(0)
+        try:
+            batches = pq.ParquetFile(path).iter_batches(SNIFF_ROWS, columns=[date_column])
+            values = next(batches).column(0)
+        except StopIteration:
+            return False
+        except (OSError, pa.ArrowException) as exc:
+            raise MeterDataError(f"{path}: unreadable or corrupt parquet file ({exc})") from exc
         if pa.types.is_timestamp(values.type):
-            seconds = pc.cast(values, pa.timestamp("s")).cast(pa.int64()).to_numpy(False)
-            return bool(values.type.tz) or bool(np.any(np.nan_to_num(seconds) % DAY_SECONDS))
+            if values.type.tz:
+                return True
+            seconds = pc.cast(values, pa.timestamp("s"), safe=False).cast(pa.int64())
+            return bool(np.any(np.nan_to_num(seconds.to_numpy(False)) % DAY_SECONDS))
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
             return False
         text = values.to_pylist()

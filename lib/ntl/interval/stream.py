@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ntl.errors import MeterDataError
-from ntl.io import MISSING_STRINGS, csv_delimiter
+from ntl.io import MISSING_STRINGS, csv_delimiter, read_header
 from ntl.io import _first_line as read_first_line
 
 CSV_BLOCK_BYTES = 16 << 20  # bytes of CSV per record batch (about 400k half-hour rows)
@@ -21,10 +21,16 @@ SNIFF_ROWS = 200
 def open_csv(
     path: Path, file_format: str, convert: pacsv.ConvertOptions, block_size: int
 ) -> pacsv.CSVStreamingReader:
+    """pyarrow's streaming CSV reader, the columns named as ``ntl.io.read_header`` names them
+    (stripped of padding such as the London trial's ``KWH/hh (per half hour) ``)."""
     delimiter = csv_delimiter(read_first_line(path, file_format))
+    names = read_header(path, file_format)
+    read = pacsv.ReadOptions(
+        use_threads=True, block_size=block_size, column_names=names, skip_rows=1
+    )
     return pacsv.open_csv(
         pa.input_stream(path, compression="gzip" if file_format == "csv.gz" else None),
-        read_options=pacsv.ReadOptions(use_threads=True, block_size=block_size),
+        read_options=read,
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
         convert_options=convert,
     )
@@ -51,8 +57,6 @@ def record_batches(
                 yield batch, row0
                 row0 += batch.num_rows
         except (OSError, pa.ArrowException) as exc:
-            if isinstance(exc, pa.ArrowInvalid) and attempt == "fast" and row0:
-                raise
             raise MeterDataError(f"{path}: unreadable or corrupt parquet file ({exc})") from exc
         return
     if attempt == "fast":
@@ -77,6 +81,7 @@ def record_batches(
 
 
 def csv_sample(path: Path, file_format: str, column: str) -> list[str]:
+    """The first few values of one CSV column, as text (to tell timestamps from dates)."""
     convert = pacsv.ConvertOptions(column_types={column: pa.string()}, include_columns=[column])
     reader = open_csv(path, file_format, convert, block_size=1 << 16)
     try:
