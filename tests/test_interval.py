@@ -492,3 +492,35 @@ def test_london_full_export_with_padded_header_and_values(tmp_path):
     )  # fmt: skip
     np.testing.assert_allclose(matrix(frame), [[0.25 * 47 * 48 / 47]])
     assert report.interval.scaled_days == 1
+
+
+def test_irish_day_codes_ddd_hh(tmp_path):
+    """CER style: 19503 is half hour 3 of day 195; day 1 is 2009-01-01, so day 195 is 2009-07-14."""
+    rows = [("1392", 19500 + p, 0.5) for p in range(1, 49)]
+    rows += [("1392", 19600 + p, "-" if p == 48 else 1) for p in range(1, 49)]
+    path = write_long(tmp_path / "cer.csv", rows, "meter,code,kwh")
+    options = {"id_column": "meter", "date_column": "code", "value_column": "kwh", "min_days": 1}
+    frame, report = read_meter_data(path, **options, day_code_origin="2009-01-01")
+    assert list(frame.columns[1:]) == ["2009-07-14", "2009-07-15"]
+    np.testing.assert_allclose(matrix(frame), [[24, 47 * 48 / 47]])
+    assert "DDDHH" in report.interval.layout and report.interval.interval_minutes == 30
+    rows.append(("1392", 19503, 2))
+    with pytest.raises(
+        MeterDataError, match=r"two readings at the same timestamp: 2009-07-14 interval 3"
+    ):
+        read_meter_data(
+            write_long(tmp_path / "cer.csv", rows, "meter,code,kwh"),
+            **options,
+            day_code_origin="2009-01-01",
+        )
+    rows[-1] = ("1392", "195x3", 2)
+    with pytest.raises(MeterDataError, match=r"non-numeric reading '195x3' in column 'code'"):
+        read_meter_data(
+            write_long(tmp_path / "cer.csv", rows, "meter,code,kwh"),
+            **options,
+            day_code_origin="2009-01-01",
+        )
+    with pytest.raises(MeterDataError, match=r"day_code_origin must be a date"):
+        read_meter_data(path, **options, day_code_origin="the start")
+    with pytest.raises(MeterDataError, match=r"period_column or day_code_origin, not both"):
+        read_meter_data(path, **options, day_code_origin="2009-01-01", period_column="code")

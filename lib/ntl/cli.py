@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--period-column", help="long interval layout: the interval number in the day (1..48)"
     )
     score.add_argument(
+        "--day-code-origin",
+        help="long interval layout: the date column holds DDDHH codes (Irish trial); day 1 is "
+        "this date, e.g. 2009-01-01",
+    )
+    score.add_argument(
         "--timezone",
         help="interval data: the utility's time zone, e.g. Europe/London (default: the clock "
         "the stamps are written in)",
@@ -87,6 +92,7 @@ def _score(args: argparse.Namespace) -> int:
     }
     interval_options = {
         "period_column": args.period_column,
+        "day_code_origin": args.day_code_origin,
         "timezone": args.timezone,
         "interval_stamps": args.interval_stamps,
         "max_missing_share": args.max_missing_share,

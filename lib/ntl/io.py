@@ -143,6 +143,7 @@ def read_meter_data(
     negative_readings: str = "missing",
     min_days: int = 14,
     period_column: str | None = None,
+    day_code_origin: str | None = None,
     timezone: str | None = None,
     interval_stamps: str = "start",
     max_missing_share: float = 0.1,
@@ -150,7 +151,7 @@ def read_meter_data(
     """Read a wide (SGCC), long or interval meter export into the canonical frame and a LoadReport.
 
     Interval data (several readings per customer and day) is aggregated to daily kWh; see
-    ``ntl.interval`` for `period_column`, `timezone` (None: the clock the stamps are written in),
+    ``ntl.interval`` for `period_column`, `day_code_origin`, `timezone` (None: the clock the stamps are written in),
     `interval_stamps` ("start" or "end") and `max_missing_share` (the completeness rule).
     Raises MeterDataError naming the file, the column or row and what is wrong.
     """
@@ -161,6 +162,7 @@ def read_meter_data(
         interval_stamps=interval_stamps,
         max_missing_share=max_missing_share,
         period_column=period_column,
+        day_code_origin=day_code_origin,
     )
     if layout not in LAYOUTS:
         raise MeterDataError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -209,7 +211,11 @@ def read_meter_data(
             raise MeterDataError(
                 f"{path}: no period column {period_column!r}; columns seen: {_preview(header)}"
             )
-        if period_column or interval_data.has_time_of_day(path, file_format, date_column):
+        if (
+            period_column
+            or day_code_origin
+            or interval_data.has_time_of_day(path, file_format, date_column)
+        ):
             result = interval_data.read_long_interval(
                 path, file_format, id_name, label_name, date_column, value_column,
                 interval_options, negative_readings,

@@ -60,6 +60,7 @@ READ_OPTIONS = (
     "negative_readings",
     "min_days",
     "period_column",
+    "day_code_origin",
     "timezone",
     "interval_stamps",
     "max_missing_share",

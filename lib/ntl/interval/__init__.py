@@ -76,6 +76,7 @@ def read_long_interval(
 ) -> IntervalResult:
     """Stream a long interval file (timestamps, or day + period) into daily readings."""
     period_column = options.period_column
+    day_codes = options.day_code_origin is not None
     names = [id_name, date_column] + ([period_column] if period_column else [])
     names += [value_column] + ([label_name] if label_name else [])
     fast_types: dict[str, pa.DataType] = {id_name: pa.dictionary(pa.int32(), pa.string())}
@@ -83,7 +84,9 @@ def read_long_interval(
     if label_name:
         fast_types[label_name] = pa.float32()
     zoned = False
-    if period_column:
+    if day_codes:
+        fast_types[date_column] = pa.float32()  # DDDHH: exact in float32 (below 2**24)
+    elif period_column:
         fast_types[date_column] = pa.string()
         fast_types[period_column] = pa.float32()
     elif file_format != "parquet":
@@ -95,8 +98,9 @@ def read_long_interval(
             fast_types[date_column] = pa.string()  # the wall clock of each offset: from the text
         else:
             fast_types[date_column] = pa.timestamp("ns", tz="UTC" if zoned else None)
-    if period_column:
+    if period_column or day_codes:
         reader = PeriodReader(path, id_name, date_column, period_column, value_column)
+        reader.origin_day = options.origin_day
         reader.timezone = options.timezone
     else:
         reader = StampReader(path, id_name, date_column, value_column, options)
@@ -117,7 +121,10 @@ def read_long_interval(
     if grid.n_customers == 0:
         raise MeterDataError(f"{path}: has a header but no rows")
     expected, dst_days = reader.day_lengths(grid)
-    layout = "long, day + period" if period_column else "long, timestamps"
+    if day_codes:
+        layout = f"long, DDDHH day codes from {options.day_code_origin}"
+    else:
+        layout = "long, day + period" if period_column else "long, timestamps"
     summary = IntervalSummary(
         layout=layout,
         interval_minutes=reader.interval / 60,

@@ -21,6 +21,7 @@ class IntervalOptions:
     interval_stamps: str = "start"
     max_missing_share: float = 0.1
     period_column: str | None = None
+    day_code_origin: str | None = None  # the date column holds DDDHH codes, day 1 = this date
 
     def __post_init__(self) -> None:
         if self.interval_stamps not in STAMP_CONVENTIONS:
@@ -32,6 +33,18 @@ class IntervalOptions:
             raise MeterDataError(
                 f"max_missing_share must be a number in [0, 1), got {self.max_missing_share!r}"
             )
+        if self.day_code_origin is not None:
+            if self.period_column is not None:
+                raise MeterDataError(
+                    "give period_column or day_code_origin, not both: a DDDHH day code already "
+                    "holds the interval number"
+                )
+            try:
+                pd.Timestamp(self.day_code_origin)
+            except (ValueError, TypeError) as exc:
+                raise MeterDataError(
+                    f"day_code_origin must be a date like 2009-01-01, got {self.day_code_origin!r}"
+                ) from exc
         if self.timezone is not None:
             try:
                 pd.Timestamp("2020-01-01").tz_localize(self.timezone)
@@ -39,6 +52,13 @@ class IntervalOptions:
                 raise MeterDataError(
                     f"timezone {self.timezone!r} is not a time zone name (e.g. 'Europe/London')"
                 ) from exc
+
+    @property
+    def origin_day(self) -> int | None:
+        """Day number (days since 1970-01-01) of day code 1, when the file uses day codes."""
+        if self.day_code_origin is None:
+            return None
+        return int(pd.Timestamp(self.day_code_origin).normalize().value // (DAY_SECONDS * 10**9))
 
 
 @dataclass

@@ -222,10 +222,21 @@ class StampReader(BatchReader):
 
 
 class PeriodReader(BatchReader):
-    """Long rows of day + period number (1..48, 49-50 on a long daylight-saving day)."""
+    """Long rows of day + period number (1..48, 49-50 on a long daylight-saving day).
+
+    The day and the period come from two columns, or from one DDDHH code (the Irish trial's:
+    day 1 is `origin_day`, ``19503`` is the 3rd half hour of day 195).
+    """
+
+    origin_day: int | None = None
 
     def __init__(
-        self, path: Path, id_name: str, date_column: str, period_column: str, value_column: str
+        self,
+        path: Path,
+        id_name: str,
+        date_column: str,
+        period_column: str | None,
+        value_column: str,
     ) -> None:
         super().__init__(path, id_name)
         self.date_column, self.period_column = date_column, period_column
@@ -237,7 +248,8 @@ class PeriodReader(BatchReader):
         self.periods = 0
 
     def stamps_description(self) -> str:
-        return f"interval numbers 1..{self.periods} in {self.period_column!r}"
+        where = self.period_column or self.date_column
+        return f"interval numbers 1..{self.periods} in {where!r}"
 
     def finish_pending(self) -> None:
         return
@@ -247,10 +259,13 @@ class PeriodReader(BatchReader):
             return
         where = self._where(batch, row0)
         codes = decode_ids(batch.column(self.id_name), self.grid, self.id_name, where, self.path)
-        days = decode_days(batch.column(self.date_column), self.date_column, where, self.path)
-        period = decode_numbers(
-            batch.column(self.period_column), self.period_column, where, self.path
-        )
+        if self.origin_day is None:
+            days = decode_days(batch.column(self.date_column), self.date_column, where, self.path)
+            period = decode_numbers(
+                batch.column(self.period_column), self.period_column, where, self.path
+            )
+        else:
+            days, period = self._day_codes(batch, where)
         if not self.periods:
             self.periods = nominal_periods(
                 int(np.nanmax(period)) if np.isfinite(period).any() else 48
@@ -265,9 +280,10 @@ class PeriodReader(BatchReader):
         )
         if len(bad):
             row = int(bad[0])
+            column = self.period_column or self.date_column
             raise MeterDataError(
-                f"{self.path}: interval number {batch.column(self.period_column)[row].as_py()!r} in "
-                f"{self.period_column!r} at {where(row)} is not one of 1..{self.grid.slots_per_day} "
+                f"{self.path}: interval number {period[row]:g} in {column!r} at {where(row)} "
+                f"is not one of 1..{self.grid.slots_per_day} "
                 f"({self.periods} intervals a day, {self.periods + self.periods // 24} on a "
                 "daylight-saving day)"
             )
@@ -279,13 +295,27 @@ class PeriodReader(BatchReader):
         self._labels(batch, codes, where)
         self.grid.add_readings(codes, days, values)
         present = ~np.isnan(values)
-        date_text = batch.column(self.date_column)
 
         def describe(row: int) -> str:
-            return f"{date_text[row].as_py()!s} interval {int(period[row])} at {where(row)}"
+            day = (pd.Timestamp(0) + pd.Timedelta(days=int(days[row]))).strftime("%Y-%m-%d")
+            return f"{day} interval {int(period[row])} at {where(row)}"
 
         self.grid.mark_seen(codes, days * self.grid.slots_per_day + slot, describe, self.path)
         np.maximum.at(self.grid.day_last_slot, days - self.grid.day0, np.where(present, slot, 0))
+
+    def _day_codes(self, batch: pa.RecordBatch, where: Callable[[int], str]):
+        """Days and interval numbers of DDDHH codes (an empty or non-integral code is an error)."""
+        code = decode_numbers(batch.column(self.date_column), self.date_column, where, self.path)
+        bad = np.flatnonzero(~np.isfinite(code) | (code < 101) | (code % 1 != 0))
+        if len(bad):
+            row = int(bad[0])
+            raise MeterDataError(
+                f"{self.path}: {batch.column(self.date_column)[row].as_py()!r} in "
+                f"{self.date_column!r} at {where(row)} is not a DDDHH day code (day number, then "
+                "the interval number in two digits, e.g. 19503)"
+            )
+        whole = code.astype(np.int64)
+        return self.origin_day + whole // 100 - 1, (whole % 100).astype(np.float32)
 
     def day_lengths(self, grid: DayGrid) -> tuple[np.ndarray, int]:
         return period_day_lengths(grid, self.periods, self.timezone)
