@@ -524,3 +524,12 @@ def test_irish_day_codes_ddd_hh(tmp_path):
         read_meter_data(path, **options, day_code_origin="the start")
     with pytest.raises(MeterDataError, match=r"period_column or day_code_origin, not both"):
         read_meter_data(path, **options, day_code_origin="2009-01-01", period_column="code")
+
+
+def test_a_file_sorted_by_time_is_interval_data_though_it_starts_at_midnight(tmp_path):
+    """250 customers' midnight readings come first: the layout is told from the file's head."""
+    stamps = half_hours("2014-01-01", 24, step="60min")
+    rows = [(f"C{c:03d}", stamp, c % 3) for stamp in stamps for c in range(250)]
+    frame, report = read_meter_data(write_long(tmp_path / "m.csv", rows), **LONG)
+    assert report.interval.interval_minutes == 60
+    np.testing.assert_allclose(matrix(frame)[:, 0], [24 * (c % 3) for c in range(250)])

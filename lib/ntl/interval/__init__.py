@@ -26,7 +26,6 @@ Rooms: ``options`` (what the readers are told and report), ``stream`` (record ba
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +33,8 @@ import pyarrow as pa
 
 from ntl.errors import MeterDataError
 from ntl.interval.columns import (
-    ZONE_SUFFIX,
     has_time_of_day,
+    has_zone_offsets,
     nominal_periods,
     wide_interval_columns,
 )
@@ -90,10 +89,7 @@ def read_long_interval(
         fast_types[date_column] = pa.string()
         fast_types[period_column] = pa.float32()
     elif file_format != "parquet":
-        zoned = any(
-            re.search(ZONE_SUFFIX, (v or "").strip())
-            for v in csv_sample(path, file_format, date_column)
-        )
+        zoned = has_zone_offsets(csv_sample(path, file_format, date_column))
         if zoned and options.timezone is None:
             fast_types[date_column] = pa.string()  # the wall clock of each offset: from the text
         else:

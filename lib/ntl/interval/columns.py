@@ -82,18 +82,27 @@ def has_time_of_day(path: Path, file_format: str, date_column: str) -> bool:
             return bool(np.any(np.nan_to_num(seconds.to_numpy(False)) % DAY_SECONDS))
         if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
             return False
-        text = values.to_pylist()
     else:
-        text = csv_sample(path, file_format, date_column)
-    clock = re.compile(r"[ T](\d{1,2}):(\d{2})")
-    for value in text:
-        value = (value or "").strip()
-        found = clock.search(value)
-        if re.search(ZONE_SUFFIX, value) and found:
-            return True
-        if found and (found.group(1), found.group(2)) not in (("00", "00"), ("0", "00")):
-            return True
-    return False
+        values = csv_sample(path, file_format, date_column)
+    return stamps_have_time(values)
+
+
+def stamps_have_time(values: pa.Array) -> bool:
+    """True when some text stamp has a time of day other than midnight, or a UTC offset.
+
+    The head of the file is looked at, not its first lines: a file sorted by time starts with
+    every customer's midnight reading.
+    """
+    text = _text(values)
+    clock = pc.match_substring_regex(text, r"[ T]\d{1,2}:\d{2}")
+    midnight = pc.match_substring_regex(text, r"[ T]0?0:00(?::00(?:\.0+)?)?$")
+    zoned = pc.match_substring_regex(text, ZONE_SUFFIX)
+    return bool(pc.any(pc.and_(clock, pc.or_(pc.invert(midnight), zoned))).as_py())
+
+
+def has_zone_offsets(values: pa.Array) -> bool:
+    """True when some text stamp carries a UTC offset (``+01:00``, ``Z``)."""
+    return bool(pc.any(pc.match_substring_regex(_text(values), ZONE_SUFFIX)).as_py())
 
 
 def nominal_periods(largest: int) -> int:

@@ -15,7 +15,8 @@ from ntl.io import _first_line as read_first_line
 
 CSV_BLOCK_BYTES = 16 << 20  # bytes of CSV per record batch (about 400k half-hour rows)
 PARQUET_BATCH_ROWS = 1 << 19
-SNIFF_ROWS = 200
+SNIFF_ROWS = 1 << 19  # parquet rows looked at to tell timestamps from dates
+SNIFF_BYTES = 16 << 20  # the same for CSV: the head of the file (about 400k half-hour rows)
 
 
 def open_csv(
@@ -80,12 +81,13 @@ def record_batches(
         raise MeterDataError(f"{path}: cannot parse as CSV ({exc})") from exc
 
 
-def csv_sample(path: Path, file_format: str, column: str) -> list[str]:
-    """The first few values of one CSV column, as text (to tell timestamps from dates)."""
+def csv_sample(path: Path, file_format: str, column: str) -> pa.Array:
+    """One CSV column's values in the head of the file, as text (to tell timestamps from dates)."""
     convert = pacsv.ConvertOptions(column_types={column: pa.string()}, include_columns=[column])
-    reader = open_csv(path, file_format, convert, block_size=1 << 16)
     try:
-        batch = reader.read_next_batch()
+        reader = open_csv(path, file_format, convert, block_size=SNIFF_BYTES)
+        return reader.read_next_batch().column(0)
     except StopIteration:
-        return []
-    return batch.column(0).to_pylist()[:SNIFF_ROWS]
+        return pa.array([], pa.string())
+    except pa.ArrowInvalid as exc:
+        raise MeterDataError(f"{path}: cannot parse as CSV ({exc})") from exc
