@@ -21,7 +21,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 RUN_SETS := $(if $(SEED),--set seed=$(SEED)) $(foreach s,$(SET),--set $(s))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run-all test lint format bench score lab clean distclean
+.PHONY: help setup run-all test lint format bench bench-scale score lab clean distclean
 
 help: ## list the targets
 	@echo "ntl — electricity-theft detection notebooks. Targets:"
@@ -54,6 +54,9 @@ format: setup ## apply ruff's fixes and formatting
 
 bench: setup ## time and peak memory per stage at SGCC scale -> reports/bench/bench.json
 	$(PY) bench/bench.py --params params/sgcc-scale.yaml --out reports/bench/bench.json
+
+bench-scale: setup ## the Dask path at 100k, 300k and 1M customers x 365 days -> reports/bench/bench_scale.json
+	$(PY) bench/bench_scale.py --out reports/bench/bench_scale.json
 
 score: setup ## score new meter data: make score INPUT=file [ARTIFACTS=dir OUT=file]
 	@test -n "$(INPUT)" || { echo "usage: make score INPUT=meter_file.csv [ARTIFACTS=$(ARTIFACTS)] [OUT=$(OUT)]"; exit 2; }

@@ -6,6 +6,7 @@ for the module and closed after it.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -312,3 +313,216 @@ def test_customer_ids_of_a_part_are_padded_for_the_population():
         "C0001000",
     ]
     assert customer_ids(2).tolist() == ["C000000", "C000001"]
+
+
+# ------------------------------------------------------------------ stage 03 and scoring
+
+FAST = {
+    "min_cluster_size": 100,
+    "if_n_estimators": 40,
+    "rf_n_estimators": 30,
+    "xgb_params": {"n_estimators": 120, "learning_rate": 0.1},
+    "early_stopping_rounds": 15,
+    "n_jobs": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, consumption):
+    """Stage 02 and 03 in memory on the 3,000 customers: preprocessor, frame, split, bundle,
+    thresholds, and the preprocessed frame written as parts."""
+    from ntl.frame import labels
+    from ntl.models import split_customers, train_models
+    from ntl.thresholds import fit_thresholds
+
+    config = PreprocessConfig(k_range=(2, 5), silhouette_sample_size=1000)
+    preprocessor, frame = fit_transform(consumption.read_all(), config, seed=42)
+    split = split_customers(labels(frame), seed=42)
+    bundle, report = train_models(frame, split, seed=42, oof_folds=2, **FAST)
+    valid = report["validation_scores"]
+    thresholds = fit_thresholds(valid["risk_score"], valid["FLAG"], population_size=len(frame))
+    root = tmp_path_factory.mktemp("trained") / "preprocessed"
+    parts = write_frame_partitions(frame, root, "preprocessed", PART_ROWS, consumption.info)
+    return {
+        "preprocessor": preprocessor,
+        "frame": frame,
+        "split": split,
+        "bundle": bundle,
+        "report": report,
+        "thresholds": thresholds,
+        "parts": parts,
+    }
+
+
+def test_split_codes_are_split_customers():
+    from ntl.frame import labels
+    from ntl.models import SPLITS, split_customers
+    from ntl.models.split import split_codes
+
+    frame, _ = generate_consumption(500, n_days=20, seed=3)
+    flag = labels(frame).copy()
+    flag.iloc[:40] = pd.NA  # some unlabelled customers
+    codes = split_codes(flag.reset_index(drop=True), (0.6, 0.2, 0.2), seed=9)
+    expected = split_customers(flag, seed=9)["split"].to_numpy()
+    np.testing.assert_array_equal(np.asarray(SPLITS)[codes], expected)
+
+
+def test_weight_from_counts():
+    from ntl.models.supervised import positive_weight, weight_from_counts
+
+    assert weight_from_counts(90, 10) == 9.0
+    assert positive_weight(np.array([0, 0, 0, 1])) == 3.0
+    with pytest.raises(ParameterError, match="contain no thief"):
+        weight_from_counts(5, 0)
+
+
+@pytest.mark.parametrize("reasons_for_top", [None, 25])
+def test_scores_and_ranking_equal_the_in_memory_path(
+    tmp_path, consumption, trained, client, reasons_for_top
+):
+    from ntl.distributed.scoring import score_partitions, write_ranked_list
+    from ntl.risk import build_inspection_list
+    from ntl.thresholds import assign_tiers
+
+    bundle, frame, thresholds = trained["bundle"], trained["frame"], trained["thresholds"]
+    scores = bundle.score(frame)
+    tiers = assign_tiers(scores["risk_score"], thresholds)
+    last_day = pd.Timestamp(consumption.info["last_day"])
+    expected = build_inspection_list(
+        frame, scores, tiers, bundle, last_day, reasons_for_top=reasons_for_top
+    )
+    result = score_partitions(
+        client,
+        consumption,
+        bundle,
+        thresholds,
+        preprocessor=trained["preprocessor"],
+        reasons_for_top=reasons_for_top,
+    )
+    csv_path, parquet_path = tmp_path / "list.csv", tmp_path / "list.parquet"
+    top, in_sample = write_ranked_list(client, result, csv_path, parquet_path, chunk_rows=700)
+    got = pd.read_parquet(parquet_path)
+    assert in_sample == 0 and (got["note"] == "").all()
+    pd.testing.assert_frame_equal(got.drop(columns="note"), expected, check_dtype=False)
+    pd.testing.assert_frame_equal(top.drop(columns="note"), expected.iloc[:700], check_dtype=False)
+    assert len(pd.read_csv(csv_path)) == N_CUSTOMERS
+    assert result.tier_counts == tiers.astype(str).value_counts().to_dict()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv", "list.parquet"]
+
+
+def test_training_on_the_cluster(trained, client):
+    from ntl.distributed.models import train_partitions
+    from ntl.models import SPLITS, ranking_metrics
+    from ntl.models.bundle import cluster_ids
+
+    result = train_partitions(client, trained["parts"], seed=42, **FAST)
+    frame, memory = trained["frame"], trained["bundle"]
+    split = trained["split"]["split"].reindex(frame.index).to_numpy()
+    np.testing.assert_array_equal(np.asarray(SPLITS)[np.concatenate(result.split_codes)], split)
+    features, clusters = memory.features(frame), cluster_ids(frame)
+    np.testing.assert_array_equal(  # forests fitted on the same customers: the same scores
+        result.bundle.isolation.score(features, clusters),
+        memory.isolation.score(features, clusters),
+    )
+    valid = (split == "validation") & frame["FLAG"].notna().to_numpy()
+    y = frame["FLAG"].to_numpy(dtype=np.float64)[valid].astype(int)
+    memory_pr = ranking_metrics(y, memory.xgb_probability(features[valid]))["pr_auc"]
+    dask_pr = ranking_metrics(y, result.bundle.xgb_probability(features[valid]))["pr_auc"]
+    # xgboost.dask's trees depend on which worker holds which rows (row subsampling and the
+    # merged quantile sketches), so the two models differ; the distributed one must reach the
+    # in-memory model's validation PR-AUC to within 0.02.
+    assert dask_pr >= memory_pr - 0.02, (dask_pr, memory_pr)
+    in_memory_sizes = {k: v["customers"] for k, v in trained["report"]["sizes"].items()}
+    assert result.report["sizes"] == in_memory_sizes
+    assert len(result.validation) == int(valid.sum())
+    assert 0 <= result.bundle.ensemble_weight <= 1
+    assert result.bundle.score(frame)["probability"].between(0, 1).all()
+
+
+# ------------------------------------------------------------------ ntl score on Dask
+
+from tests.test_score import chain, export, run  # noqa: E402, F401  (a small finished run)
+
+
+def test_cli_score_on_dask_equals_in_memory(export, run, tmp_path, capsys, client):  # noqa: F811
+    """``ntl score --dask-scheduler ADDRESS`` (the module's in-process cluster) against the
+    in-memory ``ntl score`` on the same file and artifacts."""
+    from ntl import cli
+
+    memory, dask = tmp_path / "memory.csv", tmp_path / "dask.csv"
+    common = ["score", str(export), "--artifacts", str(run), "--quiet"]
+    assert cli.main([*common, "--out", str(memory)]) == 0
+    address = client.scheduler.address
+    assert cli.main([*common, "--out", str(dask), "--dask-scheduler", address]) == 0
+    assert "scored 240 customers" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_csv(dask), pd.read_csv(memory))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "dask.parquet"),
+        pd.read_parquet(tmp_path / "memory.parquet"),
+        check_dtype=False,
+    )
+    memory_drift = json.loads((tmp_path / "memory_drift.json").read_text())
+    dask_drift = json.loads((tmp_path / "dask_drift.json").read_text())
+    assert dask_drift.pop("sample_customers") == 240
+    for document in (memory_drift, dask_drift):
+        document.pop("input")
+    assert dask_drift == memory_drift
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{stem}{suffix}"
+        for stem in ("memory", "dask")
+        for suffix in (".csv", ".parquet", "_drift.json")
+    )
+
+
+def test_cli_score_refuses_bad_schedulers_before_writing(export, run, tmp_path, capsys):  # noqa: F811
+    from ntl import cli
+
+    out = tmp_path / "list.csv"
+    common = ["score", str(export), "--artifacts", str(run), "--out", str(out), "--quiet"]
+    assert cli.main([*common, "--dask-scheduler", "not an address"]) == 2
+    assert "dask_scheduler='not an address' is not '', 'local'" in capsys.readouterr().err
+    started = time.perf_counter()
+    assert cli.main([*common, "--dask-scheduler", f"127.0.0.1:{free_port()}"]) == 2
+    assert time.perf_counter() - started < 15
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: dask_scheduler='tcp://127.0.0.1:") and "\n" not in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_worker_is_survived_by_retries(tmp_path, consumption):
+    """SIGKILL one of two worker processes while stage 02 runs: Dask recomputes its lost parts
+    on the restarted worker and the result is still the in-memory one."""
+    import os
+    import signal
+    import threading
+
+    config = PreprocessConfig(k_range=(2, 3), silhouette_sample_size=500)
+    many_parts = write_frame_partitions(
+        consumption.read_all(), tmp_path / "many", "consumption", 300, consumption.info
+    )
+    _, expected = fit_transform(many_parts.read_all(), config, seed=42)
+    client = start_local_cluster(2, memory_limit="2GiB")
+    try:
+        pids = client.run(os.getpid)
+        victim = sorted(pids)[0]
+        killed = threading.Event()
+
+        def kill_when_busy() -> None:
+            deadline = time.perf_counter() + 60
+            while time.perf_counter() < deadline:
+                if client.has_what().get(victim):  # the worker holds results: kill it now
+                    os.kill(pids[victim], signal.SIGKILL)
+                    killed.set()
+                    return
+                time.sleep(0.01)
+
+        threading.Thread(target=kill_when_busy, daemon=True).start()
+        result = preprocess_partitions(client, many_parts, tmp_path / "pre", config, seed=42)
+        assert killed.is_set()
+        assert pids[victim] not in client.run(os.getpid).values()
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    pd.testing.assert_frame_equal(result.preprocessed.read_all(), expected, check_index_type=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many", "pre"]

@@ -259,7 +259,7 @@ def canonical_rows(
     dropped = len(keep) - int(np.count_nonzero(keep))
     report.all_missing_customers_dropped += dropped
     if dropped:
-        report.dropped_ids = [str(customer) for customer in ids[~keep]]
+        report.dropped_ids.extend(str(customer) for customer in ids[~keep])
         ids, readings, flag = ids[keep], readings[keep], flag[keep]
     # build_frame lays out exactly the canonical frame (ids checked unique, calendar gap-free,
     # float32 days, Int8 FLAG), so validate_canonical's per-column checks are not repeated here.

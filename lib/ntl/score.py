@@ -199,8 +199,12 @@ def preprocess_in_chunks(
 
 def history_notes(consumption: pd.DataFrame, preprocessor: Preprocessor) -> list[str]:
     """Warnings when the new history is much shorter than the one the models learned from."""
+    return history_notes_for(len(day_index(consumption)), preprocessor)
+
+
+def history_notes_for(days: int, preprocessor: Preprocessor) -> list[str]:
+    """`history_notes` from the number of days of the new history."""
     trained_days = int(preprocessor.fitted_on.get("days", 0) or 0)
-    days = len(day_index(consumption))
     notes = []
     if trained_days and days < 0.5 * trained_days:
         notes.append(
@@ -308,14 +312,36 @@ def drift_document(
 ) -> dict[str, Any]:
     """The drift report as JSON-ready data, with what was scored against what."""
     dates = day_index(consumption)
+    return drift_summary(
+        drift,
+        n_customers=len(consumption),
+        first_day=dates[0].strftime("%Y-%m-%d"),
+        last_day=dates[-1].strftime("%Y-%m-%d"),
+        source=source,
+        artifacts_dir=artifacts_dir,
+        summary=summary,
+    )
+
+
+def drift_summary(
+    drift: pd.DataFrame | None,
+    *,
+    n_customers: int,
+    first_day: str,
+    last_day: str,
+    source: str,
+    artifacts_dir: str | Path,
+    summary: ScoringSummary | None = None,
+) -> dict[str, Any]:
+    """`drift_document` from the population's size and calendar (the Dask path has no frame)."""
     document: dict[str, Any] = {
         "ntl_version": __version__,
         "input": source,
         "artifacts": str(artifacts_dir),
-        "n_customers": int(len(consumption)),
+        "n_customers": int(n_customers),
         **({"scoring": vars(summary).copy()} if summary is not None else {}),
-        "first_day": dates[0].strftime("%Y-%m-%d"),
-        "last_day": dates[-1].strftime("%Y-%m-%d"),
+        "first_day": first_day,
+        "last_day": last_day,
         "alert_threshold": ALERT_PSI,
     }
     if drift is None:
@@ -392,6 +418,7 @@ def score_file(
     read_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     reasons_for_top: int | None = None,
+    dask_scheduler: str | None = None,
 ) -> pd.DataFrame:
     """Score a meter export with saved artifacts; write the ranked list and a drift report.
 
@@ -400,7 +427,25 @@ def score_file(
     variable with PSI > 0.2 to stderr. `read_options` go to ``ntl.io.read_meter_data`` (layout,
     id_column, label_column, ...). `reasons_for_top`: None explains the high and medium tiers,
     N the N highest-ranked customers. Returns the ranked inspection list.
+
+    `dask_scheduler` (``local`` or a scheduler address; empty = in memory) scores on a Dask
+    cluster instead (``ntl.distributed.scoring.score_file_distributed``): `input_path` may then
+    also be a partitioned dataset folder, and the list returned is the top of the ranking only.
     """
+    from ntl.distributed.cluster import parse_scheduler
+
+    if parse_scheduler(dask_scheduler).distributed:
+        from ntl.distributed.scoring import score_file_distributed
+
+        return score_file_distributed(
+            input_path,
+            artifacts_dir,
+            out_path,
+            dask_scheduler=str(dask_scheduler),
+            drift_path=drift_path,
+            read_options=read_options,
+            reasons_for_top=reasons_for_top,
+        )
     from tqdm.auto import tqdm
 
     from ntl.artifacts import atomic_write

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 LOCAL = "local"
 CONNECT_TIMEOUT_SECONDS = 5.0
 LOCAL_MEMORY_SHARE = 0.8  # of the machine's memory, split between the local workers
-_ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc)://)?([A-Za-z0-9._\-\[\]:]+?)(?::(\d{1,5}))?/?$")
+_ADDRESS = re.compile(r"^(?:(tcp|tls|ucx)://)?([A-Za-z0-9._\-\[\]:]+?)(?::(\d{1,5}))?/?$")
 
 
 class SchedulerError(NtlError):
@@ -60,8 +60,10 @@ def parse_scheduler(dask_scheduler: str | None) -> SchedulerChoice:
         return SchedulerChoice("memory")
     if value.lower() == LOCAL:
         return SchedulerChoice("local")
+    if value.startswith("inproc://"):  # a scheduler in this very process (tests, notebooks)
+        return SchedulerChoice("address", value)
     match = _ADDRESS.match(value)
-    if not match or (match.group(1) != "inproc" and not match.group(3)):
+    if not match or not match.group(3):
         raise ParameterError(
             f"dask_scheduler={dask_scheduler!r} is not '', 'local' or a scheduler address such "
             "as tcp://10.0.0.5:8786"
@@ -190,3 +192,18 @@ def describe_text(client: Client | None) -> str:
         f"Ran on Dask at {info['scheduler']}: {info['workers']} workers, "
         f"{info['threads']} threads{limit}."
     )
+
+
+@contextmanager
+def worker_losses_as_errors(what: str) -> Iterator[None]:
+    """Turn Dask's KilledWorker (a task whose workers kept dying, after its retries) into one
+    SchedulerError naming `what` was running; callers' writers then leave nothing behind."""
+    from distributed import KilledWorker
+
+    try:
+        yield
+    except KilledWorker as exc:
+        raise SchedulerError(
+            f"{what}: Dask workers kept dying while running a task ({exc}); usually a worker "
+            "ran out of memory: give workers more memory or use smaller parts. Nothing was written"
+        ) from None

@@ -250,15 +250,25 @@ class _WideSource:
     report: meter_io.LoadReport
 
 
-def _open_wide(path: Path, id_column: str, label_column: str | None, layout: str) -> _WideSource:
+def _open_wide(
+    path: Path,
+    id_column: str,
+    label_column: str | None,
+    layout: str,
+    long_columns: tuple[str, str] = ("date", "kwh"),
+) -> _WideSource:
     """Resolve the ID, label and day columns of a wide export, as ``ntl.io`` does."""
+    if layout not in meter_io.LAYOUTS:
+        raise MeterDataError(f"layout must be one of {meter_io.LAYOUTS}, got {layout!r}")
     file_format = meter_io.detect_file_format(path)
     header = meter_io.read_header(path, file_format)
     meter_io._check_unique_header(header, path)
-    if layout not in ("auto", "wide"):
+    looks_long = all(name in header for name in long_columns)
+    if layout == "long" or (layout == "auto" and looks_long):
         raise ParameterError(
             f"{path}: only the wide layout (one row per customer) is converted in pieces; "
-            f"got layout={layout!r}"
+            "a long export (one row per customer and day) has to be pivoted first "
+            "(ntl.io.read_meter_data, then write_frame_partitions)"
         )
     id_name = meter_io._resolve_column(
         header, id_column, meter_io.ID_FALLBACKS, path, required=True
@@ -369,6 +379,8 @@ def convert_meter_file(
     label_column: str | None = LABEL_COLUMN,
     negative_readings: str = "missing",
     min_days: int = 14,
+    date_column: str = "date",
+    value_column: str = "kwh",
 ) -> tuple[PartitionedDataset, meter_io.LoadReport]:
     """Write a wide meter export (CSV, csv.gz or parquet) as a partitioned consumption dataset.
 
@@ -383,7 +395,7 @@ def convert_meter_file(
             f"negative_readings must be one of {meter_io.NEGATIVE_POLICIES}, "
             f"got {negative_readings!r}"
         )
-    source = _open_wide(path, id_column, label_column, layout)
+    source = _open_wide(path, id_column, label_column, layout, (date_column, value_column))
     meter_io.check_history_length(path, len(source.dates), min_days)
     rows = rows_per_part or default_part_rows(len(source.dates))
     pieces = _parquet_pieces if source.file_format == "parquet" else _csv_pieces
@@ -414,7 +426,8 @@ def convert_meter_file(
         report.n_theft, report.n_normal = labels["theft"], labels["normal"]
         report.n_unlabeled = labels["unlabeled"]
         report.missing_fraction = n_missing / (n_customers * calendar["n_days"])
-        writer.commit(parts, {**calendar, "source": str(path), "labels": labels})
+        info = {**calendar, "source": str(path), "labels": labels}
+        writer.commit(parts, info | {"dropped_ids": list(report.dropped_ids)})
     return open_dataset(root, "consumption"), report
 
 

@@ -57,7 +57,17 @@ def split_customers(
     if flag.index.has_duplicates:
         dupes = flag.index[flag.index.duplicated()].unique()[:5].tolist()
         raise MeterDataError(f"split_customers: duplicate {ID_COLUMN} values, e.g. {dupes}")
-    flag = flag.astype("Int8")
+    codes = split_codes(flag, fractions, seed)
+    names = np.asarray(SPLITS, dtype=object)[codes]
+    index = pd.Index(flag.index.astype(str), name=ID_COLUMN)
+    return pd.DataFrame({SPLIT_COLUMN: pd.array(names, dtype="str")}, index=index)
+
+
+def split_codes(flag: pd.Series, fractions: Sequence[float], seed: int) -> np.ndarray:
+    """Position in SPLITS (0 train, 1 validation, 2 test) of each customer, in `flag`'s order:
+    the rule of `split_customers` on the labels alone (the Dask path gathers only FLAG)."""
+    fractions = check_fractions(fractions)
+    flag = pd.Series(flag).astype("Int8")
     rng = np.random.default_rng(seed)
     codes = np.empty(len(flag), dtype=np.int64)
     if has_both_classes(flag):
@@ -70,9 +80,7 @@ def split_customers(
         positions = np.flatnonzero(groups == group)
         shuffled = rng.permutation(positions)
         codes[shuffled] = np.repeat(np.arange(3), split_counts(len(positions), fractions))
-    names = np.asarray(SPLITS, dtype=object)[codes]
-    index = pd.Index(flag.index.astype(str), name=ID_COLUMN)
-    return pd.DataFrame({SPLIT_COLUMN: pd.array(names, dtype="str")}, index=index)
+    return codes
 
 
 def split_mask(split: pd.DataFrame, name: str, index: pd.Index) -> np.ndarray:

@@ -71,10 +71,14 @@ def check_xgb_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def positive_weight(y_train: np.ndarray) -> float:
     """``scale_pos_weight``: normal customers per thief in the training labels."""
-    positives = int(np.sum(y_train == 1))
-    if positives == 0:
+    return weight_from_counts(int(np.sum(y_train == 0)), int(np.sum(y_train == 1)))
+
+
+def weight_from_counts(normal: int, thieves: int) -> float:
+    """``scale_pos_weight`` from the class counts (the Dask path counts them per partition)."""
+    if thieves == 0:
         raise ParameterError("training labels contain no thief: cannot weight the classes")
-    return float(np.sum(y_train == 0)) / positives
+    return float(normal) / thieves
 
 
 def xgb_classifier(
@@ -87,15 +91,35 @@ def xgb_classifier(
 ) -> xgb.XGBClassifier:
     """An unfitted XGBoost classifier weighted for `y_train`: the one recipe every fit uses."""
     return xgb.XGBClassifier(
-        **check_xgb_params(hyperparameters),
-        objective="binary:logistic",
-        eval_metric="aucpr",
-        early_stopping_rounds=early_stopping_rounds,
-        scale_pos_weight=positive_weight(y_train),
-        tree_method="hist",
-        random_state=seed,
-        n_jobs=n_jobs,
+        **xgb_settings(
+            hyperparameters,
+            positive_weight(y_train),
+            early_stopping_rounds=early_stopping_rounds,
+            seed=seed,
+            n_jobs=n_jobs,
+        )
     )
+
+
+def xgb_settings(
+    hyperparameters: Mapping[str, Any],
+    scale_pos_weight: float,
+    *,
+    early_stopping_rounds: int | None = None,
+    seed: int = 42,
+    n_jobs: int = 1,
+) -> dict[str, Any]:
+    """The keyword arguments of the recipe: for ``XGBClassifier`` and ``xgboost.dask`` alike."""
+    return {
+        **check_xgb_params(hyperparameters),
+        "objective": "binary:logistic",
+        "eval_metric": "aucpr",
+        "early_stopping_rounds": early_stopping_rounds,
+        "scale_pos_weight": scale_pos_weight,
+        "tree_method": "hist",
+        "random_state": seed,
+        "n_jobs": n_jobs,
+    }
 
 
 def fit_xgb(

@@ -1,0 +1,337 @@
+"""Stage 03 on a cluster: the split from FLAG alone, Isolation Forests on a seeded sample per
+cluster, XGBoost with ``xgboost.dask``, ensemble and calibration on gathered validation scores.
+
+What travels to the client, and how big at 10 million customers (30 features):
+- FLAG (1 byte a customer, 10 MB) for the stratified split (``split_codes``, the in-memory rule);
+- the Isolation Forest sample: `isolation_sample_size` training customers x 30 float32
+  (200,000 -> 24 MB) for ``fit_isolation`` (equal to the in-memory fit when the training split is
+  no larger than the sample);
+- the baseline sample, `baseline_sample_size` labelled training customers (24 MB at 200,000);
+- three numbers per labelled validation customer (XGBoost probability, anomaly score, label;
+  2 million -> 34 MB) for ``choose_weight`` and ``ScoreCalibrator.fit``.
+XGBoost itself trains on the workers' partitions (``xgboost.dask``: each worker builds its
+histograms on its own rows, the trees are agreed through the Rabit allreduce). The fitted
+booster is converted to a plain ``XGBClassifier``, so the bundle scores, explains and saves
+exactly as one trained in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ntl.distributed.partitions import PartitionedDataset, read_part
+from ntl.distributed.preprocess import sample_positions
+from ntl.errors import MeterDataError
+from ntl.frame import feature_columns, labels
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+    from distributed import Client, Future
+
+    from ntl.models import ModelBundle
+
+ISOLATION_SAMPLE = 200_000  # training customers the Isolation Forests are fitted on
+BASELINE_SAMPLE = 200_000  # labelled training customers the two baselines are fitted on
+TRAIN, VALIDATION = 0, 1  # positions in ntl.models.SPLITS
+
+
+@dataclass
+class PartArrays:
+    """One preprocessed part as the models read it (kept on its worker)."""
+
+    features: np.ndarray  # customers x features, float32, NaN allowed
+    clusters: np.ndarray  # int64, -1 unassigned
+    flag: np.ndarray  # int8: 1 theft, 0 normal, -1 unlabelled
+    split: np.ndarray | None = None  # int8 positions in SPLITS, set once the split is drawn
+
+
+def part_arrays(root: str, part: Mapping[str, Any], feature_names: list[str]) -> PartArrays:
+    """Features, clusters and labels of one preprocessed part (``ModelBundle``'s own readers)."""
+    from ntl.models.bundle import cluster_ids, feature_matrix
+
+    frame = read_part(root, part)
+    flag = labels(frame).fillna(-1).to_numpy(dtype=np.int8)
+    return PartArrays(feature_matrix(frame, feature_names), cluster_ids(frame), flag)
+
+
+def with_split(arrays: PartArrays, codes: np.ndarray) -> PartArrays:
+    """The part with its customers' split positions attached."""
+    return PartArrays(arrays.features, arrays.clusters, arrays.flag, codes.astype(np.int8))
+
+
+def rows_of(arrays: PartArrays, split: int, labelled: bool) -> np.ndarray:
+    """Mask of the part's customers in `split` (and labelled, if asked)."""
+    mask = arrays.split == split
+    return mask & (arrays.flag >= 0) if labelled else mask
+
+
+def sample_rows(
+    arrays: PartArrays, positions: np.ndarray, split: int, labelled: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, clusters and labels at `positions` among the part's rows of `split`."""
+    rows = np.flatnonzero(rows_of(arrays, split, labelled))[positions]
+    return arrays.features[rows], arrays.clusters[rows], arrays.flag[rows]
+
+
+def count_rows(arrays: PartArrays, split: int, labelled: bool) -> int:
+    """Customers of the part in `split` (and labelled, if asked)."""
+    return int(rows_of(arrays, split, labelled).sum())
+
+
+def split_features(arrays: PartArrays, split: int) -> np.ndarray:
+    """Labelled customers' features of `split` (an XGBoost input block)."""
+    return arrays.features[rows_of(arrays, split, labelled=True)]
+
+
+def split_labels(arrays: PartArrays, split: int) -> np.ndarray:
+    """Labelled customers' labels of `split` (an XGBoost label block)."""
+    return arrays.flag[rows_of(arrays, split, labelled=True)].astype(np.int64)
+
+
+def validation_outputs(arrays: PartArrays, bundle: ModelBundle) -> np.ndarray:
+    """XGBoost probability, anomaly score and label of the part's labelled validation customers."""
+    import copy
+
+    own = copy.deepcopy(bundle)  # the booster's thread setting must not race between tasks
+    rows = rows_of(arrays, VALIDATION, labelled=True)
+    features = arrays.features[rows]
+    return np.column_stack(
+        [
+            own.xgb_probability(features),
+            own.isolation.score(features, arrays.clusters[rows]),
+            arrays.flag[rows].astype(np.float64),
+        ]
+    )
+
+
+def gather_sample(
+    client: Client, parts: list[Future], split: int, labelled: bool, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded sample of `size` customers of `split` over all parts (all when fewer), in order."""
+    counts = client.gather(client.map(count_rows, parts, split=split, labelled=labelled))
+    positions = sample_positions(counts, size, seed)
+    pieces = client.gather(
+        client.map(sample_rows, parts, positions, split=split, labelled=labelled)
+    )
+    return tuple(np.concatenate([p[i] for p in pieces]) for i in range(3))  # type: ignore[return-value]
+
+
+def dask_blocks(
+    client: Client, parts: list[Future], split: int, n_features: int
+) -> tuple[Any, Any]:
+    """Dask arrays of the labelled customers of `split`: features and labels, one block a part."""
+    import dask
+    import dask.array as da
+
+    sizes = client.gather(client.map(count_rows, parts, split=split, labelled=True))
+    features = client.map(split_features, parts, split=split)
+    flags = client.map(split_labels, parts, split=split)
+    keep = [i for i, size in enumerate(sizes) if size]
+    x = da.concatenate(
+        [
+            da.from_delayed(dask.delayed(features[i]), (sizes[i], n_features), np.float32)
+            for i in keep
+        ]
+    )
+    y = da.concatenate(
+        [da.from_delayed(dask.delayed(flags[i]), (sizes[i],), np.int64) for i in keep]
+    )
+    return x, y
+
+
+def fit_xgb_dask(
+    client: Client,
+    train: tuple[Any, Any],
+    validation: tuple[Any, Any],
+    hyperparameters: Mapping[str, Any],
+    scale_pos_weight: float,
+    *,
+    early_stopping_rounds: int = 50,
+    seed: int = 42,
+    n_jobs: int = 1,
+) -> xgb.XGBClassifier:
+    """The in-memory recipe (``xgb_settings``) trained with ``xgboost.dask`` on dask arrays,
+    stopping early on validation PR-AUC, returned as a plain ``XGBClassifier``."""
+    import xgboost as xgb
+    import xgboost.dask
+
+    from ntl.models.supervised import xgb_settings
+
+    settings = xgb_settings(
+        hyperparameters,
+        scale_pos_weight,
+        early_stopping_rounds=early_stopping_rounds,
+        seed=seed,
+        n_jobs=n_jobs,
+    )
+    model = xgb.dask.DaskXGBClassifier(**settings)
+    model.client = client
+    with client.as_current(), xgb.config_context(verbosity=0):  # xgboost.dask asks get_client()
+        model.fit(*train, eval_set=[validation], verbose=False)
+    plain = xgb.XGBClassifier(**settings)
+    plain.load_model(bytearray(model.get_booster().save_raw(raw_format="json")))
+    return plain
+
+
+@dataclass
+class DistributedTraining:
+    """What the Dask stage 03 produced."""
+
+    bundle: ModelBundle
+    split_codes: list[np.ndarray]  # per part, positions in SPLITS
+    validation: pd.DataFrame  # xgb_probability, anomaly_score, FLAG of labelled validation
+    report: dict[str, Any]
+
+
+def train_partitions(
+    client: Client,
+    preprocessed: PartitionedDataset,
+    *,
+    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    isolation_sample_size: int = ISOLATION_SAMPLE,
+    baseline_sample_size: int = BASELINE_SAMPLE,
+    **params: Any,
+) -> DistributedTraining:
+    """Fit the model bundle on a partitioned preprocessed dataset.
+
+    `params` are ``ntl.models.ModelParameters`` fields (the random search and the out-of-fold
+    scores of training customers are not run on this path: the bundle scores new data).
+    """
+    from ntl.models import ModelBundle, ModelParameters
+    from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine
+    from ntl.models.isolation import fit_isolation
+    from ntl.models.metrics import comparison_table
+    from ntl.models.split import split_codes
+    from ntl.models.supervised import fit_baselines, weight_from_counts
+    from ntl.models.training import supervision_decision
+
+    options = ModelParameters.from_mapping(params)
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+    names = feature_columns(preprocessed.read_part(0).iloc[:0])
+    root = str(preprocessed.root)
+    n_parts = len(preprocessed.parts)
+    loaded = client.map(
+        part_arrays, [root] * n_parts, list(preprocessed.parts), feature_names=names
+    )
+    flags = client.gather(client.map(lambda arrays: arrays.flag, loaded))
+    flag = pd.Series(np.concatenate(flags)).astype("Int8").where(lambda f: f >= 0)
+    codes = split_codes(flag, split_fractions, options.seed)
+    edges = np.cumsum([0, *(len(f) for f in flags)])
+    per_part = [codes[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    parts = client.map(with_split, loaded, per_part)
+    del loaded
+    times["split"] = round(time.perf_counter() - started, 3)
+
+    started = time.perf_counter()
+    features, clusters, _ = gather_sample(
+        client, parts, TRAIN, False, isolation_sample_size, options.seed
+    )
+    if len(features) < 2:
+        raise MeterDataError(f"split: need >= 2 training customers, got {len(features)}")
+    isolation = fit_isolation(
+        features,
+        clusters,
+        names,
+        min_cluster_size=options.min_cluster_size,
+        n_estimators=options.if_n_estimators,
+        max_samples=options.if_max_samples,
+        seed=options.seed,
+        n_jobs=options.n_jobs,
+    )
+    times["isolation_forests"] = round(time.perf_counter() - started, 3)
+    supervised, reason = supervision_decision(flag, codes == TRAIN, codes == VALIDATION)
+    bundle = ModelBundle(names, supervised, None, isolation)
+    report: dict[str, Any] = {"supervised": supervised, "reason": reason, "times": times}
+    validation = pd.DataFrame(columns=["xgb_probability", "anomaly_score", "FLAG"])
+    if supervised:
+        started = time.perf_counter()
+        known = flag.notna().to_numpy()
+        y = flag.fillna(0).to_numpy(dtype=np.int64)
+        train_known = known & (codes == TRAIN)
+        weight = weight_from_counts(
+            int((y[train_known] == 0).sum()), int((y[train_known] == 1).sum())
+        )
+        train = dask_blocks(client, parts, TRAIN, len(names))
+        tune = dask_blocks(client, parts, VALIDATION, len(names))
+        bundle.xgb = fit_xgb_dask(
+            client,
+            train,
+            tune,
+            options.xgb_params,
+            weight,
+            early_stopping_rounds=options.early_stopping_rounds,
+            seed=options.seed,
+            n_jobs=options.n_jobs,
+        )
+        times["xgboost_dask"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        sample_x, _, sample_y = gather_sample(
+            client, parts, TRAIN, True, baseline_sample_size, options.seed
+        )
+        bundle.baselines = fit_baselines(
+            sample_x,
+            sample_y.astype(np.int64),
+            rf_n_estimators=options.rf_n_estimators,
+            rf_max_depth=options.rf_max_depth,
+            seed=options.seed,
+            n_jobs=options.n_jobs,
+        )
+        times["baselines"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        shared = client.scatter(bundle, broadcast=True)
+        outputs = np.concatenate(
+            client.gather(client.map(validation_outputs, parts, bundle=shared))
+        )
+        validation = pd.DataFrame(outputs, columns=["xgb_probability", "anomaly_score", "FLAG"])
+        y_valid = validation["FLAG"].to_numpy(dtype=np.int64)
+        weight_chosen, weight_curve = choose_weight(
+            y_valid,
+            validation["xgb_probability"].to_numpy(),
+            validation["anomaly_score"].to_numpy(),
+        )
+        bundle.ensemble_weight = weight_chosen
+        risk = combine(
+            validation["xgb_probability"].to_numpy(),
+            validation["anomaly_score"].to_numpy(),
+            weight_chosen,
+        )
+        bundle.calibrator = ScoreCalibrator.fit(risk, y_valid, options.calibration)
+        validation["risk_score"] = risk
+        times["ensemble_and_calibration"] = round(time.perf_counter() - started, 3)
+        report.update(
+            best_iteration=int(bundle.xgb.best_iteration),
+            ensemble_weight=weight_chosen,
+            weight_curve=weight_curve,
+            validation_table=comparison_table(
+                y_valid,
+                {
+                    "ensemble (risk_score)": risk,
+                    "xgboost": validation["xgb_probability"].to_numpy(),
+                    "isolation_forest": validation["anomaly_score"].to_numpy(),
+                },
+            ),
+        )
+    report["sizes"] = {
+        name: int((codes == position).sum())
+        for position, name in enumerate(("train", "validation", "test"))
+    }
+    bundle.training_info = {
+        "parameters": {**options.__dict__, "split_fractions": list(split_fractions)},
+        "supervision_reason": reason,
+        "times_seconds": dict(times),
+        "distributed": {
+            "isolation_sample_size": isolation_sample_size,
+            "baseline_sample_size": baseline_sample_size,
+            "training_customers": report["sizes"]["train"],
+        },
+        "best_iteration": report.get("best_iteration"),
+        "out_of_fold": None,
+    }
+    return DistributedTraining(bundle, per_part, validation, report)
