@@ -224,7 +224,7 @@ def train_partitions(
     flag = pd.Series(np.concatenate(flags)).astype("Int8").where(lambda f: f >= 0)
     codes = split_codes(flag, split_fractions, options.seed)
     edges = np.cumsum([0, *(len(f) for f in flags)])
-    per_part = [codes[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    per_part = [codes[a:b].astype(np.int8) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     parts = client.map(with_split, loaded, per_part)
     del loaded
     times["split"] = round(time.perf_counter() - started, 3)
