@@ -170,50 +170,56 @@ def main() -> int:
     print(f"reference workload {reference:.1f} s", flush=True)
     limit = int(args.worker_memory_gb * 1e9)
     work = ROOT / args.work_dir
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     client = start_local_cluster(args.workers, memory_limit=limit)
     try:
         cluster = describe(client)
-        for n_customers in args.sizes:
+        for n_customers in args.sizes:  # the report is rewritten after each size
             rows += run_size(client, n_customers, work, limit, args.seed)
+            report = summary(rows, args.sizes, reference, cluster)
+            out.write_text(json.dumps(report, indent=2) + "\n")
     finally:
         cluster_object = client.cluster
         client.close()
         cluster_object.close()
+    print(f"ratios: {report['time_ratios']} (linear = {report['linear_ratio']})")
+    print(f"wrote {out}")
+    return 0 if report["every_worker_under_limit"] and not report["workers_restarted"] else 1
+
+
+def summary(rows: list[dict], sizes: list[int], reference: float, cluster: dict) -> dict:
+    """The JSON report of the sizes measured so far: rows, totals and largest / smallest ratios."""
     for row in rows:
         row["reference_multiple"] = round(row["seconds"] / reference, 2)
-    smallest, largest = min(args.sizes), max(args.sizes)
+    done = sorted({r["customers"] for r in rows})
+    smallest, largest = done[0], done[-1]
     ratios = {}
     for name in ("generate", "preprocess", "train", "score"):
         seconds = {r["customers"]: r["seconds"] for r in rows if r["stage"] == name}
         ratios[name] = round(seconds[largest] / seconds[smallest], 2)
-    totals = {
-        n: round(sum(r["seconds"] for r in rows if r["customers"] == n), 2) for n in args.sizes
-    }
+    totals = {n: round(sum(r["seconds"] for r in rows if r["customers"] == n), 2) for n in done}
     ratios["all_stages"] = round(totals[largest] / totals[smallest], 2)
-    report = {
+    return {
         "n_days": N_DAYS,
-        "sizes": args.sizes,
+        "sizes_requested": sizes,
+        "sizes_done": done,
         "cluster": {**cluster, "processes": True},
         "model_settings": MODEL_SETTINGS,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "reference_workload_seconds": round(reference, 2),
         "client_peak_memory_gb": round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3
         ),
         "seconds_total": {str(n): s for n, s in totals.items()},
-        f"time_ratio_{largest}_over_{smallest}": ratios,
+        "time_ratios": {"largest_over_smallest": f"{largest} / {smallest}", **ratios},
         "linear_ratio": round(largest / smallest, 2),
         "every_worker_under_limit": all(r["under_limit"] for r in rows),
         "workers_restarted": sum(r["workers_restarted"] for r in rows),
         "stages": rows,
     }
-    out = ROOT / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"ratios {largest:,} / {smallest:,}: {ratios} (linear = {largest / smallest:g})")
-    print(f"wrote {out}")
-    return 0 if report["every_worker_under_limit"] and not report["workers_restarted"] else 1
 
 
 if __name__ == "__main__":

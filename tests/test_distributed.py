@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -526,3 +527,52 @@ def test_a_killed_worker_is_survived_by_retries(tmp_path, consumption):
         cluster.close()
     pd.testing.assert_frame_equal(result.preprocessed.read_all(), expected, check_index_type=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many", "pre"]
+
+
+def test_cli_partition_writes_a_dataset_and_refuses_bad_input(tmp_path, capsys):
+    from ntl import cli
+
+    frame, _ = generate_consumption(300, n_days=20, seed=4)
+    path = tmp_path / "export.csv"
+    sgcc_layout(frame).to_csv(path, float_format="%.2f")
+    out = tmp_path / "parts"
+    assert cli.main(["partition", str(path), str(out), "--rows-per-part", "120"]) == 0
+    printed = capsys.readouterr().out
+    assert "Read 300 customers x 20 days" in printed
+    assert printed.strip().endswith(f"wrote 3 parts of 300 customers -> {out}")
+    assert open_dataset(out, "consumption").part_rows == [120, 120, 60]
+    assert cli.main(["partition", str(path), str(tmp_path / "other"), "--rows-per-part", "0"]) == 2
+    assert capsys.readouterr().err == "error: --rows-per-part must be >= 1, got 0\n"
+    (tmp_path / "mine").mkdir()
+    assert cli.main(["partition", str(path), str(tmp_path / "mine")]) == 2
+    assert "exists and is not a partitioned ntl dataset" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
+def test_worker_losses_become_one_clear_error():
+    from distributed import KilledWorker
+
+    from ntl.distributed.cluster import worker_losses_as_errors
+
+    worker = SimpleNamespace(address="tcp://127.0.0.1:4000")
+    with pytest.raises(
+        SchedulerError,
+        match=r"ntl score: Dask workers kept dying while running task 'describe_part-123' "
+        r"\(last on tcp://127.0.0.1:4000\); usually .* Nothing was written",
+    ):
+        with worker_losses_as_errors("ntl score"):
+            raise KilledWorker("describe_part-123", worker, 3)
+
+
+def test_a_failing_part_leaves_no_dataset(tmp_path, client):
+    with pytest.raises(ParameterError, match="theft_rate must be in"):
+        generate_partitions(
+            tmp_path / "synthetic",
+            500,
+            truth_root=tmp_path / "truth",
+            rows_per_part=200,
+            n_days=20,
+            theft_rate=2.0,
+            client=client,
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -203,7 +203,9 @@ def worker_losses_as_errors(what: str) -> Iterator[None]:
     try:
         yield
     except KilledWorker as exc:
+        worker = getattr(getattr(exc, "last_worker", None), "address", "?")
         raise SchedulerError(
-            f"{what}: Dask workers kept dying while running a task ({exc}); usually a worker "
-            "ran out of memory: give workers more memory or use smaller parts. Nothing was written"
+            f"{what}: Dask workers kept dying while running task {getattr(exc, 'task', '?')!r} "
+            f"(last on {worker}); usually a worker ran out of memory: give workers more memory "
+            "or use smaller parts. Nothing was written"
         ) from None
