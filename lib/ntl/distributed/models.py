@@ -27,6 +27,7 @@ import pandas as pd
 
 from ntl.distributed.partitions import PartitionedDataset, read_part
 from ntl.distributed.preprocess import sample_positions
+from ntl.distributed.scoring import for_scoring
 from ntl.errors import MeterDataError
 from ntl.frame import feature_columns, labels
 
@@ -96,9 +97,9 @@ def split_labels(arrays: PartArrays, split: int) -> np.ndarray:
 
 def validation_outputs(arrays: PartArrays, bundle: ModelBundle) -> np.ndarray:
     """XGBoost probability, anomaly score and label of the part's labelled validation customers."""
-    import copy
+    from ntl.distributed.scoring import own_copy
 
-    own = copy.deepcopy(bundle)  # the booster's thread setting must not race between tasks
+    own = own_copy(bundle)  # the booster's thread setting must not race between tasks
     rows = rows_of(arrays, VALIDATION, labelled=True)
     features = arrays.features[rows]
     return np.column_stack(
@@ -285,7 +286,7 @@ def train_partitions(
         )
         times["baselines"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
-        shared = client.scatter(bundle, broadcast=True)
+        shared = client.scatter(for_scoring(bundle), broadcast=True)
         outputs = np.concatenate(
             client.gather(client.map(validation_outputs, parts, bundle=shared))
         )

@@ -11,6 +11,7 @@ chunk of ranks at a time, so the client never holds more than `chunk_rows` rows 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,15 @@ def score_part(
 
 
 def own_copy(bundle: ModelBundle) -> ModelBundle:
-    """A private copy of the bundle for one task: scoring sets the booster's thread count for
-    the call, which must not race with another task of the same worker process."""
-    return copy.deepcopy(bundle)
+    """The bundle with a private copy of its XGBoost model for one task: scoring sets the
+    booster's thread count for the call, which must not race with another task of the same
+    worker process. Nothing else is changed by scoring, so nothing else is copied."""
+    return dataclasses.replace(bundle, xgb=copy.deepcopy(bundle.xgb))
+
+
+def for_scoring(bundle: ModelBundle) -> ModelBundle:
+    """The bundle without its baselines (scoring never reads them): less to send to workers."""
+    return dataclasses.replace(bundle, baselines={})
 
 
 def risk_scores(scored: ScoredPart) -> np.ndarray:
@@ -158,7 +165,7 @@ def score_partitions(
 
     root = str(dataset.root)
     n_parts = len(dataset.parts)
-    shared_bundle = client.scatter(bundle, broadcast=True)
+    shared_bundle = client.scatter(for_scoring(bundle), broadcast=True)
     shared_preprocessor = (
         None if preprocessor is None else client.scatter(preprocessor, broadcast=True)
     )
