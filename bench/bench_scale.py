@@ -7,8 +7,8 @@ as ``ntl score`` does it (preprocess, score, tier, reasons for the high and medi
 whole list written in rank order). Per stage: seconds, customers per second, the peak resident
 memory of every worker (sampled every 0.1 s) against its limit, and whether a worker was
 restarted. Also the 1M / 100k time ratio per stage (linear = 10) and a fixed reference workload
-(an XGBoost fit on one thread, nothing of ntl) so that runs on other machines compare as
-multiples of it.
+(an XGBoost fit on one thread, nothing of ntl), timed again before each size, so that runs on
+other machines -- or on this one under another load -- compare as multiples of it.
 
     python bench/bench_scale.py --out reports/bench/bench_scale.json [--sizes 100000 300000 1000000]
 """
@@ -177,7 +177,10 @@ def main() -> int:
     try:
         cluster = describe(client)
         for n_customers in args.sizes:  # the report is rewritten after each size
-            rows += run_size(client, n_customers, work, limit, args.seed)
+            size_reference = reference_seconds()  # the machine's load now, next to the stages
+            for row in (size_rows := run_size(client, n_customers, work, limit, args.seed)):
+                row["reference_seconds"] = round(size_reference, 2)
+            rows += size_rows
             report = summary(rows, args.sizes, reference, cluster)
             out.write_text(json.dumps(report, indent=2) + "\n")
     finally:
@@ -191,8 +194,10 @@ def main() -> int:
 
 def summary(rows: list[dict], sizes: list[int], reference: float, cluster: dict) -> dict:
     """The JSON report of the sizes measured so far: rows, totals and largest / smallest ratios."""
-    for row in rows:
-        row["reference_multiple"] = round(row["seconds"] / reference, 2)
+    for (
+        row
+    ) in rows:  # against the reference timed just before its size: load moves on a shared machine
+        row["reference_multiple"] = round(row["seconds"] / row["reference_seconds"], 2)
     done = sorted({r["customers"] for r in rows})
     smallest, largest = done[0], done[-1]
     ratios = {}
@@ -201,6 +206,10 @@ def summary(rows: list[dict], sizes: list[int], reference: float, cluster: dict)
         ratios[name] = round(seconds[largest] / seconds[smallest], 2)
     totals = {n: round(sum(r["seconds"] for r in rows if r["customers"] == n), 2) for n in done}
     ratios["all_stages"] = round(totals[largest] / totals[smallest], 2)
+    multiples = {
+        n: round(sum(r["reference_multiple"] for r in rows if r["customers"] == n), 2) for n in done
+    }
+    ratios["all_stages_in_reference_multiples"] = round(multiples[largest] / multiples[smallest], 2)
     return {
         "n_days": N_DAYS,
         "sizes_requested": sizes,
@@ -214,6 +223,7 @@ def summary(rows: list[dict], sizes: list[int], reference: float, cluster: dict)
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3
         ),
         "seconds_total": {str(n): s for n, s in totals.items()},
+        "reference_multiples_total": {str(n): m for n, m in multiples.items()},
         "time_ratios": {"largest_over_smallest": f"{largest} / {smallest}", **ratios},
         "linear_ratio": round(largest / smallest, 2),
         "every_worker_under_limit": all(r["under_limit"] for r in rows),
