@@ -43,12 +43,10 @@ def test_parquet_round_trip_keeps_index_and_dtypes(store, frame):
     pd.testing.assert_frame_equal(back, frame)
 
 
-def test_joblib_json_text_csv_round_trips(store, frame):
-    store.write_joblib("preprocessing.joblib", {"k": [1, 2, 3]})
+def test_json_text_csv_round_trips(store, frame):
     store.write_json("thresholds.json", {"threshold": np.float32(0.25), "n": np.int64(3)})
     store.write_text("model_card.md", "# card\n")
     store.write_csv("inspection_list.csv", frame.reset_index())
-    assert store.read_joblib("preprocessing.joblib") == {"k": [1, 2, 3]}
     assert store.read_json("thresholds.json") == {"threshold": 0.25, "n": 3}
     assert store.read_text("model_card.md") == "# card\n"
     assert pd.read_csv(store.path("inspection_list.csv"))["CONS_NO"].tolist() == ["a", "b", "c"]
@@ -66,19 +64,19 @@ def test_manifest_records_hash_size_writer_parameters(store, frame):
     assert manifest["artifact_format"] == ARTIFACT_FORMAT
 
 
-def test_tampered_artifact_is_refused_before_unpickling(store):
-    store.write_joblib("preprocessing.joblib", {"safe": True})
-    path = store.path("preprocessing.joblib")
+def test_tampered_artifact_is_refused_before_it_is_read(store):
+    store.write_json("preprocessing.json", {"safe": True})
+    path = store.path("preprocessing.json")
     path.write_bytes(path.read_bytes() + b"tampered")
-    with pytest.raises(ArtifactIntegrityError, match=r"preprocessing\.joblib changed since"):
-        store.read_joblib("preprocessing.joblib")
+    with pytest.raises(ArtifactIntegrityError, match=r"preprocessing\.json changed since"):
+        store.read_json("preprocessing.json")
 
 
 def test_unrecorded_file_is_refused(store):
     store.root.mkdir(parents=True)
-    store.path("calibrator.joblib").write_bytes(b"not written by the chain")
+    store.path("calibrator.skops").write_bytes(b"not written by the chain")
     with pytest.raises(ArtifactIntegrityError, match="is not recorded in"):
-        store.read_joblib("calibrator.joblib")
+        store.read_bytes("calibrator.skops")
 
 
 @pytest.mark.parametrize(
@@ -86,7 +84,7 @@ def test_unrecorded_file_is_refused(store):
     [
         ("consumption.parquet", "01_data_generation_eda"),
         ("preprocessed.parquet", "02_preprocessing_clustering"),
-        ("model_isolation_cluster_3.joblib", "03_modeling"),
+        ("model_isolation_cluster_3.skops", "03_modeling"),
         ("evaluation.json", "04_evaluation_risk"),
     ],
 )

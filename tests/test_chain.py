@@ -25,11 +25,12 @@ CONTRACT = [
     "consumption.parquet",
     "ground_truth.parquet",
     "preprocessed.parquet",
-    "preprocessing.joblib",
+    "preprocessing.json",
+    "preprocessing_clusters.skops",
     "split.parquet",
-    "model_xgb.joblib",
     "model_xgb.json",
-    "calibrator.joblib",
+    "calibrator.skops",
+    "model_baselines.skops",
     "oof_scores.parquet",
     "thresholds.json",
     "metadata.json",
@@ -74,7 +75,7 @@ def test_contract_files_exist_and_are_recorded(run_a):
     for name in CONTRACT:
         assert (run_a / name).exists(), name
         assert manifest[name]["sha256"] == sha256_file(run_a / name), name
-    isolation = [p.name for p in run_a.glob("model_isolation_cluster_*.joblib")]
+    isolation = [p.name for p in run_a.glob("model_isolation_cluster_*.skops")]
     assert isolation, "no per-cluster isolation forest was written"
     reports = run_a.parent / "reports"
     for stem in ("01_data_generation_eda", "02_preprocessing_clustering", "03_modeling"):
@@ -190,7 +191,7 @@ def test_unlabeled_export_runs_end_to_end(run_a, tmp_path):
     store = ArtifactStore(artifacts)
     assert store.read_parquet("consumption.parquet")["FLAG"].isna().all()
     assert store.read_json("metadata.json")["supervised"] is False
-    assert not (artifacts / "model_xgb.joblib").exists()
+    assert not (artifacts / "model_xgb.json").exists()
     ranked = pd.read_csv(artifacts / "inspection_list.csv")
     assert len(ranked) == len(consumption)
     assert ranked["risk_score"].notna().all()

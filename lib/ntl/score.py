@@ -100,10 +100,11 @@ def load_scoring_artifacts(artifacts_dir: str | Path) -> ScoringArtifacts:
     """
     from ntl.artifacts import ArtifactStore
     from ntl.models import load_model_bundle
+    from ntl.persist import load_preprocessor
 
     store = ArtifactStore(artifacts_dir, notebook="score")
     store.check_compatible()
-    preprocessor = store.read_joblib("preprocessing.joblib")
+    preprocessor = load_preprocessor(store)
     bundle = load_model_bundle(store)
     thresholds = store.read_json("thresholds.json")
     baseline = (
@@ -303,6 +304,29 @@ class ScoringSummary:
         return lines
 
 
+def check_outputs(
+    input_path: str | Path,
+    artifacts_dir: str | Path,
+    out_path: str | Path,
+    drift_path: str | Path | None,
+) -> tuple[Path, Path, Path]:
+    """The three output paths, refused (ParameterError) when one would land on the input, on
+    another output of this call or inside the artifacts folder, or cannot be written."""
+    from ntl.outputs import check_output_paths
+
+    csv_path, parquet_path, json_path = output_paths(out_path, drift_path)
+    check_output_paths(
+        [
+            ("--out", csv_path),
+            ("--out's parquet copy", parquet_path),
+            ("--drift-out" if drift_path else "--out's drift report", json_path),
+        ],
+        inputs=[input_path],
+        protected_folders=[artifacts_dir],
+    )
+    return csv_path, parquet_path, json_path
+
+
 def drift_document(
     drift: pd.DataFrame | None,
     consumption: pd.DataFrame,
@@ -448,9 +472,11 @@ def score_file(
         )
     from tqdm.auto import tqdm
 
-    from ntl.artifacts import atomic_write
+    from ntl.outputs import write_together
 
-    csv_path, parquet_path, json_path = output_paths(out_path, drift_path)
+    csv_path, parquet_path, json_path = check_outputs(
+        input_path, artifacts_dir, out_path, drift_path
+    )
     with tqdm(total=5, desc="ntl score", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("read")
         result = score_input(
@@ -463,12 +489,14 @@ def score_file(
         for note in result.notes:
             tqdm.write(note, file=sys.stderr)
         ranked, document = result.inspection_list, result.drift_document
-        for folder in {csv_path.parent, json_path.parent}:
-            folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(csv_path, lambda tmp: write_safe_csv(ranked, tmp))
-        atomic_write(parquet_path, lambda tmp: ranked.to_parquet(tmp, index=False))
         text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-        atomic_write(json_path, lambda tmp: tmp.write_text(text))
+        write_together(
+            [
+                (csv_path, lambda tmp: write_safe_csv(ranked, tmp)),
+                (parquet_path, lambda tmp: ranked.to_parquet(tmp, index=False)),
+                (json_path, lambda tmp: tmp.write_text(text)),
+            ]
+        )
         bar.update(1)
     for line in result.summary.messages()[1:]:
         print(line, file=sys.stderr)
@@ -487,7 +515,7 @@ def read_while_loading(
 ) -> tuple[ScoringArtifacts, pd.DataFrame, LoadReport]:
     """The scoring artifacts, the input file's canonical frame and its load report, side by side.
 
-    Loading (importing scikit-learn and XGBoost, unpickling the models) is seconds of mostly
+    Loading (importing scikit-learn and XGBoost, reading the models) is seconds of mostly
     single-threaded Python; parsing the file is pyarrow C++ that releases the GIL. A worker thread
     loads while this thread reads, which fills both cores. The history length the preprocessing
     needs is only known once loaded, so it is checked after the read (same message as the

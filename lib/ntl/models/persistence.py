@@ -1,10 +1,11 @@
 """Save and load a ModelBundle through the artifact store.
 
-Files written (see DESIGN.md): ``model_isolation_cluster_{k}.joblib`` per cluster forest and
-``model_isolation_cluster_global.joblib``; when labels allowed supervised models, also
-``model_xgb.joblib`` (+ the native, version-portable ``model_xgb.json``), ``calibrator.joblib`` and
-``model_baselines.joblib``; and ``metadata.json`` (library versions, parameters, features, training
-sizes, theft rate, sha256 of the input ``preprocessed.parquet``, time per step).
+Files written (see DESIGN.md): ``model_isolation_cluster_{k}.skops`` per cluster forest and
+``model_isolation_cluster_global.skops``; when labels allowed supervised models, also
+``model_xgb.json`` (XGBoost's native model), ``calibrator.skops`` and ``model_baselines.skops``;
+and ``metadata.json`` (library versions, parameters, features, training sizes, theft rate, sha256
+of the input ``preprocessed.parquet``, time per step). No file is a pickle: each object goes
+through its ``to_state`` / ``from_state`` pair in ``ntl.persist``.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ import pandas as pd
 import sklearn
 import xgboost as xgb
 
+from ntl import persist
 from ntl._version import __version__
 from ntl.artifacts import ArtifactStore
 from ntl.errors import ArtifactVersionError
 from ntl.models.bundle import ModelBundle
 from ntl.models.isolation import ClusterIsolation
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2  # 2: no pickles
 INPUT_ARTIFACT = "preprocessed.parquet"
 
 
 def isolation_file(key: str) -> str:
     """Artifact name of one isolation forest (``key`` is a cluster id or ``global``)."""
-    return f"model_isolation_cluster_{key}.joblib"
+    return f"model_isolation_cluster_{key}.skops"
 
 
 def library_versions() -> dict[str, str]:
@@ -71,45 +73,57 @@ def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
     """Write the bundle's files through `store`; returns the artifact names written."""
     written = []
     for key, member in bundle.isolation.members.items():
-        store.write_joblib(isolation_file(key), member)
+        persist.write_sklearn(store, isolation_file(key), persist.isolation_member_to_state(member))
         written.append(isolation_file(key))
     if bundle.supervised:
-        store.write_joblib("model_xgb.joblib", bundle.xgb)
-        raw = bundle.xgb.get_booster().save_raw(raw_format="json")
-        store.write_text("model_xgb.json", bytes(raw).decode("utf-8"))
-        store.write_joblib("calibrator.joblib", bundle.calibrator)
-        store.write_joblib("model_baselines.joblib", bundle.baselines)
-        written += ["model_xgb.joblib", "model_xgb.json", "calibrator.joblib"]
-        written.append("model_baselines.joblib")
+        raw = persist.xgb_to_bytes(bundle.xgb)
+        store.write_file(persist.XGB_MODEL, lambda tmp: tmp.write_bytes(raw))
+        persist.write_sklearn(
+            store, persist.CALIBRATOR, persist.calibrator_to_state(bundle.calibrator)
+        )
+        persist.write_sklearn(store, persist.BASELINES, dict(bundle.baselines))
+        written += [persist.XGB_MODEL, persist.CALIBRATOR, persist.BASELINES]
     store.write_json("metadata.json", bundle_metadata(bundle, store))
     return [*written, "metadata.json"]
 
 
 def load_model_bundle(store: ArtifactStore) -> ModelBundle:
-    """Read back what `save_model_bundle` wrote (hashes checked by the store before unpickling)."""
+    """Read back what `save_model_bundle` wrote: hashes and lineage checked, nothing unpickled."""
     metadata = store.read_json("metadata.json")
-    if metadata.get("bundle_format") != BUNDLE_FORMAT:
+    if not isinstance(metadata, dict) or metadata.get("bundle_format") != BUNDLE_FORMAT:
+        found = metadata.get("bundle_format") if isinstance(metadata, dict) else None
         raise ArtifactVersionError(
-            f"{store.path('metadata.json')}: model bundle format {metadata.get('bundle_format')} "
+            f"{store.path('metadata.json')}: model bundle format {found} "
             f"is not {BUNDLE_FORMAT}; re-run notebook 03_modeling"
         )
     info = metadata["isolation"]
+    members = {
+        key: persist.isolation_member_from_state(persist.read_sklearn(store, isolation_file(key)))
+        for key in info["members"]
+    }
     isolation = ClusterIsolation(
         feature_names=list(metadata["feature_names"]),
         fill_values=np.asarray(info["fill_values"], dtype=np.float32),
         min_cluster_size=int(info["min_cluster_size"]),
-        members={key: store.read_joblib(isolation_file(key)) for key in info["members"]},
+        members=members,
     )
     supervised = bool(metadata["supervised"])
     known = {"bundle_format", "versions", "calibration", "input", "isolation", "baselines"}
     known |= {"supervised", "ensemble_weight", "feature_names"}
+    xgb_model = calibrator = None
+    baselines: dict[str, Any] = {}
+    if supervised:
+        source = str(store.path(persist.XGB_MODEL))
+        xgb_model = persist.xgb_from_bytes(store.read_bytes(persist.XGB_MODEL), source)
+        calibrator = persist.calibrator_from_state(persist.read_sklearn(store, persist.CALIBRATOR))
+        baselines = persist.read_sklearn(store, persist.BASELINES)
     return ModelBundle(
         feature_names=list(metadata["feature_names"]),
         supervised=supervised,
         ensemble_weight=metadata["ensemble_weight"],
         isolation=isolation,
-        xgb=store.read_joblib("model_xgb.joblib") if supervised else None,
-        calibrator=store.read_joblib("calibrator.joblib") if supervised else None,
-        baselines=store.read_joblib("model_baselines.joblib") if supervised else {},
+        xgb=xgb_model,
+        calibrator=calibrator,
+        baselines=baselines,
         training_info={k: v for k, v in metadata.items() if k not in known},
     )
