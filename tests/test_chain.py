@@ -199,38 +199,36 @@ def test_unlabeled_export_runs_end_to_end(run_a, tmp_path):
 
 
 def test_real_chain_fails_fast(tmp_path):
+    broken = tmp_path / "broken.csv"
+    broken.write_text("CONS_NO,FLAG\n")  # a header and no day columns: 01 cannot load it
     with pytest.raises(ChainError, match="01_data_generation_eda failed"):
-        smoke_run(tmp_path, source="file", data_path=str(tmp_path / "no_such_file.csv"))
+        smoke_run(tmp_path, source="file", data_path=str(broken))
     assert (tmp_path / "reports" / "01_data_generation_eda.ipynb").exists()
     assert not (tmp_path / "reports" / "02_preprocessing_clustering.ipynb").exists()
     assert not (tmp_path / "artifacts" / "consumption.parquet").exists()
 
 
+def _cli_run(tmp_path, *sets: str) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "ntl", "run", "--params", str(SMOKE), "--no-html", "--to", "01"]
+    for pair in (*sets, f"artifacts_dir={tmp_path / 'a'}", f"reports_dir={tmp_path / 'r'}"):
+        args += ["--set", pair]
+    return subprocess.run(args, capture_output=True, text=True, check=False)
+
+
 def test_cli_exit_code_on_failure(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ntl",
-            "run",
-            "--params",
-            str(SMOKE),
-            "--no-html",
-            "--to",
-            "01",
-            "--set",
-            "source=file",
-            "--set",
-            f"data_path={tmp_path / 'missing.csv'}",
-            "--set",
-            f"artifacts_dir={tmp_path / 'a'}",
-            "--set",
-            f"reports_dir={tmp_path / 'r'}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    broken = tmp_path / "broken.csv"
+    broken.write_text("CONS_NO,FLAG\n")
+    completed = _cli_run(tmp_path, "source=file", f"data_path={broken}")
     assert completed.returncode == 1
     assert "01_data_generation_eda failed" in completed.stderr
-    assert "missing.csv" in completed.stderr
+    assert "broken.csv" in completed.stderr
+
+
+def test_a_missing_data_file_is_refused_before_01(tmp_path):
+    completed = _cli_run(tmp_path, "source=file", f"data_path={tmp_path / 'missing.csv'}")
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"error: invalid parameter(s): data_path {tmp_path / 'missing.csv'} does not exist "
+        "(source is 'file')"
+    ]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "r").exists()

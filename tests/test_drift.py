@@ -208,3 +208,28 @@ def test_history_lengths_within_a_tenth_are_comparable():
     assert drift.comparable_history({}, 90)  # an old baseline without its history length
     baseline = drift.drift_baseline(*_population(50, 1), last_day="2016-10-31", n_days=1035)
     assert baseline["history"] == {"n_days": 1035, "last_day": "2016-10-31"}
+
+
+def test_a_single_customer_gets_no_drift_verdict_but_one_message_why():
+    """Scored alone, one customer lands in one bin of every variable: PSI about 8 everywhere,
+    which used to give a warning per variable."""
+    reference, reference_scores = _population(2000, seed=1)
+    baseline = drift.drift_baseline(reference, reference_scores)
+    one, one_scores = reference.iloc[:1], reference_scores.iloc[:1]
+    report = drift.drift_report(baseline, one, one_scores)
+    assert report["psi"].max() > 2  # the numbers are kept: they are what they are
+    assert not report["alert"].any()
+    assert set(report["status"]) == {drift.TOO_FEW}
+    assert drift.drift_messages(report) == [
+        "drift not judged: 1 customer(s) scored, PSI needs at least 200 to tell a shift from chance"
+    ]
+
+
+def test_the_minimum_population_does_not_raise_alerts_by_chance():
+    reference, reference_scores = _population(5000, seed=1)
+    baseline = drift.drift_baseline(reference, reference_scores)
+    for seed in range(2, 7):
+        sample, sample_scores = _population(drift.MIN_DRIFT_CUSTOMERS, seed=seed)
+        report = drift.drift_report(baseline, sample, sample_scores)
+        assert drift.too_few_message(report) is None
+        assert not report["alert"].any(), report[["variable", "psi"]]

@@ -191,7 +191,7 @@ def test_negative_readings_become_missing_and_are_counted(tmp_path):
 
 def test_negative_readings_can_be_an_error(tmp_path):
     path = write_wide_csv(tmp_path / "m.csv", cells={(1, 2): "-3.5"})
-    with pytest.raises(MeterDataError, match=r"1 negative reading.*-3\.5.*'B2'.*day 3"):
+    with pytest.raises(MeterDataError, match=r"1 negative reading.*-3\.5.*'B2' on 2014-01-03"):
         read_meter_data(path, negative_readings="error")
 
 
@@ -465,12 +465,35 @@ def test_corrupt_parquet(tmp_path):
         read_meter_data(path)
 
 
-def test_infinite_reading(tmp_path):
-    path = write_wide_csv(tmp_path / "m.csv", cells={(0, 1): "inf"})
+@pytest.mark.parametrize("text", ["inf", "1e39"])
+def test_infinite_or_float32_overflow_reading_is_named_with_its_date(tmp_path, text):
+    """1e39 overflows float32; it was reported as "infinite reading on calendar day 2"."""
+    path = write_wide_csv(tmp_path / "m.csv", cells={(0, 1): text})
     with pytest.raises(
-        MeterDataError, match=r"infinite reading for customer 'A1' on calendar day 2"
+        MeterDataError,
+        match=r"reading for customer 'A1' on 2014-01-02 is infinite or beyond float32's range",
     ):
         read_meter_data(path)
+
+
+def test_implausible_readings_are_set_missing_and_reported_with_dates(tmp_path):
+    """1e12 kWh a day loaded silently as a HIGH-quality customer and wrecked the ranking."""
+    path = write_wide_csv(
+        tmp_path / "m.csv", cells={(1, 3): "1e12", (1, 4): "2e5", (2, 0): "99999"}
+    )
+    frame, report = read_meter_data(path)
+    matrix = consumption_matrix(frame)
+    assert np.isnan(matrix[1, 3]) and np.isnan(matrix[1, 4])
+    assert matrix[2, 0] == pytest.approx(99999)  # at the ceiling's side: kept
+    assert report.implausible_readings_set_missing == 2 and report.implausible_customers == 1
+    text = " ".join(report.messages())
+    assert "2 implausible reading(s) of 1 customer(s) above 100,000 kWh/day (max_daily_kwh)" in text
+    assert "e.g. 1e+12 kWh for customer 'B2' on 2014-01-04" in text
+    assert report.missing_fraction == pytest.approx(2 / (3 * N_DAYS))
+    _, lenient = read_meter_data(path, max_daily_kwh=1e13)
+    assert lenient.implausible_readings_set_missing == 0
+    with pytest.raises(MeterDataError, match="max_daily_kwh must be a number > 0, got 0"):
+        read_meter_data(path, max_daily_kwh=0)
 
 
 @pytest.mark.parametrize(
@@ -578,3 +601,16 @@ def test_count_missing_per_customer_across_blocks(monkeypatch):
     monkeypatch.setattr(ntl.io, "MISSING_BLOCK_ROWS", 3)  # blocks of 3, 3 and 1 customers
     assert ntl.io.count_missing(readings).tolist() == [2, 4, 0, 0, 0, 1, 1]
     assert ntl.io.count_missing(readings[:0]).tolist() == []
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_a_truncated_gzip_file_is_named_not_a_traceback(tmp_path, keep):
+    """A .csv.gz cut off mid-transfer raised pyarrow's bare OSError."""
+    rows = np.tile(VALUES, (400, 1))
+    ids = [f"c{i}" for i in range(len(rows))]
+    plain = write_wide_csv(tmp_path / "m.csv", values=rows, ids=ids, flags=[0] * len(rows))
+    whole = gzip.compress(plain.read_bytes())
+    truncated = tmp_path / "m.csv.gz"
+    truncated.write_bytes(whole[: int(len(whole) * keep)])
+    with pytest.raises(MeterDataError, match=r"m\.csv\.gz: cannot read the file: the gzip file is"):
+        read_meter_data(truncated)

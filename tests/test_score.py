@@ -43,6 +43,7 @@ def run(tmp_path_factory) -> Path:
     save_preprocessor(store, preprocessor)
     store.write_parquet("preprocessed.parquet", preprocessed)
     store = ArtifactStore(folder, notebook="03_modeling")
+    preprocessed = store.read_parquet("preprocessed.parquet")  # as 03 reads it: lineage recorded
     split = split_customers(preprocessed["FLAG"], seed=SEED)
     store.write_parquet("split.parquet", split)
     bundle, report = train_models(
@@ -486,3 +487,63 @@ def test_outputs_never_land_on_inputs_or_artifacts(
     assert len(err) == 1 and re.search(message, err[0]), err
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before
+
+
+def _rehash(folder: Path, name: str) -> None:
+    """Record `name`'s current bytes in the manifest, as someone editing the folder would."""
+    from ntl.artifacts import sha256_file
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["artifacts"][name]["sha256"] = sha256_file(folder / name)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("manifest_list", r"manifest\.json is not an ntl manifest \(a JSON list"),
+        ("xgb_not_a_model", r"model_xgb\.json is not an XGBoost model"),
+        ("interrupted_run", r"its last run \(pid \d+.*was interrupted before finishing"),
+        ("mixed_runs", r"mixes runs: .* was made from preprocessed\.parquet"),
+    ],
+)
+def test_damaged_artifact_folders_get_one_line_and_exit_2(
+    run, export, tmp_path, capsys, damage, message
+):
+    folder = tmp_path / "artifacts"
+    shutil.copytree(run, folder)
+    if damage == "manifest_list":
+        (folder / "manifest.json").write_text("[]")
+    elif damage == "xgb_not_a_model":
+        (folder / "model_xgb.json").write_text('{"learner": "not really"}')
+        _rehash(folder, "model_xgb.json")
+    elif damage == "interrupted_run":
+        (folder / ".ntl-run.lock").write_text('{"pid": 999999999, "stage": "03_modeling"}')
+    else:  # preprocessed.parquet of another run beside this run's models
+        other = pd.read_parquet(folder / "preprocessed.parquet").iloc[::-1]
+        other.to_parquet(folder / "preprocessed.parquet")
+        _rehash(folder, "preprocessed.parquet")
+    out = tmp_path / "list.csv"
+    args = ["score", str(export), "--artifacts", str(folder), "--out", str(out), "--quiet"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert not out.exists()
+
+
+def test_one_customer_scored_alone_gets_one_drift_note_not_a_warning_per_variable(
+    run, chain, tmp_path, capsys
+):
+    single = tmp_path / "one.csv"
+    chain["consumption"].iloc[:1].to_csv(single)
+    out = tmp_path / "one_list.csv"
+    assert (
+        cli.main(["score", str(single), "--artifacts", str(run), "--out", str(out), "--quiet"]) == 0
+    )
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "drift" in line]
+    assert warnings == [
+        "warning: drift not judged: 1 customer(s) scored, PSI needs at least 200 to tell a shift "
+        "from chance"
+    ]
+    report = json.loads((tmp_path / "one_list_drift.json").read_text())
+    assert report["judged"] is False and report["alerts"] == []

@@ -24,6 +24,12 @@ An alert must mean the population changed, not the calendar:
   a file whose history is much shorter or longer than at training differs by construction: every
   PSI would alarm (24 warnings on a 90-day file). The report then marks each variable
   "not comparable" and gives one warning about the history length instead.
+
+PSI needs a population: with 11 bins, chance alone gives a PSI of about 10 / n for n customers
+scored, and a single customer scored alone lands in one bin of each variable (PSI about 8 on every
+variable). Below `MIN_DRIFT_CUSTOMERS` (200: chance PSI about 0.05, a quarter of the alert level)
+the report keeps the numbers but judges nothing: no alerts, status ``too few customers``, and one
+message saying why.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from ntl.frame import feature_columns
 EMPTY_SHARE = 1e-4
 ALERT_PSI = 0.2
 MODERATE_PSI = 0.1
+MIN_DRIFT_CUSTOMERS = 200
+TOO_FEW = "too few customers"
 SCORE_COLUMNS = ("risk_score", "anomaly_score", "probability")
 CATEGORY_COLUMNS = ("cluster", "quality_flag")
 # Positions of the largest drop, counted from the end or as a share of the history: they move
@@ -198,6 +206,7 @@ def drift_report(
     alert_threshold: float = ALERT_PSI,
     *,
     n_days: int | None = None,
+    min_customers: int = MIN_DRIFT_CUSTOMERS,
 ) -> pd.DataFrame:
     """PSI of every baseline feature, score and category in new data, highest first.
 
@@ -205,7 +214,9 @@ def drift_report(
     alert_threshold, for comparable variables only), baseline_median, median (numeric variables).
     Status: stable / moderate / shift; "calendar" for CALENDAR_FEATURES (never alerted); "not
     comparable" for every variable when the history length `n_days` differs from the baseline's
-    by more than HISTORY_TOLERANCE. The history lengths are kept in ``report.attrs``.
+    by more than HISTORY_TOLERANCE; "too few customers" for every variable when fewer than
+    `min_customers` were scored (never alerted). The history lengths and the population are kept
+    in ``report.attrs``.
     """
     for key in ("features", "scores", "categories"):
         if key not in baseline:
@@ -252,6 +263,9 @@ def drift_report(
     comparable = comparable_history(baseline, n_days)
     if not comparable:
         status[:] = "not comparable"
+    enough = len(preprocessed) >= min_customers
+    if not enough:
+        status[:] = TOO_FEW
     report.insert(3, "status", status.to_numpy())
     report.insert(4, "alert", (report["psi"] > alert_threshold) & status.isin(["shift"]).to_numpy())
     report = report.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
@@ -260,14 +274,30 @@ def drift_report(
         "days": n_days,
         "comparable": comparable,
     }
+    report.attrs.update(n_customers=len(preprocessed), min_customers=int(min_customers))
     return report
+
+
+def too_few_message(report: pd.DataFrame) -> str | None:
+    """Why a drift report judges nothing (too few customers scored), or None when it judges."""
+    n, needed = report.attrs.get("n_customers"), report.attrs.get("min_customers")
+    if n is None or needed is None or n >= needed:
+        return None
+    return (
+        f"drift not judged: {n:,} customer(s) scored, PSI needs at least {needed:,} to tell a "
+        "shift from chance"
+    )
 
 
 def drift_messages(report: pd.DataFrame, alert_threshold: float = ALERT_PSI) -> list[str]:
     """One warning sentence per variable of a drift_report flagged as an alert.
 
-    A report on a history that is not comparable gets one sentence saying so instead.
+    A report on too few customers, or on a history that is not comparable, gets one sentence
+    saying so instead.
     """
+    too_few = too_few_message(report)
+    if too_few:
+        return [too_few]
     history = report.attrs.get("history", {})
     if not history.get("comparable", True):
         return [

@@ -23,6 +23,10 @@ class ArtifactIntegrityError(ArtifactError):
     """An artifact whose bytes no longer match the hash recorded when it was written."""
 
 
+class ArtifactLineageError(ArtifactError):
+    """Artifacts of one folder that come from different runs (a stale file beside newer ones)."""
+
+
 class ArtifactVersionError(ArtifactError):
     """Artifacts written by an incompatible version of `ntl`."""
 

@@ -48,6 +48,11 @@ LAYOUTS = ("auto", "wide", "long", "wide-interval")
 # Cell text that means "no reading" in every layout; any other text that is not a number is an error.
 MISSING_STRINGS = ("", "Null", "null", "NULL", "NA", "N/A", "n/a", "NaN", "nan", "-")
 NEGATIVE_POLICIES = ("missing", "error")
+# The plausible ceiling of one meter's daily consumption: 100,000 kWh a day is a 4 MW load around
+# the clock, far above any household or business on a distribution meter. Readings above it are
+# unit errors or misreads (1e12 kWh loaded as "HIGH quality" and wrecked the ranking); the loader
+# sets them missing and says so. A utility with larger customers raises `max_daily_kwh`.
+MAX_DAILY_KWH = 100_000.0
 # Used when the configured name is the default and the file does not have it.
 ID_FALLBACKS = {ID_COLUMN: ("customer_id",)}
 LABEL_FALLBACKS = {LABEL_COLUMN: ("label",)}
@@ -81,6 +86,10 @@ class LoadReport:
     n_unlabeled: int = 0
     missing_fraction: float = 0.0
     negative_readings_set_missing: int = 0
+    implausible_readings_set_missing: int = 0
+    implausible_customers: int = 0
+    implausible_example: str = ""
+    max_daily_kwh: float = MAX_DAILY_KWH
     all_missing_customers_dropped: int = 0
     dropped_ids: list[str] = field(default_factory=list)  # the customers with no reading at all
     calendar_days_inserted: int = 0
@@ -125,6 +134,13 @@ class LoadReport:
             lines.append(
                 f"{self.negative_readings_set_missing:,} negative readings set to missing."
             )
+        if self.implausible_readings_set_missing:
+            lines.append(
+                f"{self.implausible_readings_set_missing:,} implausible reading(s) of "
+                f"{self.implausible_customers:,} customer(s) above {self.max_daily_kwh:,.0f} "
+                f"kWh/day (max_daily_kwh) set to missing, e.g. {self.implausible_example}: "
+                "unit errors or misread meters; check these customers' data."
+            )
         if self.all_missing_customers_dropped:
             lines.append(
                 f"{self.all_missing_customers_dropped:,} customers with no reading at all dropped."
@@ -147,14 +163,18 @@ def read_meter_data(
     timezone: str | None = None,
     interval_stamps: str = "start",
     max_missing_share: float = 0.1,
+    max_daily_kwh: float = MAX_DAILY_KWH,
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Read a wide (SGCC), long or interval meter export into the canonical frame and a LoadReport.
 
     Interval data (several readings per customer and day) is aggregated to daily kWh; see
     ``ntl.interval`` for `period_column`, `day_code_origin`, `timezone` (None: the clock the stamps are written in),
     `interval_stamps` ("start" or "end") and `max_missing_share` (the completeness rule).
+    Readings above `max_daily_kwh` are set missing and reported (customer and date).
     Raises MeterDataError naming the file, the column or row and what is wrong.
     """
+    if not (isinstance(max_daily_kwh, (int, float)) and max_daily_kwh > 0):
+        raise MeterDataError(f"max_daily_kwh must be a number > 0, got {max_daily_kwh!r}")
     from ntl import interval as interval_data
 
     interval_options = interval_data.IntervalOptions(
@@ -227,7 +247,9 @@ def read_meter_data(
             )
     report.days_in_file = len(dates)
     check_history_length(path, len(dates), min_days)
-    frame, n_missing = canonical_rows(ids, readings, dates, flag, negative_readings, path, report)
+    frame, n_missing = canonical_rows(
+        ids, readings, dates, flag, negative_readings, path, report, max_daily_kwh=max_daily_kwh
+    )
     if len(frame) == 0:
         raise MeterDataError(f"{path}: no customer has a single reading")
     _fill_summary(report, frame, (len(frame), frame.shape[1] - 1), n_missing)
@@ -242,9 +264,11 @@ def canonical_rows(
     negative_readings: str,
     path: str | Path,
     report: LoadReport,
+    max_daily_kwh: float = MAX_DAILY_KWH,
 ) -> tuple[pd.DataFrame, int]:
     """Rows read from a file as a canonical frame: days on a gap-free calendar, negative
-    readings handled by `negative_readings`, customers without any reading dropped.
+    readings handled by `negative_readings`, readings above `max_daily_kwh` set missing,
+    customers without any reading dropped.
 
     Counts what changed into `report` (added, so a file read in pieces sums its pieces) and
     returns the frame and its number of missing readings. The one finishing step of
@@ -252,8 +276,15 @@ def canonical_rows(
     """
     readings, calendar_start, inserted = place_on_calendar(readings, dates)
     report.calendar_days_inserted = inserted
-    readings, negatives = handle_negative_readings(readings, ids, negative_readings, path)
+    readings, negatives = handle_negative_readings(
+        readings, ids, negative_readings, path, calendar_start
+    )
     report.negative_readings_set_missing += negatives
+    readings, implausible = set_implausible_missing(readings, ids, max_daily_kwh, calendar_start)
+    report.max_daily_kwh = float(max_daily_kwh)
+    report.implausible_readings_set_missing += implausible[0]
+    report.implausible_customers += implausible[1]
+    report.implausible_example = report.implausible_example or implausible[2]
     missing_per_customer = count_missing(readings)
     keep = missing_per_customer < readings.shape[1]
     dropped = len(keep) - int(np.count_nonzero(keep))
@@ -523,12 +554,16 @@ def _read_csv(
     )
     if include_columns is not None:
         convert.include_columns = include_columns
-    return pacsv.read_csv(
-        pa.input_stream(path, compression="gzip" if file_format == "csv.gz" else None),
-        read_options=read,
-        parse_options=parse,
-        convert_options=convert,
-    )
+    try:
+        return pacsv.read_csv(
+            pa.input_stream(path, compression="gzip" if file_format == "csv.gz" else None),
+            read_options=read,
+            parse_options=parse,
+            convert_options=convert,
+        )
+    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream, a read error
+        what = "the gzip file is truncated or corrupt" if file_format == "csv.gz" else "read error"
+        raise MeterDataError(f"{path}: cannot read the file: {what} ({exc})") from None
 
 
 def _read_wide_csv(
@@ -687,14 +722,26 @@ def _validated_labels(raw: pd.Series, ids: np.ndarray, path: Path, label_name: s
     return numbers.where(present).astype("Int8")
 
 
+def _day_name(first_day: pd.Timestamp | None, day: int) -> str:
+    """A calendar column as its date (YYYY-MM-DD), or its position when the calendar is unknown."""
+    if first_day is None:
+        return f"calendar day {day + 1}"
+    return (pd.Timestamp(first_day) + pd.Timedelta(days=int(day))).strftime("%Y-%m-%d")
+
+
 def handle_negative_readings(
-    readings: np.ndarray, ids: np.ndarray, policy: str, path: Path
+    readings: np.ndarray,
+    ids: np.ndarray,
+    policy: str,
+    path: Path,
+    first_day: pd.Timestamp | None = None,
 ) -> tuple[np.ndarray, int]:
     """Set negative readings to NaN (policy 'missing') or raise (policy 'error').
 
-    Also rejects infinite readings, which no meter produces. Returns the readings and how many
-    were set missing. Two NaN-ignoring reductions answer the usual case (nothing wrong) without
-    building masks or copying.
+    Also rejects infinite readings (a float32 overflow: anything above 3.4e38 parses as infinite),
+    which no meter produces. Messages name the customer and the date (`first_day` is the date of
+    column 0). Returns the readings and how many were set missing. Two NaN-ignoring reductions
+    answer the usual case (nothing wrong) without building masks or copying.
     """
     if readings.size == 0:
         return readings, 0
@@ -702,9 +749,12 @@ def handle_negative_readings(
     largest = np.fmax.reduce(flat)
     smallest = np.fmin.reduce(flat)
     if np.isinf(largest) or np.isinf(smallest):
-        row, day = np.argwhere(np.isinf(readings))[0]
+        infinite = np.isinf(readings)
+        row, day = np.argwhere(infinite)[0]
         raise MeterDataError(
-            f"{path}: infinite reading for customer {ids[row]!r} on calendar day {day + 1}"
+            f"{path}: reading for customer {ids[row]!r} on {_day_name(first_day, day)} is "
+            "infinite or beyond float32's range (above 3.4e38 kWh); "
+            f"{int(np.count_nonzero(infinite))} such reading(s): fix or blank them"
         )
     if not smallest < 0:
         return readings, 0
@@ -714,9 +764,33 @@ def handle_negative_readings(
         row, day = np.argwhere(negative)[0]
         raise MeterDataError(
             f"{path}: {count} negative reading(s), e.g. {readings[row, day]} for customer "
-            f"{ids[row]!r} on calendar day {day + 1} (negative_readings='missing' sets them to NaN)"
+            f"{ids[row]!r} on {_day_name(first_day, day)} (negative_readings='missing' sets them "
+            "to NaN)"
         )
     return np.where(negative, np.float32(np.nan), readings), count
+
+
+def set_implausible_missing(
+    readings: np.ndarray,
+    ids: np.ndarray,
+    max_daily_kwh: float,
+    first_day: pd.Timestamp | None = None,
+) -> tuple[np.ndarray, tuple[int, int, str]]:
+    """Readings above `max_daily_kwh` set to NaN; (how many, customers affected, an example).
+
+    One NaN-ignoring max answers the usual case (nothing implausible) without a mask or a copy.
+    """
+    if readings.size == 0 or not np.fmax.reduce(readings.ravel(order="K")) > max_daily_kwh:
+        return readings, (0, 0, "")
+    implausible = readings > max_daily_kwh
+    rows = np.flatnonzero(implausible.any(axis=1))
+    row, day = np.argwhere(implausible)[0]
+    example = (
+        f"{float(readings[row, day]):.6g} kWh for customer {ids[row]!r} on "
+        f"{_day_name(first_day, day)}"
+    )
+    cleaned = np.where(implausible, np.float32(np.nan), readings)
+    return cleaned, (int(np.count_nonzero(implausible)), len(rows), example)
 
 
 def _fill_summary(

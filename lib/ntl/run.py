@@ -13,6 +13,7 @@ an analyst re-running a cell meets; the notebooks resolve their paths from the p
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,10 @@ import yaml
 
 from ntl.artifacts import NOTEBOOKS
 from ntl.errors import NtlError, ParameterError
+from ntl.outputs import remove_stale_temporaries
+from ntl.params import declared_defaults, validate_params
 from ntl.paths import PROJECT_ROOT, project_path
+from ntl.runlock import RunLock
 
 ROOT = PROJECT_ROOT
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -57,9 +61,24 @@ class ChainResult:
     stages: list[StageResult] = field(default_factory=list)
 
 
-def parse_value(text: str) -> Any:
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what and where (line, column)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{what}{where}"
+
+
+def parse_value(text: str, key: str = "value") -> Any:
     """A ``--set`` value typed as YAML would type it (7 -> int, 0.5 -> float, null -> None)."""
-    return yaml.safe_load(text) if text.strip() else ""
+    if not text.strip():
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParameterError(
+            f"--set {key}={text}: not a valid YAML value ({_yaml_problem(exc)})"
+        ) from None
 
 
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
@@ -69,7 +88,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ParameterError(f"--set expects key=value, got {pair!r}")
-        overrides[key.strip()] = parse_value(value)
+        overrides[key.strip()] = parse_value(value, key.strip())
     return overrides
 
 
@@ -80,7 +99,22 @@ def load_params(path: str | Path | None, overrides: Mapping[str, Any] | None = N
         path = Path(path)
         if not path.exists():
             raise ParameterError(f"parameter file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        if path.is_dir():
+            raise ParameterError(f"parameter file {path} is a directory; give a YAML file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParameterError(
+                f"parameter file {path} is not UTF-8 text (at byte offset {exc.start}); save it as UTF-8"
+            ) from None
+        except OSError as exc:
+            raise ParameterError(f"parameter file {path} cannot be read: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ParameterError(
+                f"parameter file {path} is not valid YAML: {_yaml_problem(exc)}"
+            ) from None
         if not isinstance(loaded, dict):
             raise ParameterError(f"{path}: expected a mapping of parameter names to values")
         params.update(loaded)
@@ -105,10 +139,7 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
 def notebook_defaults(stem: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Any]:
     """The defaults of notebook `stem`'s ``parameters`` cell as Python values (the one source of
     every notebook parameter's default; tests read them here instead of copying them)."""
-    import ast
-
-    declared = declared_parameters(notebook_path(stem, notebooks_dir))
-    return {name: ast.literal_eval(text) for name, text in declared.items()}
+    return declared_defaults({stem: declared_parameters(notebook_path(stem, notebooks_dir))})
 
 
 def select_notebooks(
@@ -139,6 +170,19 @@ def resolve_run_dirs(params: dict[str, Any], run_name: str) -> tuple[Path, Path]
     artifacts = project_path(params.get("artifacts_dir") or Path("artifacts") / run_name)
     reports = project_path(params.get("reports_dir") or Path("reports") / run_name)
     return artifacts.resolve(), reports.resolve()
+
+
+def check_run_dirs(artifacts_dir: Path, reports_dir: Path) -> None:
+    """Raise ParameterError unless both run folders are (or can be made) writable folders."""
+    for name, folder in (("artifacts_dir", artifacts_dir), ("reports_dir", reports_dir)):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            where = "" if existing == folder else f" ({existing} is a file)"
+            raise ParameterError(f"{name} {folder} is not a directory{where}")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ParameterError(f"{name} {folder} is not writable ({existing})")
 
 
 def check_known(params: Mapping[str, Any], declared: Mapping[str, dict[str, Any]]) -> None:
@@ -178,6 +222,52 @@ def _failure_message(stem: str, output: Path, exc: Exception) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class StageOptions:
+    """How every notebook of one chain is run and reported."""
+
+    notebooks_dir: Path
+    reports_dir: Path
+    html: bool
+    show_code: bool
+    progress: bool | None
+    echo: Callable[[str], None]
+
+
+def _run_stage(
+    stem: str, label: str, given: Mapping[str, Any], options: StageOptions
+) -> StageResult:
+    """Execute one notebook with its parameters; ChainError when it raises."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = options.reports_dir / f"{stem}.ipynb"
+    show_bar = sys.stderr.isatty() if options.progress is None else options.progress
+    if not show_bar:
+        options.echo(f"{label} running ...")
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook_path(stem, options.notebooks_dir)),
+            str(output),
+            parameters=dict(given),
+            kernel_name="python3",
+            cwd=str(options.notebooks_dir),
+            progress_bar=progress_bar(label) if show_bar else False,
+            log_output=False,
+            extra_arguments=KERNEL_ARGUMENTS,
+        )
+    except PapermillExecutionError as exc:
+        if options.html:
+            export_html(output, options.show_code)
+        options.echo(f"{label} FAILED after {time.perf_counter() - started:.1f} s")
+        raise ChainError(_failure_message(stem, output, exc)) from None
+    seconds = time.perf_counter() - started
+    page = export_html(output, options.show_code) if options.html else None
+    options.echo(f"{label} done in {seconds:.1f} s -> {output}")
+    return StageResult(stem, seconds, output, page)
+
+
 def run_chain(
     params: Mapping[str, Any],
     *,
@@ -192,10 +282,9 @@ def run_chain(
     """Execute the chain with `params`; raise ChainError at the first notebook that fails.
 
     `progress`: a bar of the cells per notebook on stderr; None shows it on a terminal only.
+    Every parameter is validated and both folders checked before anything is written; the run
+    holds the artifacts folder's lock (``ntl.runlock``) from its first to its last notebook.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     all_stems = sorted(p.stem for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
     declared = {stem: declared_parameters(notebook_path(stem, notebooks_dir)) for stem in all_stems}
     params = dict(params)
@@ -203,44 +292,35 @@ def run_chain(
     show_code = params.pop("show_code", False)
     if not isinstance(show_code, bool):
         raise ParameterError(f"show_code must be true or false, got {show_code!r}")
+    if not run_name or Path(run_name).name != run_name or run_name in (".", ".."):
+        raise ParameterError(f"run_name must be a plain folder name, got {run_name!r}")
     check_known(params, declared)
+    validate_params(params, declared)
+    chosen = select_notebooks(start, stop, all_stems)
     artifacts_dir, reports_dir = resolve_run_dirs(params, run_name)
+    check_run_dirs(artifacts_dir, reports_dir)
     params.update(artifacts_dir=str(artifacts_dir), reports_dir=str(reports_dir))
     reports_dir.mkdir(parents=True, exist_ok=True)
-    artifacts_dir.mkdir(parents=True, exist_ok=True)
-
-    result = ChainResult(artifacts_dir, reports_dir)
-    chosen = select_notebooks(start, stop, all_stems)
-    for number, stem in enumerate(chosen, start=1):
-        given = {k: v for k, v in params.items() if k in declared[stem]}
-        output = reports_dir / f"{stem}.ipynb"
-        label = f"[{number}/{len(chosen)}] {stem}"
-        show_bar = sys.stderr.isatty() if progress is None else progress
-        if not show_bar:
-            echo(f"{label} running ...")
-        started = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(notebook_path(stem, notebooks_dir)),
-                str(output),
-                parameters=given,
-                kernel_name="python3",
-                cwd=str(notebooks_dir),
-                progress_bar=progress_bar(label) if show_bar else False,
-                log_output=False,
-                extra_arguments=KERNEL_ARGUMENTS,
-            )
-        except PapermillExecutionError as exc:
-            if html:
-                export_html(output, show_code)
-            echo(
-                f"[{number}/{len(chosen)}] {stem} FAILED after {time.perf_counter() - started:.1f} s"
-            )
-            raise ChainError(_failure_message(stem, output, exc)) from None
-        seconds = time.perf_counter() - started
-        page = export_html(output, show_code) if html else None
-        result.stages.append(StageResult(stem, seconds, output, page))
-        echo(f"[{number}/{len(chosen)}] {stem} done in {seconds:.1f} s -> {output}")
+    lock = RunLock(artifacts_dir).acquire()
+    if lock.stale:
+        echo(
+            f"note: the previous run into {artifacts_dir} (pid {lock.stale.get('pid', '?')}, "
+            f"in {lock.stale.get('stage') or 'its start'}) did not finish; this run replaces it"
+        )
+    finished = False
+    try:
+        remove_stale_temporaries(artifacts_dir)
+        remove_stale_temporaries(reports_dir)
+        result = ChainResult(artifacts_dir, reports_dir)
+        for number, stem in enumerate(chosen, start=1):
+            lock.update(stage=stem)
+            given = {k: v for k, v in params.items() if k in declared[stem]}
+            label = f"[{number}/{len(chosen)}] {stem}"
+            options = StageOptions(notebooks_dir, reports_dir, html, show_code, progress, echo)
+            result.stages.append(_run_stage(stem, label, given, options))
+        finished = True
+    finally:
+        lock.release(finished)
     echo(f"artifacts: {artifacts_dir}\nreports:   {reports_dir}")
     return result
 

@@ -30,16 +30,18 @@ import numpy as np
 import pandas as pd
 
 from ntl._version import __version__
-from ntl.drift import ALERT_PSI, drift_messages, drift_report
+from ntl.drift import ALERT_PSI, drift_messages, drift_report, too_few_message
 from ntl.errors import MeterDataError, NtlError, ParameterError
 from ntl.frame import build_frame, day_index
 from ntl.io import (
+    MAX_DAILY_KWH,
     LoadReport,
     check_history_length,
     handle_negative_readings,
     parse_day_labels,
     place_on_calendar,
     read_meter_data,
+    set_implausible_missing,
 )
 from ntl.tables import write_safe_csv
 from ntl.thresholds import assign_tiers
@@ -64,6 +66,7 @@ READ_OPTIONS = (
     "timezone",
     "interval_stamps",
     "max_missing_share",
+    "max_daily_kwh",
 )
 CHUNK_ROWS = 10_000  # customers preprocessed per progress step
 NOTE_COLUMN = "note"  # why a row of the scored list needs a second look (empty: nothing to say)
@@ -95,14 +98,17 @@ class ScoringArtifacts:
 def load_scoring_artifacts(artifacts_dir: str | Path) -> ScoringArtifacts:
     """Load preprocessing, models, thresholds and (when 04 ran) the drift baseline.
 
-    Raises MissingArtifactError for a folder the chain has not filled and ArtifactVersionError
-    for artifacts written by an incompatible ``ntl``.
+    Raises MissingArtifactError for a folder the chain has not filled, ArtifactVersionError for
+    artifacts written by an incompatible ``ntl``, RunLockedError while a run writes the folder or
+    when its last run did not finish, and ArtifactLineageError for a folder that mixes runs.
     """
     from ntl.artifacts import ArtifactStore
     from ntl.models import load_model_bundle
     from ntl.persist import load_preprocessor
+    from ntl.runlock import check_folder_settled
 
     store = ArtifactStore(artifacts_dir, notebook="score")
+    check_folder_settled(artifacts_dir)
     store.check_compatible()
     preprocessor = load_preprocessor(store)
     bundle = load_model_bundle(store)
@@ -379,9 +385,13 @@ def drift_summary(
         "available": True,
         "history": drift.attrs.get("history", {}),
         "messages": drift_messages(drift),
+        "judged": too_few_message(drift) is None,
+        "min_customers": drift.attrs.get("min_customers"),
         "alerts": drift.loc[drift["alert"], "variable"].tolist(),
         "variables": records,
     }
+    if too_few_message(drift):
+        document["reason"] = too_few_message(drift)
     return document
 
 
@@ -546,9 +556,10 @@ def readings_frame(
 ) -> pd.DataFrame:
     """One customer's readings (date -> kWh) as a one-row canonical consumption frame.
 
-    Days absent from the readings become missing; negative readings become missing, as in the
-    loader. Raises MeterDataError for dates that do not parse, days given twice or values that
-    are not numbers.
+    Days absent from the readings become missing; negative readings and readings above the
+    plausible ceiling (MAX_DAILY_KWH) become missing, as in the loader; an infinite reading is
+    refused with its date. Raises MeterDataError for dates that do not parse, days given twice
+    or values that are not numbers.
     """
     series = pd.Series(readings, dtype=object) if not isinstance(readings, pd.Series) else readings
     if series.empty:
@@ -574,7 +585,8 @@ def readings_frame(
     matrix = values.to_numpy(dtype=np.float32)[None, :]
     calendar, first_day, _ = place_on_calendar(matrix, pd.DatetimeIndex(dates))
     ids = np.array([customer_id], dtype=object)
-    calendar, _ = handle_negative_readings(calendar, ids, "missing", Path("readings"))
+    calendar, _ = handle_negative_readings(calendar, ids, "missing", Path("readings"), first_day)
+    calendar, _ = set_implausible_missing(calendar, ids, MAX_DAILY_KWH, first_day)
     if np.isnan(calendar).all():
         raise MeterDataError("readings: no reading is present (all missing)")
     return build_frame(ids, calendar, first_day)
