@@ -7,6 +7,7 @@ tests of this module through module-scoped fixtures.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -183,12 +184,25 @@ def test_score_cli_reproduces_the_chain(run_a, tmp_path):
 
 
 def test_unlabeled_export_runs_end_to_end(run_a, tmp_path):
-    """A meter export with no FLAG column: ranking by anomaly only, every notebook still runs."""
+    """A meter export with no FLAG column: ranking by anomaly only, every notebook still runs.
+
+    It runs into a copy of a finished synthetic run, as the README's own-data command does after
+    `make run-all`: the synthetic ground truth and the old models must not survive into it.
+    """
     consumption = ArtifactStore(run_a).read_parquet("consumption.parquet")
     export = tmp_path / "unlabeled.csv"
     consumption.drop(columns="FLAG").to_csv(export)
+    shutil.copytree(run_a, tmp_path / "artifacts")
     artifacts = smoke_run(tmp_path, source="file", data_path=str(export))
+    assert not (artifacts / "ground_truth.parquet").exists()
     store = ArtifactStore(artifacts)
+    store.verify()  # one run: every file present, hashed and of one lineage
+    assert "come from synthetic data" not in store.read_text("model_card.md")
+    written_by_01 = [
+        entry for entry in store.manifest()["artifacts"].values()
+        if entry["notebook"] == "01_data_generation_eda"
+    ]  # fmt: skip
+    assert {entry["parameters"]["source"] for entry in written_by_01} == {"file"}
     assert store.read_parquet("consumption.parquet")["FLAG"].isna().all()
     assert store.read_json("metadata.json")["supervised"] is False
     assert not (artifacts / "model_xgb.json").exists()

@@ -64,22 +64,24 @@ def sklearn_to_bytes(obj: Any) -> bytes:
 
 
 def sklearn_from_bytes(data: bytes, source: str) -> Any:
-    """Rebuild what `sklearn_to_bytes` wrote; refuse a file holding any type not trusted here."""
+    """Rebuild what `sklearn_to_bytes` wrote; refuse a file holding any type not trusted here.
+
+    One pass: ``skops.io.loads`` checks every type against the trusted list before it builds
+    anything and raises for the first untrusted one, whose names the message then lists.
+    """
     import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
+        return skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+    except UntrustedTypesFoundException:
         untrusted = skops.io.get_untrusted_types(data=data)
-    except Exception as exc:  # not a zip, not skops: whatever it is, it is not ours
-        raise ArtifactIntegrityError(f"{source} is not a skops file ({exc})") from None
-    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
-    if refused:
+        refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
         raise ArtifactIntegrityError(
             f"{source} holds types ntl does not trust ({', '.join(refused)}): refusing to load it"
-        )
-    try:
-        return skops.io.loads(data, trusted=list(untrusted))
-    except Exception as exc:
-        raise ArtifactIntegrityError(f"{source} cannot be read as a skops file ({exc})") from None
+        ) from None
+    except Exception as exc:  # not a zip, not skops: whatever it is, it is not ours
+        raise ArtifactIntegrityError(f"{source} is not a skops file ({exc})") from None
 
 
 def write_sklearn(store: ArtifactStore, name: str, obj: Any) -> None:

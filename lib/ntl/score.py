@@ -111,7 +111,7 @@ def load_scoring_artifacts(artifacts_dir: str | Path) -> ScoringArtifacts:
     check_folder_settled(artifacts_dir)
     store.check_compatible()
     preprocessor = load_preprocessor(store)
-    bundle = load_model_bundle(store)
+    bundle = load_model_bundle(store, baselines=False)
     thresholds = store.read_json("thresholds.json")
     baseline = (
         store.read_json("drift_baseline.json") if store.exists("drift_baseline.json") else None

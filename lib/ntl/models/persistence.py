@@ -87,8 +87,12 @@ def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
     return [*written, "metadata.json"]
 
 
-def load_model_bundle(store: ArtifactStore) -> ModelBundle:
-    """Read back what `save_model_bundle` wrote: hashes and lineage checked, nothing unpickled."""
+def load_model_bundle(store: ArtifactStore, *, baselines: bool = True) -> ModelBundle:
+    """Read back what `save_model_bundle` wrote: hashes and lineage checked, nothing unpickled.
+
+    ``baselines=False`` skips the reviewer's baseline models (scoring never uses them; reading
+    them through skops costs about half a second).
+    """
     metadata = store.read_json("metadata.json")
     if not isinstance(metadata, dict) or metadata.get("bundle_format") != BUNDLE_FORMAT:
         found = metadata.get("bundle_format") if isinstance(metadata, dict) else None
@@ -111,12 +115,13 @@ def load_model_bundle(store: ArtifactStore) -> ModelBundle:
     known = {"bundle_format", "versions", "calibration", "input", "isolation", "baselines"}
     known |= {"supervised", "ensemble_weight", "feature_names"}
     xgb_model = calibrator = None
-    baselines: dict[str, Any] = {}
+    baseline_models: dict[str, Any] = {}
     if supervised:
         source = str(store.path(persist.XGB_MODEL))
         xgb_model = persist.xgb_from_bytes(store.read_bytes(persist.XGB_MODEL), source)
         calibrator = persist.calibrator_from_state(persist.read_sklearn(store, persist.CALIBRATOR))
-        baselines = persist.read_sklearn(store, persist.BASELINES)
+        if baselines:
+            baseline_models = persist.read_sklearn(store, persist.BASELINES)
     return ModelBundle(
         feature_names=list(metadata["feature_names"]),
         supervised=supervised,
@@ -124,6 +129,6 @@ def load_model_bundle(store: ArtifactStore) -> ModelBundle:
         isolation=isolation,
         xgb=xgb_model,
         calibrator=calibrator,
-        baselines=baselines,
+        baselines=baseline_models,
         training_info={k: v for k, v in metadata.items() if k not in known},
     )
