@@ -468,6 +468,9 @@ def score_file(
     """
     from ntl.distributed.cluster import parse_scheduler
 
+    csv_path, parquet_path, json_path = check_outputs(
+        input_path, artifacts_dir, out_path, drift_path
+    )
     if parse_scheduler(dask_scheduler).distributed:
         from ntl.distributed.scoring import score_file_distributed
 
@@ -484,9 +487,6 @@ def score_file(
 
     from ntl.outputs import write_together
 
-    csv_path, parquet_path, json_path = check_outputs(
-        input_path, artifacts_dir, out_path, drift_path
-    )
     with tqdm(total=5, desc="ntl score", unit="step", disable=not progress, file=sys.stderr) as bar:
         bar.set_postfix_str("read")
         result = score_input(
