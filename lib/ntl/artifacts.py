@@ -46,7 +46,7 @@ _PRODUCERS = {
     "data_summary.json": NOTEBOOKS[0],
     "preprocessed.parquet": NOTEBOOKS[1],
     "preprocessing.joblib": NOTEBOOKS[1],
-    "split.parquet": NOTEBOOKS[2],
+    "split.parquet": NOTEBOOKS[1],
     "model_xgb.joblib": NOTEBOOKS[2],
     "model_xgb.json": NOTEBOOKS[2],
     "calibrator.joblib": NOTEBOOKS[2],

@@ -85,16 +85,6 @@ def precision_at_k(y_true: ArrayLike, score: ArrayLike, k: int | float) -> float
     return float(ranked[:top].mean())
 
 
-def recall_at_k(y_true: ArrayLike, score: ArrayLike, k: int | float) -> float:
-    """Share of all thieves found among the k highest-scored customers."""
-    ranked = _ranked_labels(y_true, score)
-    n_thieves = ranked.sum()
-    if n_thieves == 0:
-        raise ValueError("recall@k needs at least one thief in y_true")
-    top = resolve_k(k, ranked.shape[0])
-    return float(ranked[:top].sum() / n_thieves)
-
-
 MAP_DEFINITION = (
     "MAP@k over thieves only: rank by descending score (ties keep input order); with r the number "
     "of thieves among the first k customers and k_1 < ... < k_r their positions, "

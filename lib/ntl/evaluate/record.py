@@ -10,7 +10,7 @@ the notebook), `tiers_by_split`, `data_summary` and `inspection_list_summary` de
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,11 +43,12 @@ from ntl.evaluate.value import (
 from ntl.evaluate.verdicts import capacity_multiple, difference_verdict, interval_verdict
 from ntl.frame import LABEL_COLUMN, day_index, has_both_classes
 from ntl.models.ensemble import MOSTLY
-from ntl.models.split import SPLIT_COLUMN, SPLITS
 from ntl.risk import NOT_EXPLAINED, tier_table
+from ntl.split import SPLIT_COLUMN, SPLITS
 
 if TYPE_CHECKING:
     from ntl.models import ModelBundle
+    from ntl.preprocess import PreprocessConfig
 
 GROUP_COLUMNS = ("cluster", "quality_flag")  # the weaker-spot breakdowns of the test split
 HEADLINE_MODEL = "ensemble (risk_score)"  # the first row of the model comparison
@@ -454,11 +455,13 @@ def evaluation_record(
     importance_measure: str,
     ranked: pd.DataFrame,
     drift_tables: tuple[pd.DataFrame, pd.DataFrame],
+    preprocessing: PreprocessConfig,
 ) -> dict[str, Any]:
     """Everything notebook 04 reports, as the dict written to ``evaluation.json``.
 
     The one place that defines the schema ``ntl.model_card`` reads: headline ROC-AUC / PR-AUC
-    with their intervals (None without labels), the data, how the scores were made, the tiers,
+    with their intervals (None without labels), the data, the fitted preprocessing settings
+    (`preprocessing`, 02's ``PreprocessConfig``), how the scores were made, the tiers,
     the ``test`` section (`TestEvaluation.record`), the importance, the list and the drift
     baseline's tables.
     """
@@ -479,6 +482,7 @@ def evaluation_record(
         "pr_auc": None if headline is None else float(headline["pr_auc"]),
         "pr_auc_ci": interval("pr_auc"),
         "data": dict(data),
+        "preprocessing": asdict(preprocessing),
         "scores": {
             "source": "ntl.models.chain_scores",
             "training_customers": "out-of-fold" if supervised else "label-free",
