@@ -482,7 +482,10 @@ def evaluation_record(
         "pr_auc": None if headline is None else float(headline["pr_auc"]),
         "pr_auc_ci": interval("pr_auc"),
         "data": dict(data),
-        "preprocessing": asdict(preprocessing),
+        "preprocessing": {  # as JSON holds it, so a card built before writing reads the same
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(preprocessing).items()
+        },
         "scores": {
             "source": "ntl.models.chain_scores",
             "training_customers": "out-of-fold" if supervised else "label-free",
