@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ntl.errors import MeterDataError, ParameterError
+from ntl.evaluate.ranking import share_count
 from ntl.frame import has_both_classes
 
 TIERS = ("low", "medium", "high")
@@ -55,7 +56,7 @@ def capacity_count(
         share = float(inspection_share)
         if not 0 < share <= 1:
             raise ParameterError(f"inspection_share must be in (0, 1], got {inspection_share}")
-    return int(min(n_customers, max(1, math.ceil(share * n_customers - 1e-9))))
+    return share_count(share, n_customers)
 
 
 def _score_at_rank(descending: np.ndarray, count: int) -> float:
@@ -158,21 +159,22 @@ def tier_shares(risk_scores: Mapping[str, pd.Series], thresholds: dict[str, Any]
     """How many customers of each named score set fall in each tier, as counts and shares.
 
     One row per entry of `risk_scores` (in the given order); columns ``customers``,
-    ``high customers`` and the share of each tier. Customers scored like the validation split
-    should have a high share near the capacity the thresholds were fitted to; a set far above it
-    was scored differently (in-sample scores of training customers, say).
+    ``high customers`` and the share of each tier (counted by ``ntl.risk.tier_table``, the one
+    tier count). Customers scored like the validation split should have a high share near the
+    capacity the thresholds were fitted to; a set far above it was scored differently (in-sample
+    scores of training customers, say).
     """
+    from ntl.risk import tier_table
+
     rows = {}
     for name, risk_score in risk_scores.items():  # a handful of score sets
-        counts = assign_tiers(risk_score, thresholds).value_counts().reindex(TIERS[::-1])
-        counts = counts.fillna(0).astype(np.int64)
-        total = int(counts.sum())
-        shares = counts / total if total else counts * np.nan
+        table = tier_table(assign_tiers(risk_score, thresholds)).set_index("tier")
+        total = int(table["customers"].sum())
         rows[name] = {
             "customers": total,
-            "high customers": int(counts["high"]),
-            **{tier: float(shares[tier]) for tier in TIERS[::-1]},
+            "high customers": int(table.loc["high", "customers"]),
+            **{tier: float(table.loc[tier, "share"]) if total else np.nan for tier in TIERS[::-1]},
         }
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "customers scored"
-    return table
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "customers scored"
+    return frame

@@ -54,18 +54,24 @@ def rank_order(score: ArrayLike) -> np.ndarray:
     return np.argsort(-values, kind="stable")
 
 
+def share_count(share: float, n: int) -> int:
+    """Customers meant by a share of `n`: rounded up, at least 1, at most `n` (the one rounding
+    rule of capacities and of k given as a share; the 1e-9 absorbs float error such as 0.05 x 100)."""
+    return int(min(n, max(1, math.ceil(share * n - 1e-9))))
+
+
 def resolve_k(k: int | float, n: int) -> int:
     """Number of customers meant by `k`: an int is a count, a float in (0, 1) a share of `n`.
 
-    Counts larger than `n` are clipped to `n` (the whole population); shares round up (as the
-    inspection capacity does in ``ntl.thresholds``), at least 1.
+    Counts larger than `n` are clipped to `n` (the whole population); shares follow
+    `share_count`, like the inspection capacity of ``ntl.thresholds``.
     """
     if isinstance(k, bool) or not isinstance(k, int | float | np.integer | np.floating):
         raise ParameterError(f"k must be a count or a share in (0, 1), got {k!r}")
     if isinstance(k, float | np.floating) and not float(k).is_integer():
         if not 0.0 < k < 1.0:
             raise ParameterError(f"k as a share must lie in (0, 1), got {k}")
-        return int(min(n, max(1, math.ceil(k * n - 1e-9))))
+        return share_count(float(k), n)
     if k < 1:
         raise ParameterError(f"k must be at least 1, got {k}")
     return int(min(int(k), n))

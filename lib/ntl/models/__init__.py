@@ -23,7 +23,7 @@ from ntl.models.crossfit import cross_fit_predict, fold_ids, out_of_fold_xgb
 from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine, describe_ensemble
 from ntl.models.importance import feature_importance
 from ntl.models.isolation import ClusterIsolation, ScoreNormaliser, fit_isolation
-from ntl.models.metrics import comparison_table, ranking_metrics
+from ntl.models.metrics import compared_scores, comparison_table, ranking_metrics
 from ntl.models.persistence import load_model_bundle, save_model_bundle
 from ntl.models.supervised import XGB_DEFAULTS
 from ntl.models.training import ModelParameters, train_models
@@ -42,6 +42,7 @@ __all__ = [
     "chain_scores",
     "choose_weight",
     "combine",
+    "compared_scores",
     "comparison_table",
     "cross_fit_predict",
     "describe_ensemble",

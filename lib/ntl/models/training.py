@@ -33,7 +33,7 @@ from ntl.models.ensemble import (
     out_of_fold_probability,
 )
 from ntl.models.isolation import fit_isolation
-from ntl.models.metrics import comparison_table, ranking_metrics
+from ntl.models.metrics import compared_scores, comparison_table, ranking_metrics
 from ntl.models.supervised import check_xgb_params, fit_baselines, learning_curve, search_xgb
 from ntl.split import split_mask
 
@@ -400,12 +400,6 @@ def _validation_table(
 ) -> pd.DataFrame:
     """Ranking metrics of every model on the labelled validation customers."""
     known = scores["FLAG"].notna().to_numpy()
-    baselines = bundle.score_baselines(preprocessed.loc[valid])
-    ranked = {
-        "ensemble (risk_score)": scores["risk_score"],
-        "xgboost": scores["xgb_probability"],
-        "isolation_forest": scores["anomaly_score"],
-        **{name: baselines[name] for name in baselines.columns},
-    }
+    ranked = compared_scores(bundle, scores, preprocessed.loc[valid])
     y_true = scores.loc[known, "FLAG"].to_numpy(dtype=np.int64)
     return comparison_table(y_true, {k: v.to_numpy()[known] for k, v in ranked.items()})
