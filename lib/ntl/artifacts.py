@@ -282,7 +282,3 @@ class ArtifactStore:
                 tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None}
             ),
         )
-
-    def write_file(self, name: str, write: Callable[[Path], None]) -> Path:
-        """Write any other format: ``write(tmp_path)`` fills the file, the store does the rest."""
-        return self._write(name, write)

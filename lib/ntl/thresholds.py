@@ -23,10 +23,15 @@ import numpy as np
 import pandas as pd
 
 from ntl.errors import MeterDataError, ParameterError
-from ntl.evaluate.ranking import share_count
 from ntl.frame import has_both_classes
 
 TIERS = ("low", "medium", "high")
+
+
+def share_count(share: float, n: int) -> int:
+    """Customers meant by a share of `n`: rounded up, at least 1, at most `n` (the one rounding
+    rule of capacities and of k given as a share; the 1e-9 absorbs float error such as 0.05 x 100)."""
+    return int(min(n, max(1, math.ceil(share * n - 1e-9))))
 
 
 def capacity_count(

@@ -9,7 +9,6 @@ Labels are 1 (theft) / 0 (normal); unlabeled customers must be dropped before ca
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ntl.errors import ParameterError
+from ntl.thresholds import share_count
 
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
@@ -52,12 +52,6 @@ def rank_order(score: ArrayLike) -> np.ndarray:
     """
     values = np.asarray(pd.Series(score).to_numpy(dtype=np.float64, na_value=np.nan))
     return np.argsort(-values, kind="stable")
-
-
-def share_count(share: float, n: int) -> int:
-    """Customers meant by a share of `n`: rounded up, at least 1, at most `n` (the one rounding
-    rule of capacities and of k given as a share; the 1e-9 absorbs float error such as 0.05 x 100)."""
-    return int(min(n, max(1, math.ceil(share * n - 1e-9))))
 
 
 def resolve_k(k: int | float, n: int) -> int:
