@@ -358,7 +358,7 @@ def trained(tmp_path_factory, consumption):
 def test_split_codes_are_split_customers():
     from ntl.frame import labels
     from ntl.models import SPLITS, split_customers
-    from ntl.models.split import split_codes
+    from ntl.split import split_codes
 
     frame, _ = generate_consumption(500, n_days=20, seed=3)
     flag = labels(frame).copy()
@@ -390,7 +390,13 @@ def test_scores_and_ranking_equal_the_in_memory_path(
     tiers = assign_tiers(scores["risk_score"], thresholds)
     last_day = pd.Timestamp(consumption.info["last_day"])
     expected = build_inspection_list(
-        frame, scores, tiers, bundle, last_day, reasons_for_top=reasons_for_top
+        frame,
+        scores,
+        tiers,
+        bundle,
+        last_day,
+        config=trained["preprocessor"].config,
+        reasons_for_top=reasons_for_top,
     )
     result = score_partitions(
         client,
