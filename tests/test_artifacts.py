@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib
 
@@ -94,17 +95,19 @@ def test_missing_artifact_names_the_notebook_that_makes_it(store, name, maker):
         store.read_bytes(name)
 
 
-def test_crash_during_write_leaves_previous_file_intact(store, frame):
+def test_crash_during_write_leaves_previous_file_intact(store, frame, monkeypatch):
     store.write_parquet("preprocessed.parquet", frame)
     before = store.path("preprocessed.parquet").read_bytes()
     record_before = store.record("preprocessed.parquet")
 
-    def crash_midway(tmp):
-        tmp.write_bytes(b"half a parquet file")
+    def crash_midway(self, path, **kwargs):
+        Path(path).write_bytes(b"half a parquet file")
         raise RuntimeError("power cut")
 
-    with pytest.raises(RuntimeError, match="power cut"):
-        store.write_file("preprocessed.parquet", crash_midway)
+    with monkeypatch.context() as patched:
+        patched.setattr(pd.DataFrame, "to_parquet", crash_midway)
+        with pytest.raises(RuntimeError, match="power cut"):
+            store.write_parquet("preprocessed.parquet", frame)
     assert store.path("preprocessed.parquet").read_bytes() == before
     assert store.record("preprocessed.parquet") == record_before
     assert [p.name for p in store.root.iterdir() if p.name.endswith(".tmp")] == []

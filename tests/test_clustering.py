@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
-from sklearn.metrics.pairwise import euclidean_distances
 
 from ntl.clustering import (
     SHAPE_NAMES,
@@ -18,13 +20,21 @@ from ntl.clustering import (
     cluster_summary,
     fit_clusters,
     peer_deviation,
-    profile_shapes,
-    silhouette_from_distances,
-    silhouettes_from_distances,
 )
 from ntl.errors import MeterDataError, ParameterError
+from ntl.frame import build_frame
+from ntl.preprocess import PreprocessConfig, describe_customers
 
 MONDAY = "2015-01-05"
+NO_CLEANING = PreprocessConfig(interpolation_limit_days=0, outlier_sigma=math.inf)
+
+
+def profile_shapes(matrix: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Profile shapes of a customers x days matrix, computed the chain's one way
+    (``describe_customers``), with cleaning off so hand-computed shapes are of the raw readings."""
+    matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float32))
+    frame = build_frame([f"C{i:03d}" for i in range(len(matrix))], matrix, dates[0])
+    return describe_customers(frame, NO_CLEANING, n_threads=1).shapes
 
 
 def archetype_matrix(n_each: int, n_days: int, seed: int = 0, start: str = MONDAY) -> np.ndarray:
@@ -82,30 +92,13 @@ def test_no_shape_without_positive_consumption():
     assert not np.isnan(shapes[2, :7]).any()
 
 
-def test_silhouette_matches_sklearn():
-    rng = np.random.default_rng(4)
-    points = rng.normal(size=(60, 3))
-    labels = rng.integers(0, 4, size=60)
-    labels[0] = 7  # a cluster of one point scores 0
-    distances = euclidean_distances(points)
-    assert silhouette_from_distances(distances, labels) == pytest.approx(
-        silhouette_score(points, labels)
-    )
-    with pytest.raises(ValueError, match="2 <= clusters"):
-        silhouette_from_distances(distances, np.zeros(60, dtype=int))
-
-
-def test_silhouettes_of_several_k_at_once_match_sklearn():
+def test_choose_k_scores_are_sklearns_silhouettes_of_its_kmeans():
     rng = np.random.default_rng(6)
     points = rng.normal(size=(50, 2))
-    labelings = [rng.integers(0, k, size=50) for k in (2, 3, 5)]
-    distances = euclidean_distances(points)
-    scores = silhouettes_from_distances(distances, labelings)
-    expected = [silhouette_score(points, labels) for labels in labelings]
-    np.testing.assert_allclose(scores, expected, rtol=1e-12)
-    assert silhouettes_from_distances(distances, []) == []
-    with pytest.raises(ValueError, match="got 1 for 50"):
-        silhouettes_from_distances(distances, [labelings[0], np.ones(50, dtype=int)])
+    scores = choose_k(points, (2, 4), seed=3, silhouette_sample_size=100)
+    for k, score in scores.items():
+        labels = KMeans(n_clusters=k, n_init=3, random_state=3).fit(points).labels_
+        assert score == pytest.approx(silhouette_score(points, labels), rel=1e-9)
 
 
 def test_choose_k_finds_three_blobs():

@@ -38,7 +38,7 @@ from ntl.distributed.partitions import (
 from ntl.distributed.preprocess import preprocess_partitions, sample_positions
 from ntl.errors import ArtifactIntegrityError, MeterDataError, MissingArtifactError, ParameterError
 from ntl.io import read_meter_data
-from ntl.preprocess import PreprocessConfig, fit_transform
+from ntl.preprocess import PreprocessConfig, describe_customers, fit_transform
 from ntl.synth import generate_consumption
 
 N_CUSTOMERS, N_DAYS, PART_ROWS = 3000, 120, 700
@@ -299,7 +299,7 @@ def test_preprocessing_equals_the_in_memory_path(
         preprocessor.clusters.kmeans.cluster_centers_,
     )
     assert result.preprocessed.part_rows == consumption.part_rows
-    assert result.cleaning == preprocessor.fitted_on["cleaning"]
+    assert result.cleaning == describe_customers(consumption.read_all(), config).cleaning
     flags = expected["quality_flag"].value_counts()
     assert result.quality_counts["flag"].to_dict() == flags.to_dict()
     assert (tmp_path / "pre" / DATASET_FILE).exists()
@@ -358,7 +358,7 @@ def trained(tmp_path_factory, consumption):
 def test_split_codes_are_split_customers():
     from ntl.frame import labels
     from ntl.models import SPLITS, split_customers
-    from ntl.models.split import split_codes
+    from ntl.split import split_codes
 
     frame, _ = generate_consumption(500, n_days=20, seed=3)
     flag = labels(frame).copy()
@@ -390,7 +390,13 @@ def test_scores_and_ranking_equal_the_in_memory_path(
     tiers = assign_tiers(scores["risk_score"], thresholds)
     last_day = pd.Timestamp(consumption.info["last_day"])
     expected = build_inspection_list(
-        frame, scores, tiers, bundle, last_day, reasons_for_top=reasons_for_top
+        frame,
+        scores,
+        tiers,
+        bundle,
+        last_day,
+        config=trained["preprocessor"].config,
+        reasons_for_top=reasons_for_top,
     )
     result = score_partitions(
         client,

@@ -40,8 +40,8 @@ def test_precision_and_recall_at_k_by_hand(ranked_example):
     labels, score = ranked_example
     assert evaluate.precision_at_k(labels, score, 1) == 1.0
     assert evaluate.precision_at_k(labels, score, 4) == 0.75
-    assert evaluate.recall_at_k(labels, score, 4) == 0.75
-    assert evaluate.recall_at_k(labels, score, 7) == 1.0
+    recall = evaluate.at_k_table(labels, score, [4, 7]).set_index("k")["recall"]
+    assert recall.tolist() == [0.75, 1.0]
     # a share: 30 % of 10 customers = top 3 -> 2 thieves
     assert evaluate.precision_at_k(labels, score, 0.3) == pytest.approx(2 / 3)
     # k beyond the population means everyone
@@ -110,8 +110,8 @@ def test_bad_labels_and_scores_are_refused():
         evaluate.precision_at_k([2, 0], [0.1, 0.2], 1)
     with pytest.raises(ValueError, match="score has 2 values but y_true has 3"):
         evaluate.precision_at_k([1, 0, 0], [0.1, 0.2], 1)
-    with pytest.raises(ValueError, match="at least one thief"):
-        evaluate.recall_at_k([0, 0], [0.1, 0.2], 1)
+    no_thief = evaluate.at_k_table([0, 0], [0.1, 0.2], [1])
+    assert np.isnan(no_thief.loc[0, "recall"]) and no_thief.loc[0, "thieves_total"] == 0
 
 
 @pytest.mark.parametrize("metric", ["roc", "ap"])
@@ -131,11 +131,17 @@ def test_weighted_metrics_match_sklearn_on_resamples_with_ties(noisy_sample, met
         assert fast[row] == pytest.approx(sklearn_metric(labels[p], score[p]), abs=1e-12)
 
 
+def bootstrap_interval(metric_fn, labels, score, n_boot, seed):
+    """Point estimate and 95 % percentile interval of one metric, through bootstrap_resamples."""
+    estimates = evaluate.bootstrap_resamples({"m": metric_fn}, labels, {"s": score}, n_boot, seed)
+    return (metric_fn(labels, score), *evaluate.percentile_interval(estimates.iloc[:, 0]))
+
+
 def test_bootstrap_interval_contains_point_and_is_deterministic(noisy_sample):
     labels, score = noisy_sample
-    first = evaluate.bootstrap_interval(evaluate.roc_auc, labels, score, n_boot=200, seed=5)
-    again = evaluate.bootstrap_interval(evaluate.roc_auc, labels, score, n_boot=200, seed=5)
-    other = evaluate.bootstrap_interval(evaluate.roc_auc, labels, score, n_boot=200, seed=6)
+    first = bootstrap_interval(evaluate.roc_auc, labels, score, n_boot=200, seed=5)
+    again = bootstrap_interval(evaluate.roc_auc, labels, score, n_boot=200, seed=5)
+    other = bootstrap_interval(evaluate.roc_auc, labels, score, n_boot=200, seed=6)
     point, low, high = first
     assert first == again
     assert first != other
@@ -150,16 +156,18 @@ def test_bootstrap_vectorised_path_equals_loop_path(noisy_sample):
     def ap_by_sklearn(y, s):
         return average_precision_score(y, s)
 
-    fast = evaluate.bootstrap_interval(evaluate.pr_auc, labels, score, n_boot=50, seed=2)
-    slow = evaluate.bootstrap_interval(ap_by_sklearn, labels, score, n_boot=50, seed=2)
+    fast = bootstrap_interval(evaluate.pr_auc, labels, score, n_boot=50, seed=2)
+    slow = bootstrap_interval(ap_by_sklearn, labels, score, n_boot=50, seed=2)
     assert fast == pytest.approx(slow)
 
 
 def test_bootstrap_refuses_one_class_and_bad_parameters():
     with pytest.raises(ValueError, match="both thieves and normal"):
-        evaluate.bootstrap_interval(evaluate.roc_auc, [0, 0, 0], [0.1, 0.2, 0.3])
-    with pytest.raises(ParameterError, match="n_boot"):
-        evaluate.bootstrap_interval(evaluate.roc_auc, [0, 1], [0.1, 0.2], n_boot=0)
+        bootstrap_interval(evaluate.roc_auc, [0, 0, 0], [0.1, 0.2, 0.3], n_boot=10, seed=0)
+    with pytest.raises(ParameterError, match="n_boot must be at least 1, got 0"):
+        bootstrap_interval(evaluate.roc_auc, [0, 1], [0.1, 0.2], n_boot=0, seed=0)
+    with pytest.raises(ParameterError, match="n_boot must be at least 1, got 0"):
+        evaluate.model_comparison([0, 1], pd.DataFrame({"a": [0.1, 0.2]}), n_boot=0)
 
 
 def test_reliability_table_matches_sklearn_calibration_curve(noisy_sample):
@@ -260,9 +268,7 @@ def test_model_comparison_rows_match_single_intervals(noisy_sample):
     labels, score = noisy_sample
     scores = pd.DataFrame({"good": score, "random": np.random.default_rng(1).random(labels.size)})
     table = evaluate.model_comparison(labels, scores, n_boot=50, seed=3).set_index("model")
-    point, low, high = evaluate.bootstrap_interval(
-        evaluate.pr_auc, labels, score, n_boot=50, seed=3
-    )
+    point, low, high = bootstrap_interval(evaluate.pr_auc, labels, score, n_boot=50, seed=3)
     assert table.loc["good", ["pr_auc", "pr_auc_low", "pr_auc_high"]].tolist() == pytest.approx(
         [point, low, high]
     )

@@ -14,6 +14,7 @@ from ntl.evaluate import record, wilson_interval
 from ntl.evaluate.verdicts import capacity_relation, threshold_lines
 from ntl.frame import day_index
 from ntl.models import chain_scores, load_model_bundle
+from ntl.models.metrics import HEADLINE_MODEL
 from ntl.run import load_params, notebook_defaults
 from ntl.thresholds import assign_tiers
 from tests.conftest import SMOKE
@@ -148,7 +149,7 @@ def test_test_split_evaluation_reproduces_the_recorded_test_section(smoke_inputs
     assert json.loads(json.dumps(result.record(), sort_keys=True)) == recorded["test"]
     test = (inputs["scores"]["split"] == "test").to_numpy()
     assert len(result.y) == int(test.sum())
-    assert result.comparison.iloc[0]["model"] == record.HEADLINE_MODEL
+    assert result.comparison.iloc[0]["model"] == HEADLINE_MODEL
     assert recorded["roc_auc"] == result.comparison.iloc[0]["roc_auc"]
     assert set(result.groups) == set(record.GROUP_COLUMNS)
 

@@ -8,6 +8,7 @@ import pytest
 import xgboost as xgb
 
 from ntl import explain
+from ntl.preprocess import PreprocessConfig
 
 LAST_DAY = pd.Timestamp("2016-10-31")
 
@@ -146,7 +147,7 @@ def test_formatters_work_on_arrays_and_round_half_to_even():
     assert explain.as_number(np.array([0.04567, 1234.5])).tolist() == ["0.0457", "1.23e+03"]
 
 
-def test_group_contributions_add_members_left_to_right_like_pandas():
+def test_group_weights_add_members_left_to_right_like_pandas():
     rng = np.random.default_rng(3)
     contributions = pd.DataFrame(
         rng.normal(scale=0.3, size=(500, 6)),
@@ -154,15 +155,15 @@ def test_group_contributions_add_members_left_to_right_like_pandas():
     )
     contributions.iloc[::7, 1] = np.nan
     groups = explain.reason_groups(list(contributions.columns))
-    summed = explain.group_contributions(contributions, groups, "sum")
+    summed = pd.DataFrame(explain.group_weights(contributions, groups, "sum"), columns=list(groups))
     assert list(summed.columns) == ["zero_days", "cv", "drop"]
     members = ["drop_largest", "drop_days_ago", "drop_position"]
     expected = contributions[members].sum(axis=1).to_numpy()
     np.testing.assert_array_equal(summed["drop"].to_numpy(), expected)  # bit for bit
-    highest = explain.group_contributions(contributions, groups, "max")
-    np.testing.assert_array_equal(highest["drop"], contributions[members].max(axis=1))
+    highest = explain.group_weights(contributions, groups, "max")
+    np.testing.assert_array_equal(highest[:, 2], contributions[members].max(axis=1))
     with pytest.raises(ValueError, match="how must be 'sum' or 'max'"):
-        explain.group_contributions(contributions, groups, "mean")
+        explain.group_weights(contributions, groups, "mean")
 
 
 def test_deviation_contributions_rank_unusual_values():
@@ -319,7 +320,9 @@ def test_plain_words_instead_of_statistics_jargon():
         "use in the last 90 days at 30 % of earlier use",
         "",
     ]
-    shorter = explain.reason_codes(contributions, features, LAST_DAY, n=6, recent_days=60)
+    shorter = explain.reason_codes(
+        contributions, features, LAST_DAY, n=6, config=PreprocessConfig(recent_days=60)
+    )
     assert shorter.loc["x", "reason_4"] == "40 % of readings in the last 60 days are zero"
     assert shorter.loc["x", "reason_3"] == "usage shape unlike similar customers"
     assert (
@@ -366,6 +369,11 @@ def test_mostly_missing_customer_is_told_its_missing_share():
     without = explain.reason_codes(contributions.drop(columns="missing_share"), features, LAST_DAY)
     assert without.loc["gappy", "reason_1"] == "89 % of days have no reading"
     assert without.loc["short"].tolist() == reasons.loc["short"].tolist()
+    # the line is the fitted preprocessing's LOW-quality line: 1 - min_present_share
+    strict = PreprocessConfig(min_present_share=0.8)  # 30 % missing is now too much to measure
+    assert explain.missing_share_to_report(strict) == pytest.approx(0.2)
+    told = explain.reason_codes(contributions, features, LAST_DAY, config=strict)
+    assert told.loc["short", "reason_1"] == "30 % of days have no reading"
 
 
 class _FakeSupervisedBundle:
@@ -387,13 +395,15 @@ def test_customer_reasons_supervised_quotes_the_baseline_median():
     )
     bundle = _FakeSupervisedBundle(contributions)
     baseline = {"weekend_weekday_ratio": {"quantiles": {"p25": 0.9, "p50": 1.08, "p75": 1.2}}}
-    quoted = explain.customer_reasons(bundle, features, LAST_DAY, baseline_features=baseline)
+    quoted = explain.customer_reasons(
+        bundle, features, LAST_DAY, config=PreprocessConfig(), baseline_features=baseline
+    )
     assert quoted.loc["x"].tolist() == [
         "weekend use at 100 % of weekday use (typical: 108 %)",
         "",
         "",
     ]
-    plain = explain.customer_reasons(bundle, features, LAST_DAY)
+    plain = explain.customer_reasons(bundle, features, LAST_DAY, config=PreprocessConfig())
     assert plain.loc["x", "reason_1"] == "weekend use at 100 % of weekday use"
 
 

@@ -1,6 +1,13 @@
-"""ntl.features: every feature on hand-made series with known answers, edge cases, identity."""
+"""ntl.features: every feature on hand-made series with known answers, edge cases, identity.
+
+Features are computed the one way the chain computes them, ``ntl.preprocess.describe_customers``,
+with cleaning switched off unless a test asks for it, so the hand-computed answers are those of
+the raw readings.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -9,16 +16,19 @@ from sklearn.metrics import roc_auc_score
 
 from ntl.errors import MeterDataError, ParameterError
 from ntl.features import (
+    DEFAULT_CHUNK_ROWS,
     FEATURE_DESCRIPTIONS,
     FEATURE_NAMES,
     CalendarLayout,
     calendar_sums,
-    compute_features,
     cumulative_sums,
     rank_by_separation,
-    run_stats,
+    runs_per_row,
+    set_peer_deviation,
     true_runs,
 )
+from ntl.frame import build_frame
+from ntl.preprocess import PreprocessConfig, describe_customers
 
 MONDAY = "2015-01-05"
 REQUIRED = (
@@ -28,11 +38,24 @@ REQUIRED = (
 ).split()
 
 
-def features_of(*series: np.ndarray, start: str = MONDAY, **kwargs) -> pd.DataFrame:
-    """Features of equally long series (one customer each) starting on `start`."""
+NO_CLEANING = {"interpolation_limit_days": 0, "outlier_sigma": math.inf}
+
+
+def features_of(
+    *series: np.ndarray,
+    start: str = MONDAY,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    n_threads: int = 1,
+    **config,
+) -> pd.DataFrame:
+    """Features of equally long series (one customer each) starting on `start`, through the
+    chain's pass; `config` sets PreprocessConfig fields (cleaning off unless given)."""
     matrix = np.vstack(series).astype(np.float32)
-    dates = pd.date_range(start, periods=matrix.shape[1], freq="D")
-    return compute_features(matrix, dates, **kwargs)
+    frame = build_frame([f"C{i:03d}" for i in range(len(matrix))], matrix, start)
+    described = describe_customers(
+        frame, PreprocessConfig(**{**NO_CLEANING, **config}), chunk_rows, n_threads
+    )
+    return pd.DataFrame(described.features, index=frame.index, columns=list(FEATURE_NAMES))
 
 
 def one(series: np.ndarray, **kwargs) -> pd.Series:
@@ -209,39 +232,44 @@ def test_all_missing_customer():
 
 
 def test_output_layout_and_dtype():
-    table = features_of(*random_matrix(4, 60), index=pd.Index(list("abcd"), name="CONS_NO"))
+    table = features_of(*random_matrix(4, 60))
     assert list(table.columns) == list(FEATURE_NAMES)
     assert (table.dtypes == np.float32).all()
-    assert list(table.index) == list("abcd")
-    assert table["peer_deviation"].isna().all()  # no clustering given
+    assert list(table.index) == ["C000", "C001", "C002", "C003"]
+    assert table["peer_deviation"].isna().all()  # added by the fitted clustering, not here
 
 
-def test_peer_deviation_is_passed_through():
-    table = features_of(*random_matrix(3, 30), peer_deviation=np.array([0.1, 0.2, np.nan]))
-    np.testing.assert_allclose(table["peer_deviation"], [0.1, 0.2, np.nan], rtol=1e-6)
+def test_peer_deviation_is_written_in_place():
+    table = features_of(*random_matrix(3, 30)).to_numpy().copy()
+    set_peer_deviation(table, np.array([0.1, 0.2, np.nan]))
+    column = table[:, FEATURE_NAMES.index("peer_deviation")]
+    np.testing.assert_allclose(column, [0.1, 0.2, np.nan], rtol=1e-6)
     with pytest.raises(MeterDataError, match="one value per customer"):
-        features_of(*random_matrix(3, 30), peer_deviation=np.zeros(2))
+        set_peer_deviation(table, np.zeros(2))
 
 
 def test_a_customer_alone_equals_the_customer_in_a_batch():
     matrix = random_matrix(12, 800, seed=5)
-    dates = pd.date_range("2014-03-01", periods=800, freq="D")
-    batch = compute_features(matrix, dates)
+    batch = features_of(*matrix, start="2014-03-01", interpolation_limit_days=3, outlier_sigma=3)
     for row in (0, 7, 11):
-        alone = compute_features(matrix[row : row + 1], dates)
+        alone = features_of(
+            matrix[row], start="2014-03-01", interpolation_limit_days=3, outlier_sigma=3
+        )
         np.testing.assert_array_equal(alone.to_numpy()[0], batch.to_numpy()[row])
-    blocks = compute_features(matrix, dates, chunk_rows=5)
-    np.testing.assert_array_equal(blocks.to_numpy(), batch.to_numpy())
+    blocks = features_of(*matrix, start="2014-03-01", chunk_rows=5, n_threads=2)
+    np.testing.assert_array_equal(
+        blocks.to_numpy(), features_of(*matrix, start="2014-03-01").to_numpy()
+    )
 
 
-def test_cleaned_matrix_feeds_the_shape_features_only():
-    raw = np.r_[np.full(10, 2.0), np.nan, np.full(19, 2.0)][None, :]
-    cleaned = np.where(np.isnan(raw), 2.0, raw)
-    dates = pd.date_range(MONDAY, periods=30, freq="D")
-    row = compute_features(raw, dates, cleaned=cleaned).iloc[0]
+def test_cleaned_readings_feed_the_level_features_only():
+    raw = np.r_[np.full(10, 2.0), np.nan, np.full(18, 2.0), 50.0]
+    row = one(raw, interpolation_limit_days=1, outlier_sigma=2.0)
     assert row["missing_share"] == pytest.approx(1 / 30)  # from the raw readings
     assert row["gap_count"] == 1
-    assert row["mean_kwh"] == 2.0
+    uncapped = one(raw)
+    assert uncapped["mean_kwh"] == pytest.approx((28 * 2.0 + 50.0) / 29)
+    assert row["mean_kwh"] < uncapped["mean_kwh"]  # the 50 kWh peak was capped
 
 
 def test_runs_match_a_reference():
@@ -263,7 +291,7 @@ def test_runs_match_a_reference():
             else:
                 column += 1
     assert list(zip(rows, starts, lengths, strict=True)) == expected
-    count, longest = run_stats(mask)
+    count, longest = runs_per_row(rows, lengths, mask.shape[0])
     assert count[3] == 1 and longest[3] == 25
     assert count[4] == 0 and longest[4] == 0
 
@@ -305,17 +333,12 @@ def test_calendar_sums_by_weekday_month_and_month_of_year():
 
 
 def test_bad_inputs_are_named():
-    dates = pd.date_range(MONDAY, periods=10, freq="D")
-    with pytest.raises(MeterDataError, match="10 dates"):
-        compute_features(np.ones((2, 9)), dates)
+    with pytest.raises(MeterDataError, match="at least 14 days of history, got 9"):
+        features_of(np.ones(9))
+    with pytest.raises(ParameterError, match="recent_days must be >= 1, got 0"):
+        features_of(np.ones(20), recent_days=0)
     with pytest.raises(MeterDataError, match="2-D"):
-        compute_features(np.ones(10), dates)
-    with pytest.raises(MeterDataError, match="consecutive"):
-        compute_features(np.ones((1, 10)), dates[::-1])
-    with pytest.raises(MeterDataError, match="cleaned matrix"):
-        compute_features(np.ones((2, 10)), dates, cleaned=np.ones((1, 10)))
-    with pytest.raises(ParameterError, match="recent_days"):
-        compute_features(np.ones((2, 10)), dates, recent_days=0)
+        true_runs(np.ones(10, dtype=bool))
 
 
 def test_rank_by_separation_matches_sklearn_auc():

@@ -12,7 +12,7 @@ from ntl.models import ScoreCalibrator, ScoreNormaliser, choose_weight, combine,
 from ntl.models.ensemble import out_of_fold_probability
 from ntl.models.isolation import GLOBAL_KEY, fill_missing, fit_isolation, training_medians
 from ntl.models.metrics import comparison_table, ranking_metrics
-from ntl.models.split import split_counts, split_mask
+from ntl.split import split_counts, split_mask
 from tests.test_models_helpers import make_preprocessed
 
 # -- split -------------------------------------------------------------------------------------
@@ -228,11 +228,11 @@ def test_out_of_fold_probability_needs_two_thieves():
     rng = np.random.default_rng(1)
     score = rng.random(100)
     y = (score > 0.8).astype(int)
-    oof = out_of_fold_probability(score, y, "isotonic", seed=0)
+    oof = out_of_fold_probability(score, y, "isotonic", folds=5, seed=0)
     assert not np.isnan(oof).any() and oof[score > 0.9].mean() > 0.9
     one_thief = np.zeros(100, dtype=int)
     one_thief[0] = 1
-    assert np.isnan(out_of_fold_probability(score, one_thief, "isotonic")).all()
+    assert np.isnan(out_of_fold_probability(score, one_thief, "isotonic", folds=5, seed=0)).all()
 
 
 # -- metrics ------------------------------------------------------------------------------------

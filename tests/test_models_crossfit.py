@@ -25,6 +25,7 @@ from ntl.models import (
     fold_ids,
     load_model_bundle,
     out_of_fold_xgb,
+    out_of_sample_rows,
     save_model_bundle,
     split_customers,
     train_models,
@@ -107,7 +108,7 @@ def test_out_of_fold_xgb_cannot_memorise_its_customers():
     in_sample = xgb_classifier(params, y, seed=1).fit(features, y).predict_proba(features)[:, 1]
     assert average_precision_score(y, in_sample) > 0.95
     with pytest.raises(ParameterError, match="n_rounds must be >= 1, got 0"):
-        out_of_fold_xgb(features, y, params, n_rounds=0)
+        out_of_fold_xgb(features, y, params, n_rounds=0, folds=5, seed=1)
 
 
 # -- train_models --------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def _saved_run(tmp_path, frame, split, bundle, report) -> ArtifactStore:
     store = ArtifactStore(tmp_path, notebook="03_modeling")
     store.write_parquet("split.parquet", split)
     save_model_bundle(bundle, store)
-    store.write_parquet(OOF_ARTIFACT, report["oof_scores"])
+    store.write_parquet(OOF_ARTIFACT, out_of_sample_rows(report))
     return store
 
 
@@ -221,11 +222,21 @@ def test_chain_scores_use_oof_for_training_customers_only(tmp_path, hard):
     assert scores["split"].equals(split["split"].reindex(frame.index).astype("str"))
     oof = report["oof_scores"]
     pd.testing.assert_frame_equal(scores.loc[oof.index, list(SCORE_COLUMNS)], oof)
-    others = frame.index.difference(oof.index)
+    validation = report["validation_scores"]
+    crossfitted = validation.index[validation["probability_out_of_fold"].notna()]
+    assert len(crossfitted) > 0 and (scores.loc[crossfitted, "split"] == "validation").all()
+    np.testing.assert_array_equal(
+        scores.loc[crossfitted, "probability"],
+        validation.loc[crossfitted, "probability_out_of_fold"],
+    )
+    final = bundle.score(frame.loc[crossfitted])  # the final calibrator, fitted on them
+    assert not np.allclose(scores.loc[crossfitted, "probability"], final["probability"])
+    pd.testing.assert_series_equal(scores.loc[crossfitted, "risk_score"], final["risk_score"])
+    others = frame.index.difference(oof.index).difference(crossfitted)
     pd.testing.assert_frame_equal(
         scores.loc[others, list(SCORE_COLUMNS)], bundle.score(frame.loc[others])
     )
-    assert (scores.loc[others, "split"] != "train").sum() > 0.9 * len(others)  # + unlabelled
+    assert (scores.loc[others, "split"] == "test").sum() > 0.9 * len(others)  # + unlabelled
     subset = chain_scores(bundle, frame.iloc[::7], store)
     pd.testing.assert_frame_equal(subset, scores.iloc[::7])
 
@@ -233,10 +244,10 @@ def test_chain_scores_use_oof_for_training_customers_only(tmp_path, hard):
 def test_chain_scores_refuse_stale_or_missing_oof_scores(tmp_path, hard):
     frame, split, bundle, report = hard
     store = _saved_run(tmp_path, frame, split, bundle, report)
-    validation_customer = split.index[split["split"] == "validation"][:1]
-    stale = pd.concat([report["oof_scores"], bundle.score(frame.loc[validation_customer])])
+    test_customer = split.index[split["split"] == "test"][:1]
+    stale = pd.concat([report["oof_scores"], bundle.score(frame.loc[test_customer])])
     store.write_parquet(OOF_ARTIFACT, stale)
-    with pytest.raises(ArtifactIntegrityError, match="1 customers are not in the training split"):
+    with pytest.raises(ArtifactIntegrityError, match="1 customers are not in the training or"):
         chain_scores(bundle, frame, store)
     store.path(OOF_ARTIFACT).unlink()
     with pytest.raises(MissingArtifactError, match="oof_scores.parquet.*03_modeling"):

@@ -17,6 +17,7 @@ from ntl.models import (
     split_customers,
     train_models,
 )
+from ntl.models.metrics import comparison_table
 from ntl.thresholds import fit_thresholds
 from tests.test_models_helpers import FAST_TRAINING, SIGNAL_FEATURES, make_preprocessed
 
@@ -25,7 +26,9 @@ FAST = FAST_TRAINING
 
 @pytest.fixture(scope="module")
 def data():
-    frame = make_preprocessed(1500, seed=4)
+    """Thieves 2 SD away in three features: a good model reaches a validation ROC-AUC near 0.98,
+    one trained on shuffled labels about 0.6, so the bars below separate the two."""
+    frame = make_preprocessed(1500, seed=4, shift=2.0)
     return frame, split_customers(frame["FLAG"], seed=4)
 
 
@@ -52,10 +55,30 @@ def test_every_model_ranks_far_better_than_chance(trained):
         "logistic_regression",
         "random_forest",
     }
-    assert (models["roc_auc"] >= 0.75).all(), models
-    assert (models["pr_auc"] >= 2.5 * chance).all(), models
+    assert models.loc["isolation_forest", "roc_auc"] >= 0.62, models  # label-free, weak here
     supervised = models.drop(index="isolation_forest")
-    assert (supervised["roc_auc"] >= 0.95).all() and (supervised["precision_at_5pct"] >= 0.8).all()
+    assert passes_the_bar(supervised, chance), supervised
+    assert (models.loc[["ensemble (risk_score)", "xgboost"], "roc_auc"] >= 0.95).all(), models
+
+
+def passes_the_bar(table, chance: float) -> bool:
+    """What a working supervised model reaches on the validation customers of `data`."""
+    return bool(
+        (table["roc_auc"] >= 0.9).all()
+        and (table["pr_auc"] >= 5 * chance).all()
+        and (table["precision_at_5pct"] >= 0.8).all()
+    )
+
+
+def test_the_bar_fails_a_model_trained_on_shuffled_labels(data):
+    """The fixture is hard enough that a broken model does not pass the bar above."""
+    frame, split = data
+    shuffled = frame.assign(FLAG=frame["FLAG"].sample(frac=1, random_state=0).to_numpy())
+    broken, _ = train_models(shuffled, split, seed=5, **FAST)
+    validation = _validation(frame, split)
+    y = validation["FLAG"].astype(int).to_numpy()
+    table = comparison_table(y, {"xgboost": broken.score(validation)["xgb_probability"].to_numpy()})
+    assert not passes_the_bar(table.drop(index="chance"), y.mean()), table
 
 
 def test_report_has_learning_curve_and_weight(trained):
@@ -97,7 +120,7 @@ def test_validation_thresholds_hit_the_requested_capacity(trained):
     thresholds = fit_thresholds(validation["risk_score"], validation["FLAG"], inspection_share=0.1)
     assert thresholds["capacity"]["flagged_on_validation"] == 30
     assert (validation["risk_score"] >= thresholds["operational_threshold"]).sum() == 30
-    assert thresholds["expected"]["precision"] > 0.8
+    assert thresholds["expected"]["precision"] >= 0.75  # a broken model: about the theft rate
 
 
 def test_test_split_is_never_used(data, trained):

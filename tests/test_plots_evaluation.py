@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
 from ntl import evaluate
 from ntl.frame import build_frame
@@ -31,14 +32,33 @@ def sample() -> tuple[np.ndarray, np.ndarray]:
 
 def test_curve_calibration_and_business_figures(sample):
     labels, score = sample
-    assert len(plots.roc_pr_figure(labels, {"a": score, "b": 1 - score}).axes) == 2
+    roc_ax, pr_ax = plots.roc_pr_figure(labels, {"a": score, "b": 1 - score}).axes
+    false_positive, true_positive, _ = roc_curve(labels, score)
+    np.testing.assert_array_equal(roc_ax.lines[0].get_xdata(), false_positive)
+    np.testing.assert_array_equal(roc_ax.lines[0].get_ydata(), true_positive)
+    precision, recall, _ = precision_recall_curve(labels, 1 - score)
+    np.testing.assert_array_equal(pr_ax.lines[1].get_xdata(), recall)
+    np.testing.assert_array_equal(pr_ax.lines[1].get_ydata(), precision)
+    assert (
+        roc_ax.get_legend().get_texts()[0].get_text() == f"a ({roc_auc_score(labels, score):.3f})"
+    )
     table = evaluate.reliability_table(labels, score)
-    assert len(plots.reliability_figure(table, 0.1, 0.05).axes) == 2
+    curve_ax, count_ax = plots.reliability_figure(table, 0.1, 0.05).axes
+    filled = table[table["n"] > 0]
+    model_line = curve_ax.lines[1]  # after the diagonal
+    np.testing.assert_allclose(model_line.get_xdata(), filled["mean_probability"])
+    np.testing.assert_allclose(model_line.get_ydata(), filled["observed_rate"])
+    assert [bar.get_height() for bar in count_ax.patches] == table["n"].tolist()
     summary = evaluate.threshold_summary(labels, score, 0.5)
     confusion = plots.confusion_figure(summary).axes[0]
-    assert f"{summary['true_positive']:,}" in [t.get_text() for t in confusion.texts]
+    cells = [t.get_text() for t in confusion.texts]
+    expected = [summary[k] for k in ("true_negative", "false_positive", "false_negative")]
+    assert cells == [f"{count:,}" for count in (*expected, summary["true_positive"])]
     assert (confusion.get_xlabel(), confusion.get_ylabel()) == ("model decision", "actual")
-    assert len(plots.lift_figure(evaluate.lift_table(labels, score)).axes) == 2
+    lift = evaluate.lift_table(labels, score)
+    bars_ax, recall_ax = plots.lift_figure(lift).axes
+    assert [bar.get_height() for bar in bars_ax.patches] == pytest.approx(lift["lift"].tolist())
+    np.testing.assert_allclose(recall_ax.lines[0].get_ydata(), lift["cumulative_recall"])
 
 
 def test_cost_benefit_figure_has_currency_separators_and_a_legend_below():
@@ -52,6 +72,9 @@ def test_cost_benefit_figure_has_currency_separators_and_a_legend_below():
     optimum = {"n_inspections": 2, "net_value": 2800.0}
     figure = plots.cost_benefit_figure(table, optimum, 1, currency="GBP", optimum_label="chosen")
     ax = figure.axes[0]
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), table["n_inspections"])
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), table["net_value"])
+    assert ax.collections[0].get_offsets().tolist() == [[2.0, 2800.0]]  # the marked optimum
     assert ax.get_ylabel() == "net value (GBP)"
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert "chosen: 2 inspections, net 2,800 GBP" in labels
@@ -82,10 +105,15 @@ def test_tier_importance_recall_and_top_customer_figures():
     assert [t.get_text() for t in counts.texts] == ["5", "10", "85"]
     assert counts.get_ylabel() == "customers" and counts.get_yscale() == "linear"
     importance = pd.Series([3.0, 2.0, 1.0], index=["a", "b", "c"])
-    assert len(plots.importance_figure(importance, "mean |SHAP|").axes[0].patches) == 3
+    importance_ax = plots.importance_figure(importance, "mean |SHAP|").axes[0]
+    widths = {
+        label.get_text(): bar.get_width()
+        for label, bar in zip(importance_ax.get_yticklabels(), importance_ax.patches, strict=True)
+    }
+    assert widths == {"a": 3.0, "b": 2.0, "c": 1.0}
     recall = evaluate.recall_by_group([True, True, True, True, False, True, False], list("aaabbbb"))
     recall_ax = plots.recall_figure(recall, "by attack").axes[0]
-    assert len(recall_ax.patches) == 2
+    assert [bar.get_height() for bar in recall_ax.patches] == pytest.approx([1.0, 0.5])
     assert [t.get_text() for t in recall_ax.get_xticklabels()] == ["a\n3/3", "b\n2/4"]
     consumption = build_frame(["A", "B"], np.ones((2, 40)), "2016-01-01")
     ranked = pd.DataFrame(

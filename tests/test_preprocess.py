@@ -16,13 +16,10 @@ from ntl.persist import load_preprocessor, save_preprocessor
 from ntl.preprocess import (
     PreprocessConfig,
     Preprocessor,
-    cap_outliers,
-    clean_matrix,
-    fill_short_gaps,
+    clean_readings,
+    describe_customers,
     fit_preprocessor,
     fit_transform,
-    quality_table,
-    stage_pass,
 )
 
 NAN = np.nan
@@ -60,6 +57,20 @@ def fitted(frame) -> tuple[Preprocessor, pd.DataFrame]:
 # ---------------------------------------------------------------- gaps and outliers
 
 
+def fill_short_gaps(matrix: np.ndarray, limit: int) -> np.ndarray:
+    """The chain's cleaning with capping off: gap filling alone."""
+    config = PreprocessConfig(interpolation_limit_days=limit, outlier_sigma=math.inf)
+    return clean_readings(matrix, config).cleaned
+
+
+def cap_outliers(matrix: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
+    """The chain's cleaning with gap filling off: capping alone, and the count capped."""
+    cleaned = clean_readings(
+        matrix, PreprocessConfig(interpolation_limit_days=0, outlier_sigma=sigma)
+    )
+    return cleaned.cleaned, cleaned.counts["capped"]
+
+
 def test_short_gaps_are_interpolated_linearly():
     matrix = np.array([[1.0, NAN, 3.0, NAN, NAN, 6.0, 7.0]])
     np.testing.assert_allclose(fill_short_gaps(matrix, 2), [[1, 2, 3, 4, 5, 6, 7]])
@@ -78,7 +89,7 @@ def test_long_and_edge_gaps_are_never_filled():
     assert not (filled[np.isnan(matrix)] == 0).any()  # never zeros
     np.testing.assert_array_equal(fill_short_gaps(matrix, 0), matrix.astype(np.float32))
     assert np.isnan(matrix[0, 2])  # the input is not modified
-    with pytest.raises(ParameterError, match="interpolation limit"):
+    with pytest.raises(ParameterError, match="interpolation_limit_days must be >= 0, got -1"):
         fill_short_gaps(matrix, -1)
 
 
@@ -100,26 +111,31 @@ def test_cap_outliers_edge_cases():
     spike = np.r_[np.ones(9), 50.0][None, :]
     assert cap_outliers(spike, math.inf) == (pytest.approx(spike), 0)
     assert cap_outliers(np.full((1, 5), NAN), 2.0)[1] == 0
-    with pytest.raises(ParameterError, match="outlier sigma"):
+    with pytest.raises(ParameterError, match="outlier_sigma must be > 0"):
         cap_outliers(spike, 0)
+    with pytest.raises(MeterDataError, match="2-D"):
+        clean_readings(np.ones(5), PreprocessConfig())
 
 
-def test_clean_matrix_counts_what_it_changed():
+def test_cleaning_counts_what_it_changed():
     matrix = np.array([[1.0, NAN, 3.0, NAN, NAN, NAN, 1.0] + [1.0] * 13 + [90.0]])
-    cleaned, summary = clean_matrix(
-        matrix, PreprocessConfig(interpolation_limit_days=1, outlier_sigma=2)
-    )
-    assert summary == {
+    cleaned = clean_readings(matrix, PreprocessConfig(interpolation_limit_days=1, outlier_sigma=2))
+    assert cleaned.counts == {
         "readings": 21,
         "missing": 4,
         "interpolated": 1,
         "left_missing": 3,
         "capped": 1,
     }
-    assert cleaned[0, 1] == 2.0
+    assert cleaned.cleaned[0, 1] == 2.0
 
 
 # ---------------------------------------------------------------- quality
+
+
+def quality_table(frame: pd.DataFrame, config: PreprocessConfig) -> pd.DataFrame:
+    """The quality measures and flags of the chain's one pass."""
+    return describe_customers(frame, config).quality
 
 
 def test_quality_table(frame):
@@ -247,15 +263,15 @@ def test_fixed_number_of_clusters(frame):
 
 
 def test_blocks_and_threads_do_not_change_the_pass(frame):
-    whole = stage_pass(frame, SMALL, chunk_rows=1000, n_threads=1)
+    whole = describe_customers(frame, SMALL, chunk_rows=1000, n_threads=1)
     for chunk_rows, n_threads in ((7, 1), (5, 3), (1, 2)):
-        split = stage_pass(frame, SMALL, chunk_rows=chunk_rows, n_threads=n_threads)
+        split = describe_customers(frame, SMALL, chunk_rows=chunk_rows, n_threads=n_threads)
         np.testing.assert_array_equal(split.features, whole.features)
         np.testing.assert_array_equal(split.shapes, whole.shapes)
         pd.testing.assert_frame_equal(split.quality, whole.quality)
         assert split.cleaning == whole.cleaning
     raw = frame.iloc[:, 1:].to_numpy(np.float32)
-    assert whole.cleaning == clean_matrix(raw, SMALL)[1]  # the same counts as cleaning at once
+    assert whole.cleaning == clean_readings(raw, SMALL).counts  # the same as cleaning at once
 
 
 def test_bad_inputs_are_named(frame):
@@ -269,3 +285,36 @@ def test_bad_inputs_are_named(frame):
         fit_preprocessor(frame.drop(columns=frame.columns[5]), SMALL, seed=0)
     with pytest.raises(MeterDataError, match="float32"):
         fit_preprocessor(frame.astype({frame.columns[5]: "float64"}), SMALL, seed=0)
+
+
+def test_fitted_on_training_customers_only(frame):
+    """Readings of customers outside `fit_on` change nothing fitted, only their own rows."""
+    train = frame.index[::2]
+    preprocessor, table = fit_transform(frame, SMALL, seed=11, fit_on=train)
+    assert preprocessor.fitted_on["customers"] == len(train)
+    others = frame.index.difference(train)
+    changed = frame.copy()
+    days = changed.columns[1:]
+    changed.loc[others, days] = (changed.loc[others, days] * 5.0).astype(np.float32)
+    changed.loc[others[:3], days[:40]] = np.float32(np.nan)
+    again, changed_table = fit_transform(changed, SMALL, seed=11, fit_on=train)
+    assert pickle_bytes(again) == pickle_bytes(preprocessor)
+    pd.testing.assert_frame_equal(changed_table.loc[train], table.loc[train])
+    assert not changed_table.loc[others].equals(table.loc[others])
+    mask = frame.index.isin(train)
+    assert pickle_bytes(fit_preprocessor(frame, SMALL, seed=11, fit_on=mask)) == pickle_bytes(
+        preprocessor
+    )
+    everyone = fit_preprocessor(frame, SMALL, seed=11)
+    assert everyone.fitted_on["customers"] == len(frame)
+    with pytest.raises(MeterDataError, match=r"fit_on names 1 customers not in .*\['nobody'\]"):
+        fit_preprocessor(frame, SMALL, seed=0, fit_on=pd.Index(["nobody"]))
+    with pytest.raises(ParameterError, match="fit_on mask has 3 entries for 40 customers"):
+        fit_preprocessor(frame, SMALL, seed=0, fit_on=np.ones(3, dtype=bool))
+
+
+def pickle_bytes(preprocessor: Preprocessor) -> bytes:
+    """The fitted preprocessor as bytes, to compare two fits exactly."""
+    buffer = io.BytesIO()
+    joblib.dump(preprocessor, buffer)
+    return buffer.getvalue()

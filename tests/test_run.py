@@ -234,3 +234,32 @@ def test_make_score_writes_under_reports_by_default():
     score = make_dry_run("score", "INPUT=data/next_month.csv")
     assert '--out "reports/score/inspection_list.csv"' in score
     assert 'mkdir -p "reports/score/"' in score
+
+
+def _notebook_with_parameters(path, source: str):
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    notebook.cells = [nbformat.v4.new_markdown_cell("# t"), cell]
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_declared_parameters_are_read_as_literals_and_recorded_from_globals(tmp_path):
+    from ntl.run import declared_parameters, parameter_values
+
+    notebook = _notebook_with_parameters(
+        tmp_path / "01_t.ipynb", 'seed = 42  # x\nshares = [0.6, 0.4]\nname = None\npath = "a/b"'
+    )
+    assert declared_parameters(notebook) == {
+        "seed": 42,
+        "shares": [0.6, 0.4],
+        "name": None,
+        "path": "a/b",
+    }
+    namespace = {"seed": 7, "shares": [1.0], "name": "x", "path": "c", "other": 1}
+    values = parameter_values("01_t", namespace, notebooks_dir=tmp_path)
+    assert values == {"seed": 7, "shares": [1.0], "name": "x", "path": "c"}
+    _notebook_with_parameters(tmp_path / "02_bad.ipynb", "import os\nseed = 1")
+    with pytest.raises(ParameterError, match="the parameters cell may only assign names"):
+        declared_parameters(tmp_path / "02_bad.ipynb")

@@ -12,6 +12,7 @@ from ntl.synth import (
     ARCHETYPES,
     ATTACKS,
     DEFAULT_ATTACK_MIX,
+    after_onset,
     draw_missing_rates,
     draw_onsets,
     generate_consumption,
@@ -205,9 +206,22 @@ def test_missing_mask_hits_each_customers_rate():
         assert mask[rates == rate].mean() == pytest.approx(rate, abs=0.02)
 
 
-def test_missing_rates_average_to_the_target_thieves_higher():
-    rng = np.random.default_rng(0)
-    is_thief = np.arange(20_000) < 2_000
-    rates = draw_missing_rates(is_thief, 0.25, rng)
+def test_missing_rates_average_to_the_target():
+    rates = draw_missing_rates(20_000, 0.25, np.random.default_rng(0))
     assert rates.mean() == pytest.approx(0.25, abs=0.01)
-    assert rates[is_thief].mean() == pytest.approx(1.5 * rates[~is_thief].mean(), rel=0.1)
+    assert (draw_missing_rates(5, 0.0, np.random.default_rng(0)) == 0).all()
+
+
+def test_thieves_miss_more_readings_only_from_their_onset():
+    """Missingness is part of the attack: before the onset a thief's meter is like any other."""
+    frame, truth = generate_consumption(6000, n_days=400, theft_rate=0.2, seed=3)
+    missing = np.isnan(consumption_matrix(frame))
+    thieves = np.flatnonzero((truth["attack"] != "none").to_numpy())
+    normal = (truth["attack"] == "none").to_numpy()
+    onset = (truth["onset"].iloc[thieves] - pd.Timestamp(frame.columns[1])).dt.days.to_numpy()
+    after = after_onset(onset, 400)
+    normal_by_day = np.broadcast_to(missing[normal].mean(axis=0), after.shape)  # same days
+    before = missing[thieves][~after].mean()
+    assert before == pytest.approx(normal_by_day[~after].mean(), rel=0.05)
+    after_share = missing[thieves][after].mean()
+    assert after_share == pytest.approx(1.5 * normal_by_day[after].mean(), rel=0.12)

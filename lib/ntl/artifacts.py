@@ -60,7 +60,7 @@ _PRODUCERS = {
     "preprocessed.parquet": NOTEBOOKS[1],
     "preprocessing.json": NOTEBOOKS[1],
     "preprocessing_clusters.skops": NOTEBOOKS[1],
-    "split.parquet": NOTEBOOKS[2],
+    "split.parquet": NOTEBOOKS[1],
     "model_xgb.json": NOTEBOOKS[2],
     "calibrator.skops": NOTEBOOKS[2],
     "model_baselines.skops": NOTEBOOKS[2],
@@ -389,7 +389,3 @@ class ArtifactStore:
                 tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None}
             ),
         )
-
-    def write_file(self, name: str, write: Callable[[Path], None]) -> Path:
-        """Write any other format: ``write(tmp_path)`` fills the file, the store does the rest."""
-        return self._write(name, write)

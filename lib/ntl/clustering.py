@@ -12,19 +12,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import silhouette_score
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
 from ntl.errors import MeterDataError, ParameterError
-from ntl.features import CalendarSums, calendar_sums, check_calendar
+from ntl.features import CalendarSums
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -50,20 +50,6 @@ def shapes_from_calendar(calendar: CalendarSums) -> np.ndarray:
     )
 
 
-def profile_shapes(matrix: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
-    """Normalised weekly (by weekday) and annual (by month) profile, customers x 19, float64.
-
-    Each part averages 1 over its available values; NaN where a weekday or month has no reading,
-    and a whole row of NaN when the customer has no positive consumption.
-    """
-    matrix = np.asarray(matrix, dtype=np.float32)
-    dates = pd.DatetimeIndex(dates)
-    check_calendar(matrix, dates)
-    present = ~np.isnan(matrix)
-    filled = np.where(present, matrix, np.float32(0))
-    return shapes_from_calendar(calendar_sums(filled, present, dates))
-
-
 def has_shape(shapes: np.ndarray) -> np.ndarray:
     """True for customers whose shape is defined (some reading, positive average)."""
     return ~np.isnan(shapes).all(axis=1)
@@ -72,52 +58,6 @@ def has_shape(shapes: np.ndarray) -> np.ndarray:
 def shape_design(shapes: np.ndarray) -> np.ndarray:
     """Shapes ready for KMeans: a missing weekday or month counts as neutral (1.0)."""
     return np.where(np.isnan(shapes), 1.0, shapes)
-
-
-def silhouette_from_distances(distances: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette of `labels` given the full pairwise distance matrix (as scikit-learn's).
-
-    One matrix product gives every point's total distance to every cluster. Points alone in
-    their cluster score 0.
-    """
-    return silhouettes_from_distances(distances, [labels])[0]
-
-
-def silhouettes_from_distances(
-    distances: np.ndarray, labelings: Sequence[np.ndarray]
-) -> list[float]:
-    """Mean silhouette of each labeling of the same points (several k), with one matrix product
-    of the distances for all of them: the distance matrix is read once, not once per k."""
-    n_points = len(distances)
-    codes, n_labels = [], []
-    for labels in labelings:  # a handful of k
-        _, labels = np.unique(np.asarray(labels), return_inverse=True)
-        count = int(labels.max()) + 1
-        if not 2 <= count <= n_points - 1:
-            raise ValueError(
-                f"silhouette needs 2 <= clusters <= points - 1, got {count} for {n_points}"
-            )
-        codes.append(labels)
-        n_labels.append(count)
-    offsets = np.cumsum([0, *n_labels])
-    points = np.arange(n_points)
-    membership = np.zeros((n_points, offsets[-1]))
-    for labels, offset in zip(codes, offsets[:-1], strict=True):
-        membership[points, offset + labels] = 1.0
-    all_totals = distances @ membership  # every point's total distance to every cluster
-    all_sizes = membership.sum(axis=0)
-    scores = []
-    for labels, start, stop in zip(codes, offsets[:-1], offsets[1:], strict=True):
-        totals, sizes = all_totals[:, start:stop], all_sizes[start:stop]
-        own_size = sizes[labels]
-        within = totals[points, labels] / np.maximum(own_size - 1, 1)
-        others = totals / sizes
-        others[points, labels] = np.inf
-        nearest = others.min(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            score = (nearest - within) / np.maximum(within, nearest)
-        scores.append(float(np.where(own_size > 1, np.nan_to_num(score), 0.0).mean()))
-    return scores
 
 
 def choose_k(
@@ -153,8 +93,11 @@ def _fit_k_range(
     }
     sample_labels = {k: model.labels_[sample] for k, model in models.items()}
     scored = [k for k, labels in sample_labels.items() if 2 <= len(np.unique(labels)) < len(sample)]
-    silhouettes = silhouettes_from_distances(distances, [sample_labels[k] for k in scored])
-    return dict(zip(scored, silhouettes, strict=True)), models
+    silhouettes = {  # the sample's distances are computed once and shared by every k
+        k: float(silhouette_score(distances, sample_labels[k], metric="precomputed"))
+        for k in scored
+    }
+    return silhouettes, models
 
 
 def best_k(scores: dict[int, float]) -> int:

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from ntl.models import ModelBundle
 
 BIAS_COLUMN = "bias"
-# The window of the "recent" features (missing/zero recent shares, recent_vs_past), in days.
-RECENT_DAYS = PreprocessConfig.recent_days
 # float64 values -> their texts (an object array of str, same length)
 Formatter = Callable[[np.ndarray], np.ndarray]
 # member feature -> float64 values (lead member first), PhraseContext -> phrases (None: nothing
@@ -93,7 +91,7 @@ class PhraseContext:
     drop), the recent window in days, and the typical value of the lead feature (NaN: unknown)."""
 
     last_day: pd.Timestamp
-    recent_days: int = RECENT_DAYS
+    recent_days: int  # the fitted PreprocessConfig's window of the "recent" features
     typical: float = np.nan
 
 
@@ -291,9 +289,12 @@ PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter | None]] = {
     "peer_deviation": (("peer_deviation",), _peer_phrase, None),
 }
 MISSING_GROUP = "missing_share"
-# A reason that cannot be measured for a customer missing at least this share of days is replaced
-# by the missing share itself (the preprocessing's LOW-quality line: half the days present).
-MISSING_SHARE_TO_REPORT = 0.5
+
+
+def missing_share_to_report(config: PreprocessConfig) -> float:
+    """The missing share from which an unmeasurable reason hands its weight to the missing share
+    itself: the fitted preprocessing's LOW-quality line (1 - ``min_present_share``)."""
+    return 1.0 - config.min_present_share
 
 
 def _generic(feature: str) -> PhraseBuilder:
@@ -329,12 +330,14 @@ def phrase_values(
     last_day: pd.Timestamp,
     typical: Mapping[str, float] | None = None,
     *,
-    recent_days: int = RECENT_DAYS,
+    config: PreprocessConfig | None = None,
 ) -> pd.Series:
     """The phrase of one reason group for the rows of `values`; None where there is nothing to
-    say (the value is missing, or neutral such as no fall in consumption)."""
+    say (the value is missing, or neutral such as no fall in consumption). `config` is the fitted
+    preprocessing's (None: PreprocessConfig's defaults)."""
+    config = PreprocessConfig() if config is None else config
     columns = {member: values[member].to_numpy(dtype=np.float64) for member in members}
-    context = _context(members[0], last_day, recent_days, typical)
+    context = _context(members[0], last_day, config.recent_days, typical)
     phrases = _phrases(members, build, formatter, columns, context)
     return pd.Series(phrases, index=values.index, dtype=object)
 
@@ -369,19 +372,10 @@ def _phrases(
 # --------------------------------------------------------------------------- reason codes
 
 
-def group_contributions(
-    contributions: pd.DataFrame, groups: Mapping[str, tuple], how: str = "sum"
-) -> pd.DataFrame:
-    """Contributions combined within each reason group: "sum" (SHAP values are additive) or
-    "max" (for scores that do not add up, such as deviation_contributions)."""
-    weights = _group_weights(contributions, groups, how)
-    return pd.DataFrame(weights, index=contributions.index, columns=list(groups))
-
-
-def _group_weights(
-    contributions: pd.DataFrame, groups: Mapping[str, tuple], how: str
-) -> np.ndarray:
-    """customers x groups float64: members added (or maxed) left to right, NaN skipped.
+def group_weights(contributions: pd.DataFrame, groups: Mapping[str, tuple], how: str) -> np.ndarray:
+    """customers x groups float64 (in the order of `groups`): members added ("sum", SHAP values
+    are additive) or maxed ("max", for scores that do not add up, such as
+    deviation_contributions) left to right, NaN skipped.
 
     Vectorised over customers, one pass per member; the left-to-right order is pandas'
     ``sum(axis=1)``, so ties between groups break the same way as the row-wise reduction.
@@ -411,7 +405,7 @@ def reason_codes(
     min_contribution: float = 0.0,
     typical: Mapping[str, float] | None = None,
     combine: str = "sum",
-    recent_days: int = RECENT_DAYS,
+    config: PreprocessConfig | None = None,
 ) -> pd.DataFrame:
     """The top `n` reasons per customer as plain phrases: columns reason_1 .. reason_n.
 
@@ -419,12 +413,14 @@ def reason_codes(
     `features` (which must hold the same feature columns). A reason is a feature group with a
     contribution above `min_contribution` and something to say: a group whose value is missing
     or neutral ("no fall in consumption") is skipped for the next one. For a customer missing at
-    least MISSING_SHARE_TO_REPORT of days, an unmeasurable group hands its weight to the missing
+    least `missing_share_to_report` of days, an unmeasurable group hands its weight to the missing
     share, the real reason. Customers with fewer reasons get "" in the remaining columns; ties
     keep the order of PHRASES. `last_day` dates the drop; `typical` (feature -> typical value)
-    adds "(typical: ...)"; `recent_days` names the recent window; `combine` merges a group's
-    members: "sum" for SHAP, "max" for deviation_contributions.
+    adds "(typical: ...)"; `config` is the fitted preprocessing's (its ``recent_days`` names the
+    recent window; None: PreprocessConfig's defaults); `combine` merges a group's members: "sum"
+    for SHAP, "max" for deviation_contributions.
     """
+    config = PreprocessConfig() if config is None else config
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     feature_names = [column for column in contributions.columns if column != BIAS_COLUMN]
@@ -434,7 +430,7 @@ def reason_codes(
     if not contributions.index.equals(features.index):
         features = features.reindex(contributions.index)
     groups = reason_groups(feature_names)
-    weights = _group_weights(contributions, groups, combine)
+    weights = group_weights(contributions, groups, combine)
     if MISSING_GROUP not in groups and MISSING_GROUP in features.columns:
         groups[MISSING_GROUP] = (["missing_share"], *PHRASES[MISSING_GROUP][1:])
         weights = np.column_stack([weights, np.full(len(weights), -np.inf)])
@@ -443,12 +439,14 @@ def reason_codes(
         for members, _build, _formatter in groups.values()
         for member in members
     }
-    _hand_unmeasurable_to_missing_share(weights, groups, values, min_contribution)
+    _hand_unmeasurable_to_missing_share(
+        weights, groups, values, min_contribution, missing_share_to_report(config)
+    )
     texts = np.full(weights.shape, None, dtype=object)
     for position, (members, build, formatter) in enumerate(groups.values()):  # groups
         rows = np.flatnonzero(weights[:, position] > min_contribution)
         if rows.size:
-            context = _context(members[0], last_day, recent_days, typical)
+            context = _context(members[0], last_day, config.recent_days, typical)
             columns = {member: values[member][rows] for member in members}
             texts[rows, position] = _phrases(members, build, formatter, columns, context)
     speakable = np.where(pd.notna(texts), weights, -np.inf)
@@ -467,8 +465,9 @@ def _hand_unmeasurable_to_missing_share(
     groups: Mapping[str, tuple],
     values: Mapping[str, np.ndarray],
     min_contribution: float,
+    gappy_share: float,
 ) -> None:
-    """In place: for customers missing at least MISSING_SHARE_TO_REPORT of days, the missing
+    """In place: for customers missing at least `gappy_share` of days, the missing
     share group takes the largest weight of the groups that cannot be measured (NaN value), so
     "89 % of days have no reading" is said instead of nothing or a lesser reason."""
     if MISSING_GROUP not in groups:
@@ -478,7 +477,7 @@ def _hand_unmeasurable_to_missing_share(
         unmeasurable = np.isnan(values[members[0]]) & (weights[:, position] > min_contribution)
         lost = np.where(unmeasurable, np.fmax(lost, weights[:, position]), lost)
     target = list(groups).index(MISSING_GROUP)
-    gappy = values["missing_share"] >= MISSING_SHARE_TO_REPORT
+    gappy = values["missing_share"] >= gappy_share
     weights[:, target] = np.where(gappy, np.fmax(weights[:, target], lost), weights[:, target])
 
 
@@ -523,11 +522,15 @@ def customer_reasons(
     preprocessed: pd.DataFrame,
     last_day: pd.Timestamp,
     *,
+    config: PreprocessConfig,
     baseline_features: Mapping[str, dict] | None = None,
     n: int = 3,
     min_deviation: float = 1.0,
 ) -> pd.DataFrame:
     """Reason codes for the customers of `preprocessed`, the way the model allows.
+
+    `config` is the fitted preprocessing's (``Preprocessor.config``): the phrases name the recent
+    window its features were measured over.
 
     Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``), each
     phrase with the typical value of `baseline_features` when given. Label-free
@@ -540,7 +543,9 @@ def customer_reasons(
     if bundle.supervised:
         contributions = bundle.xgb_contributions(preprocessed)
         typical = None if baseline_features is None else typical_values(baseline_features)
-        return reason_codes(contributions, preprocessed, last_day, n, typical=typical)
+        return reason_codes(
+            contributions, preprocessed, last_day, n, typical=typical, config=config
+        )
     if baseline_features is None:
         return pd.DataFrame("", index=preprocessed.index, columns=columns)
     features = {
@@ -555,4 +560,5 @@ def customer_reasons(
         min_contribution=min_deviation,
         typical=typical_values(features),
         combine="max",
+        config=config,
     )

@@ -104,13 +104,6 @@ def runs_per_row(
     return count, longest
 
 
-def run_stats(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the number of runs of True and the longest one (0 when there is none)."""
-    mask = np.asarray(mask, dtype=bool)
-    rows, _, lengths = true_runs(mask)
-    return runs_per_row(rows, lengths, mask.shape[0])
-
-
 def cumulative_sums(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """Running row sums with a leading 0 column (rows x days + 1), so that the sum of columns
     a..b-1 of every row is ``sums[:, b] - sums[:, a]``: any window in two subtractions.
@@ -168,18 +161,6 @@ def _nan_max(values: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- calendar groups
 
 
-def check_calendar(matrix: np.ndarray, dates: pd.DatetimeIndex, what: str = "matrix") -> None:
-    """Raise MeterDataError unless `matrix` is 2-D with one column per consecutive day of `dates`."""
-    if matrix.ndim != 2:
-        raise MeterDataError(f"{what} must be 2-D customers x days, got {matrix.ndim} dimension(s)")
-    if matrix.shape[1] != len(dates):
-        raise MeterDataError(f"{what} has {matrix.shape[1]} day columns but {len(dates)} dates")
-    if len(dates) == 0:
-        raise MeterDataError(f"{what} has no days")
-    if not dates.equals(pd.date_range(dates[0], periods=len(dates), freq="D")):
-        raise MeterDataError(f"{what}: dates must be consecutive calendar days, ascending")
-
-
 @dataclass
 class CalendarSums:
     """Per-row sums and counts of present readings by weekday and by calendar month.
@@ -229,7 +210,7 @@ class CalendarLayout:
 
     @classmethod
     def of(cls, dates: pd.DatetimeIndex) -> CalendarLayout:
-        """The layout of consecutive `dates` (see check_calendar)."""
+        """The layout of consecutive `dates` (canonical frames guarantee them, ntl.frame)."""
         month_code = np.asarray(dates.year * 12 + dates.month - 1)
         starts = np.flatnonzero(np.r_[True, month_code[1:] != month_code[:-1]])
         return cls(len(dates), int(dates[0].day_of_week), starts, month_code[starts] % 12)
@@ -597,45 +578,6 @@ def check_feature_knobs(recent_days: int, drop_window_days: int, chunk_rows: int
             "recent_days, drop_window_days and chunk_rows must be >= 1, got "
             f"{recent_days}, {drop_window_days}, {chunk_rows}"
         )
-
-
-def compute_features(
-    matrix: np.ndarray,
-    dates: pd.DatetimeIndex,
-    *,
-    cleaned: np.ndarray | None = None,
-    recent_days: int = 90,
-    drop_window_days: int = 30,
-    peer_deviation: np.ndarray | None = None,
-    index: pd.Index | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-) -> pd.DataFrame:
-    """The feature table (float32, columns in FEATURE_NAMES order) of a customers x days matrix.
-
-    `matrix` holds the raw readings (NaN = missing); `cleaned` the same after gap filling and
-    capping (defaults to `matrix`). `peer_deviation` comes from the clustering (NaN when absent).
-    Rows are processed in blocks of `chunk_rows` only to keep temporaries small; every value
-    depends on its own row alone.
-    """
-    matrix = np.asarray(matrix, dtype=np.float32)
-    dates = pd.DatetimeIndex(dates)
-    check_calendar(matrix, dates)
-    layout = CalendarLayout.of(dates)
-    cleaned = matrix if cleaned is None else np.asarray(cleaned, dtype=np.float32)
-    if cleaned.shape != matrix.shape:
-        raise MeterDataError(f"cleaned matrix has shape {cleaned.shape}, raw matrix {matrix.shape}")
-    check_feature_knobs(recent_days, drop_window_days, chunk_rows)
-    n_rows = matrix.shape[0]
-    table = np.full((n_rows, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
-    for start in range(0, n_rows, chunk_rows):  # blocks of rows, not single customers
-        rows = slice(start, start + chunk_rows)
-        values = feature_block(
-            Block.of(matrix[rows], cleaned[rows], layout), recent_days, drop_window_days
-        )
-        table[rows] = feature_matrix(values, len(values["mean_kwh"]))
-    if peer_deviation is not None:
-        set_peer_deviation(table, peer_deviation)
-    return pd.DataFrame(table, index=index, columns=list(FEATURE_NAMES))
 
 
 def feature_matrix(values: dict[str, np.ndarray], n_rows: int) -> np.ndarray:

@@ -51,9 +51,10 @@ TRAINING_SCORES = {
     "out-of-fold": (
         "On the chain's inspection list, training customers carry out-of-fold scores (from "
         "models that did not see them), so they neither crowd the top as known thieves nor "
-        "overfill the high tier. `ntl score` scores everyone with the final models; there, "
-        "customers of the training split score in-sample. Only the test split measures "
-        "performance."
+        "overfill the high tier, and validation customers a cross-fitted probability. Validation "
+        "customers chose the stopping round, the ensemble weight and the thresholds. `ntl score` "
+        "scores everyone with the final models; there, customers of the training split score "
+        "in-sample. Only the test split measures performance."
     ),
     "in-sample": (
         "Scores of customers in the training split are in-sample (the model saw their labels); "
@@ -180,17 +181,14 @@ def _data_section(data: Mapping[str, Any], synthetic: bool) -> list[str]:
 
 
 def _weight_sentence(metadata: Mapping[str, Any]) -> str:
-    """How the ensemble weight was chosen and what it means for the ranking."""
+    """How the ensemble weight was chosen (metadata.json's ``ensemble_weight_source``, written by
+    the training) and what it means for the ranking."""
     weight = metadata.get("ensemble_weight")
-    source = metadata.get(
-        "ensemble_weight_source",
-        "chosen on the validation split's PR-AUC over the weights 0, 0.05, ..., 1 (ties go to "
-        "XGBoost)",
-    )
+    source = metadata.get("ensemble_weight_source")
     sentence = (
         f"`risk_score` = {_number(weight, 2)} x XGBoost probability + "
-        f"{_number(1 - weight, 2) if weight is not None else 'n/a'} x anomaly score; the weight "
-        f"was {source}."
+        f"{_number(1 - weight, 2) if weight is not None else 'n/a'} x anomaly score"
+        + (f"; the weight was {source}." if source else ".")
     )
     if weight is not None and weight >= MOSTLY:
         sentence += (
@@ -489,9 +487,13 @@ def _weak_spots_section(evaluation: Mapping[str, Any]) -> list[str]:
 
 
 def _parameter_lines(
-    parameters: Mapping[str, Any], metadata: Mapping[str, Any], thresholds: Mapping[str, Any]
+    parameters: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    thresholds: Mapping[str, Any],
+    preprocessing: Mapping[str, Any],
 ) -> list[str]:
-    """The run's parameters: this notebook's (04) and the modelling notebook's (03)."""
+    """The run's parameters: this notebook's (04), the modelling notebook's (03) and the fitted
+    preprocessing's (02, as evaluation.json records them)."""
     modelling = {
         key: value for key, value in metadata.get("parameters", {}).items() if key != "xgb_params"
     }
@@ -509,6 +511,11 @@ def _parameter_lines(
     if modelling:
         lines.append(
             "- Modelling (03): " + ", ".join(f"{k}={v}" for k, v in sorted(modelling.items()))
+        )
+    if preprocessing:
+        lines.append(
+            "- Preprocessing (02): "
+            + ", ".join(f"{k}={v}" for k, v in sorted(preprocessing.items()))
         )
     return lines
 
@@ -535,7 +542,7 @@ def model_card(
         "",
         "Run parameters:",
         "",
-        *_parameter_lines(parameters, metadata, thresholds),
+        *_parameter_lines(parameters, metadata, thresholds, evaluation.get("preprocessing", {})),
         "",
         "## Intended use",
         "",

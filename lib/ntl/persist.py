@@ -148,7 +148,6 @@ def preprocessor_to_state(preprocessor: Preprocessor) -> dict[str, Any]:
     return {
         "config": asdict(preprocessor.config),
         "feature_names": list(preprocessor.feature_names),
-        "shape_names": list(preprocessor.shape_names),
         "fitted_on": preprocessor.fitted_on,
         "ntl_version": preprocessor.ntl_version,
     }
@@ -164,7 +163,6 @@ def preprocessor_from_state(state: dict[str, Any], clusters: ShapeClusters) -> P
         config=PreprocessConfig(**config),
         clusters=clusters,
         feature_names=tuple(state["feature_names"]),
-        shape_names=tuple(state["shape_names"]),
         fitted_on=dict(state["fitted_on"]),
         ntl_version=str(state["ntl_version"]),
     )

@@ -1,9 +1,9 @@
 """Stage 02: data quality flags, gap filling, outlier capping, features and shape clusters.
 
 ``fit_preprocessor`` learns the only things 02 learns — the shape clustering (scaler, KMeans and
-the typical shape of each cluster) — and returns a ``Preprocessor`` whose ``transform`` turns any
-canonical consumption frame (the training export, next month's export, a shorter history, a
-single customer) into the preprocessed frame. Everything else is computed from each customer's own
+the typical shape of each cluster), on the training customers only — and returns a
+``Preprocessor`` whose ``transform`` turns any canonical consumption frame (the training export,
+next month's export, a shorter history, a single customer) into the preprocessed frame. Everything else is computed from each customer's own
 row, and nothing reads ``FLAG`` except to copy it through.
 """
 
@@ -13,6 +13,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,10 +36,8 @@ from ntl.features import (
     check_feature_knobs,
     feature_block,
     feature_matrix,
-    missing_features,
     set_peer_deviation,
     true_runs,
-    zero_features,
 )
 from ntl.frame import (
     DAY_FORMAT,
@@ -49,6 +48,9 @@ from ntl.frame import (
     labels,
     validate_canonical,
 )
+
+if TYPE_CHECKING:
+    pass
 
 HIGH, LOW = "HIGH", "LOW"
 MAX_THREADS = 8  # blocks of rows described at once; numpy releases the GIL in its loops
@@ -108,21 +110,6 @@ class PreprocessConfig:
             raise ParameterError("PreprocessConfig: " + "; ".join(problems))
 
 
-def fill_short_gaps(matrix: np.ndarray, limit: int) -> np.ndarray:
-    """A float32 copy with gaps of at most `limit` days interpolated linearly between neighbours.
-
-    Only gaps with a reading on both sides are filled; longer gaps and gaps at either end of the
-    history stay NaN — never zero.
-    """
-    if limit < 0:
-        raise ParameterError(f"interpolation limit must be >= 0 days, got {limit}")
-    filled = np.array(matrix, dtype=np.float32, copy=True)
-    if filled.ndim != 2:
-        raise MeterDataError(f"matrix must be 2-D customers x days, got {filled.ndim} dimension(s)")
-    interpolate_runs(filled, true_runs(np.isnan(filled)), limit)
-    return filled
-
-
 def interpolate_runs(
     filled: np.ndarray, runs: tuple[np.ndarray, np.ndarray, np.ndarray], limit: int
 ) -> int:
@@ -145,23 +132,10 @@ def interpolate_runs(
     return n_cells
 
 
-def cap_outliers(matrix: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
-    """A float32 copy with each reading above mean + sigma * std of its customer set to that cap.
-
-    Mean and std are the customer's own, over its present readings (as in Zheng et al. 2018,
-    who used sigma = 2). Only high readings are capped: a low reading may be the theft. Returns
-    the copy and the number of readings capped.
-    """
-    if not sigma > 0:
-        raise ParameterError(f"outlier sigma must be > 0 (math.inf disables capping), got {sigma}")
-    values = np.asarray(matrix, dtype=np.float32)
-    if values.ndim != 2:
-        raise MeterDataError(f"matrix must be 2-D customers x days, got {values.ndim} dimension(s)")
-    return capped_copy(values, ~np.isnan(values), sigma)
-
-
 def capped_copy(values: np.ndarray, present: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
-    """cap_outliers for a float32 matrix whose `present` mask (not NaN) is already known."""
+    """`values` with each reading above its customer's mean + sigma * std set to that cap, and
+    the number capped; mean and std over the `present` readings (as in Zheng et al. 2018, who
+    used sigma = 2). ``math.inf`` disables capping."""
     if math.isinf(sigma):
         return values.copy(), 0
     count = np.count_nonzero(present, axis=1)
@@ -175,24 +149,44 @@ def capped_copy(values: np.ndarray, present: np.ndarray, sigma: float) -> tuple[
     return capped, int(np.count_nonzero(values > cap[:, None]))
 
 
-def clean_matrix(matrix: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, dict[str, int]]:
-    """Fill short gaps, then cap outliers; returns the cleaned matrix and what was changed."""
-    filled = fill_short_gaps(matrix, config.interpolation_limit_days)
-    cleaned, n_capped = cap_outliers(filled, config.outlier_sigma)
-    return cleaned, _cleaning_counts(matrix, filled, n_capped)
+@dataclass
+class CleanedReadings:
+    """One block of readings after stage 02's cleaning, with the masks features reuse."""
+
+    cleaned: np.ndarray  # short gaps filled, peaks capped (float32, NaN = still missing)
+    present: np.ndarray  # cleaned is not NaN
+    missing: np.ndarray  # the raw reading is NaN
+    missing_runs: tuple[np.ndarray, np.ndarray, np.ndarray]  # true_runs(missing)
+    counts: dict[str, int]  # readings, missing, interpolated, left_missing, capped
 
 
-def _cleaning_counts(raw: np.ndarray, filled: np.ndarray, n_capped: int) -> dict[str, int]:
-    """How many readings were missing, interpolated, left missing and capped."""
-    n_missing = int(np.isnan(raw).sum())
-    n_left = int(np.isnan(filled).sum())
-    return {
+def clean_readings(raw: np.ndarray, config: PreprocessConfig) -> CleanedReadings:
+    """Stage 02's cleaning of a float32 customers x days block: gaps of at most
+    ``interpolation_limit_days`` between two readings interpolated linearly (longer and edge gaps
+    stay NaN, never zero), then each reading above the customer's own mean +
+    ``outlier_sigma`` x std capped (only high readings: a low one may be the theft).
+
+    The one cleaning path: the chain's pass over blocks calls it, and so do the notebook's
+    examples. The runs of missing days are found once, for filling and for the gap features.
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    if raw.ndim != 2:
+        raise MeterDataError(f"readings must be 2-D customers x days, got {raw.ndim} dimension(s)")
+    missing = np.isnan(raw)
+    runs = true_runs(missing)
+    filled = raw.copy()
+    n_interpolated = interpolate_runs(filled, runs, config.interpolation_limit_days)
+    present = ~np.isnan(filled) if n_interpolated else ~missing
+    cleaned, n_capped = capped_copy(filled, present, config.outlier_sigma)
+    n_missing = int(np.count_nonzero(missing))
+    counts = {
         "readings": int(raw.size),
         "missing": n_missing,
-        "interpolated": n_missing - n_left,
-        "left_missing": n_left,
+        "interpolated": n_interpolated,
+        "left_missing": n_missing - n_interpolated,
         "capped": n_capped,
     }
+    return CleanedReadings(cleaned, present, missing, runs, counts)
 
 
 def quality_flags(
@@ -222,15 +216,6 @@ def quality_flags(
     )
 
 
-def quality_from_matrix(matrix: np.ndarray, config: PreprocessConfig) -> pd.DataFrame:
-    """present_share, gap_longest, zero_share, quality_flag and reason for a raw matrix."""
-    missing = missing_features(matrix, config.recent_days)
-    zeros = zero_features(matrix, config.recent_days)
-    return quality_flags(
-        1.0 - missing["missing_share"], missing["gap_longest"], zeros["zero_share"], config
-    )
-
-
 def canonical_days(consumption: pd.DataFrame, source: str = "consumption") -> pd.DataFrame:
     """The frame with its day columns in calendar order (FLAG first), checked as canonical.
 
@@ -251,16 +236,8 @@ def canonical_days(consumption: pd.DataFrame, source: str = "consumption") -> pd
     return consumption
 
 
-def quality_table(consumption: pd.DataFrame, config: PreprocessConfig) -> pd.DataFrame:
-    """Per customer: present_share, gap_longest, zero_share, quality_flag (HIGH/LOW), reason."""
-    frame = canonical_days(consumption)
-    table = quality_from_matrix(consumption_matrix(frame), config)
-    table.index = frame.index
-    return table
-
-
 @dataclass
-class StagePass:
+class CustomerDescriptions:
     """What one pass over the readings computes: quality, shapes, features, cleaning counts."""
 
     frame: pd.DataFrame
@@ -274,34 +251,30 @@ class StagePass:
 def clean_block(
     raw: np.ndarray, dates: pd.DatetimeIndex | CalendarLayout, config: PreprocessConfig
 ) -> tuple[Block, dict[str, int]]:
-    """Fill short gaps and cap peaks of one block of rows; the Block for its features and the
-    cleaning counts. The runs of missing days are found once, for filling and for the gap
-    features."""
-    missing = np.isnan(raw)
-    runs = true_runs(missing)
-    filled = raw.copy()
-    n_interpolated = interpolate_runs(filled, runs, config.interpolation_limit_days)
-    present = ~np.isnan(filled) if n_interpolated else ~missing
-    cleaned, n_capped = capped_copy(filled, present, config.outlier_sigma)
-    n_missing = int(np.count_nonzero(missing))
-    counts = {
-        "readings": int(raw.size),
-        "missing": n_missing,
-        "interpolated": n_interpolated,
-        "left_missing": n_missing - n_interpolated,
-        "capped": n_capped,
-    }
-    block = Block.of(raw, cleaned, dates, present, raw_missing=missing, missing_runs=runs)
-    return block, counts
+    """`clean_readings` of one block of rows, and the Block its features are computed from."""
+    cleaned = clean_readings(raw, config)
+    block = Block.of(
+        raw,
+        cleaned.cleaned,
+        dates,
+        cleaned.present,
+        raw_missing=cleaned.missing,
+        missing_runs=cleaned.missing_runs,
+    )
+    return block, cleaned.counts
 
 
-def stage_pass(
+def describe_customers(
     consumption: pd.DataFrame,
     config: PreprocessConfig,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     n_threads: int | None = None,
-) -> StagePass:
+) -> CustomerDescriptions:
     """Clean, flag and describe every customer in one pass over blocks of rows.
+
+    The one path of stage 02 for every customer, the chain's and the scorer's alike: quality
+    measures and flags, the profile shapes the clustering uses, and the features (except
+    ``peer_deviation``, which needs the fitted clusters: ``Preprocessor.assemble`` adds it).
 
     Each block is gap-filled, capped, summarised and turned into features while it is small
     enough to stay in cache; no value depends on another customer, so blocks run on
@@ -346,11 +319,11 @@ def stage_pass(
     present_share, gap_longest, zero_share = quality_measures.T
     quality = quality_flags(present_share, gap_longest.astype(np.int64), zero_share, config)
     quality.index = frame.index
-    return StagePass(frame, dates, quality, shapes, table, cleaning)
+    return CustomerDescriptions(frame, dates, quality, shapes, table, cleaning)
 
 
 def default_threads() -> int:
-    """Threads for the blocks of a stage pass: the cores this process may use, at most 8."""
+    """Threads for the blocks of `describe_customers`: the cores this process may use, at most 8."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -365,8 +338,7 @@ class Preprocessor:
     config: PreprocessConfig
     clusters: ShapeClusters
     feature_names: tuple[str, ...] = FEATURE_NAMES
-    shape_names: tuple[str, ...] = SHAPE_NAMES
-    fitted_on: dict = field(default_factory=dict)  # customers, days, first and last day, seed
+    fitted_on: dict = field(default_factory=dict)  # customers fitted on, days, first/last day, seed
     ntl_version: str = __version__
 
     @property
@@ -376,10 +348,11 @@ class Preprocessor:
 
     def transform(self, consumption: pd.DataFrame) -> pd.DataFrame:
         """The preprocessed frame: FLAG, quality_flag, cluster, then float32 features."""
-        return self.assemble(stage_pass(consumption, self.config))
+        return self.assemble(describe_customers(consumption, self.config))
 
-    def assemble(self, computed: StagePass) -> pd.DataFrame:
-        """Assign clusters and peer deviation to a stage pass and lay it out as the preprocessed frame."""
+    def assemble(self, computed: CustomerDescriptions) -> pd.DataFrame:
+        """Assign clusters and peer deviation to described customers and lay them out as the
+        preprocessed frame."""
         cluster = assign_clusters(self.clusters, computed.shapes)
         set_peer_deviation(
             computed.features,
@@ -409,25 +382,65 @@ class Preprocessor:
         }
 
 
-MIN_HIGH_TO_CLUSTER = 3  # fewer HIGH-quality customers: the clustering is fitted on everyone
+MIN_HIGH_TO_CLUSTER = 3  # fewer HIGH-quality customers: the clustering is fitted on all of fit_rows
 
 
-def cluster_fit_rows(quality_flag: np.ndarray) -> np.ndarray:
-    """Customers the shape clustering is fitted on: the HIGH-quality ones (all when too few)."""
-    high = np.asarray(quality_flag) == HIGH
-    return high if high.sum() >= MIN_HIGH_TO_CLUSTER else np.ones(len(high), dtype=bool)
+def cluster_fit_rows(quality_flag: np.ndarray, fit_rows: np.ndarray | None = None) -> np.ndarray:
+    """Customers the shape clustering is fitted on: the HIGH-quality ones among `fit_rows` (the
+    training customers; every customer when None), all of `fit_rows` when too few are HIGH."""
+    flags = np.asarray(quality_flag)
+    rows = np.ones(len(flags), dtype=bool) if fit_rows is None else np.asarray(fit_rows, bool)
+    high = rows & (flags == HIGH)
+    return high if high.sum() >= MIN_HIGH_TO_CLUSTER else rows
 
 
-def fit_on_pass(computed: StagePass, config: PreprocessConfig, seed: int) -> Preprocessor:
-    """Fit the shape clustering on HIGH-quality customers (on all when fewer than 3 are HIGH)."""
-    fit_rows = cluster_fit_rows(computed.quality["quality_flag"].to_numpy())
+def fit_rows_mask(index: pd.Index, fit_on: pd.Index | np.ndarray | None) -> np.ndarray:
+    """Boolean mask of the customers of `index` the transforms are fitted on.
+
+    `fit_on` is the training customers (their CONS_NO, or a boolean mask over `index`); None fits
+    on every customer (only for data without a split, e.g. a unit test).
+    """
+    if fit_on is None:
+        return np.ones(len(index), dtype=bool)
+    if isinstance(fit_on, np.ndarray) and fit_on.dtype == bool:
+        if fit_on.shape != (len(index),):
+            raise ParameterError(
+                f"fit_on mask has {fit_on.shape[0]} entries for {len(index)} customers"
+            )
+        return fit_on
+    wanted = pd.Index(fit_on)
+    unknown = wanted.difference(index)
+    if len(unknown):
+        raise MeterDataError(
+            f"fit_on names {len(unknown)} customers not in the consumption (e.g. "
+            f"{unknown[:3].tolist()})"
+        )
+    mask = index.isin(wanted)
+    if not mask.any():
+        raise ParameterError("fit_on selects no customer")
+    return mask
+
+
+def fit_on_descriptions(
+    computed: CustomerDescriptions,
+    config: PreprocessConfig,
+    seed: int,
+    fit_on: pd.Index | np.ndarray | None = None,
+) -> Preprocessor:
+    """Fit the shape clustering (scaler, KMeans, typical shapes) on the HIGH-quality customers
+    among `fit_on` (the training customers; all of them when fewer than 3 are HIGH).
+
+    Nothing about the other customers enters the fit, so changing their readings changes none of
+    the fitted transforms.
+    """
+    fit_rows = fit_rows_mask(computed.frame.index, fit_on)
+    clustered = cluster_fit_rows(computed.quality["quality_flag"].to_numpy(), fit_rows)
     return fit_on_shapes(
-        computed.shapes[fit_rows],
+        computed.shapes[clustered],
         config,
         seed,
-        customers=len(computed.frame),
+        customers=int(fit_rows.sum()),
         dates=computed.dates,
-        cleaning=computed.cleaning,
     )
 
 
@@ -438,12 +451,12 @@ def fit_on_shapes(
     *,
     customers: int,
     dates: pd.DatetimeIndex,
-    cleaning: dict[str, int],
     customers_clustered: int | None = None,
 ) -> Preprocessor:
     """The fitted stage 02 from the shapes of the customers chosen to fit the clustering on.
 
-    `fit_shapes` may already be the clustering's seeded sample (the Dask path gathers only that);
+    `customers` is how many customers the fit was for (the training customers); `fit_shapes` may
+    already be the clustering's seeded sample (the Dask path gathers only that),
     `customers_clustered` then says how many customers it was drawn from.
     """
     clusters = fit_clusters(
@@ -463,22 +476,27 @@ def fit_on_shapes(
         "first_day": dates[0].strftime(DAY_FORMAT),
         "last_day": dates[-1].strftime(DAY_FORMAT),
         "seed": seed,
-        "cleaning": dict(cleaning),
     }
     return Preprocessor(config=config, clusters=clusters, fitted_on=fitted_on)
 
 
 def fit_preprocessor(
-    consumption: pd.DataFrame, config: PreprocessConfig, seed: int
+    consumption: pd.DataFrame,
+    config: PreprocessConfig,
+    seed: int,
+    fit_on: pd.Index | np.ndarray | None = None,
 ) -> Preprocessor:
-    """Fit stage 02 on a consumption frame: the shape clustering (k by silhouette unless fixed)."""
-    return fit_on_pass(stage_pass(consumption, config), config, seed)
+    """Fit stage 02 on the `fit_on` customers of a consumption frame (see fit_on_descriptions)."""
+    return fit_on_descriptions(describe_customers(consumption, config), config, seed, fit_on)
 
 
 def fit_transform(
-    consumption: pd.DataFrame, config: PreprocessConfig, seed: int
+    consumption: pd.DataFrame,
+    config: PreprocessConfig,
+    seed: int,
+    fit_on: pd.Index | np.ndarray | None = None,
 ) -> tuple[Preprocessor, pd.DataFrame]:
-    """fit_preprocessor then transform on the same frame, reading the matrix only once."""
-    computed = stage_pass(consumption, config)
-    preprocessor = fit_on_pass(computed, config, seed)
+    """Fit on the `fit_on` customers, then transform every customer, reading the matrix once."""
+    computed = describe_customers(consumption, config)
+    preprocessor = fit_on_descriptions(computed, config, seed, fit_on)
     return preprocessor, preprocessor.assemble(computed)

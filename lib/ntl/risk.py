@@ -20,6 +20,7 @@ from ntl.frame import ID_COLUMN
 
 if TYPE_CHECKING:
     from ntl.models import ModelBundle
+    from ntl.preprocess import PreprocessConfig
 
 TIER_ORDER = ("high", "medium", "low")
 NOT_EXPLAINED = "(not explained: reasons are computed for the top of the list only)"
@@ -142,19 +143,22 @@ def build_inspection_list(
     bundle: ModelBundle,
     last_day: pd.Timestamp,
     *,
+    config: PreprocessConfig,
     baseline_features: Mapping[str, dict] | None = None,
     reasons_for_top: int | None = None,
     n_reasons: int = 3,
 ) -> pd.DataFrame:
     """Reasons for the customers picked by rows_to_explain, then the ranked inspection list.
 
-    The one builder behind notebook 04 and ``ntl score``, so both lists agree.
+    The one builder behind notebook 04 and ``ntl score``, so both lists agree. `config` is the
+    fitted preprocessing's (its settings name the windows in the phrases).
     """
     explained = rows_to_explain(scores, tiers, reasons_for_top)
     reasons = customer_reasons(
         bundle,
         preprocessed.loc[explained],
         last_day,
+        config=config,
         baseline_features=baseline_features,
         n=n_reasons,
     )
@@ -181,6 +185,7 @@ def explain_examples(
     bundle: ModelBundle,
     last_day: pd.Timestamp,
     *,
+    config: PreprocessConfig,
     baseline_features: Mapping[str, dict] | None = None,
     n_reasons: int = 3,
 ) -> pd.DataFrame:
@@ -198,6 +203,7 @@ def explain_examples(
         bundle,
         preprocessed.loc[shown.loc[missing, ID_COLUMN]],
         last_day,
+        config=config,
         baseline_features=baseline_features,
         n=n_reasons,
     )

@@ -128,18 +128,43 @@ def notebook_path(stem: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
-    """The names and defaults a notebook's ``parameters`` cell declares."""
-    import papermill
+    """The names and default values a notebook's ``parameters`` cell declares, in its order.
 
-    return {
-        name: spec["default"] for name, spec in papermill.inspect_notebook(str(notebook)).items()
-    }
+    Each line of that cell is ``name = literal  # comment`` (what papermill overrides); the
+    defaults are read with ``ast.literal_eval``, so reading them never runs notebook code.
+    """
+    import ast
+    import json
+
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise ParameterError(f"{notebook}: no cell is tagged 'parameters'")
+    defaults: dict[str, Any] = {}
+    for node in ast.parse("".join(tagged[0]["source"])).body:
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            raise ParameterError(f"{notebook}: the parameters cell may only assign names")
+        defaults[node.targets[0].id] = ast.literal_eval(node.value)
+    return defaults
 
 
 def notebook_defaults(stem: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[str, Any]:
     """The defaults of notebook `stem`'s ``parameters`` cell as Python values (the one source of
     every notebook parameter's default; tests read them here instead of copying them)."""
     return declared_defaults({stem: declared_parameters(notebook_path(stem, notebooks_dir))})
+
+
+def parameter_values(
+    stem: str, namespace: Mapping[str, Any], notebooks_dir: Path = NOTEBOOKS_DIR
+) -> dict[str, Any]:
+    """The values the parameters of notebook `stem` have in `namespace` (its ``globals()``), in
+    the order its parameters cell declares them: what the notebook records as its PARAMETERS
+    without naming every parameter a second time."""
+    return {name: namespace[name] for name in notebook_defaults(stem, notebooks_dir)}
 
 
 def select_notebooks(

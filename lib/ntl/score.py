@@ -124,7 +124,7 @@ def load_scoring_artifacts(artifacts_dir: str | Path) -> ScoringArtifacts:
 def training_customers(store: ArtifactStore) -> pd.Index | None:
     """CONS_NO of the run's training split (None when the run kept no split)."""
     from ntl.models.chain import SPLIT_ARTIFACT
-    from ntl.models.split import SPLIT_COLUMN
+    from ntl.split import SPLIT_COLUMN
 
     if not store.exists(SPLIT_ARTIFACT):
         return None
@@ -255,6 +255,7 @@ def score_consumption(
         tiers,
         loaded.bundle,
         day_index(consumption)[-1],
+        config=loaded.preprocessor.config,
         baseline_features=baseline_features,
         reasons_for_top=reasons_for_top,
     )

@@ -58,7 +58,9 @@ LEVEL_SHIFT_PROBABILITY = 0.25  # legitimate move-in/out or new appliance
 METER_ZERO_RUN_PROBABILITY = 0.12  # meter faults or empty stretches recorded as zeros
 METER_ZERO_SCATTER_PROBABILITY = 0.08  # meters that store some failed reads as 0
 VACANT_VISIT_PROBABILITY = 0.04  # a vacant premises is used on about one day in 25
-THIEF_MISSING_RATIO = 1.5  # thieves' meters miss readings this much more often (every attack)
+THIEF_MISSING_RATIO = (
+    1.5  # from its onset, tampering makes a meter miss readings this much more often
+)
 MIN_THEFT_DAYS = 30  # the latest onset leaves this many days of theft before the period ends
 NOISE_SMOOTH_WINDOW = 7  # days over which part of the noise is persistent
 
@@ -531,25 +533,41 @@ def missing_mask(rates: np.ndarray, n_days: int, rng: np.random.Generator) -> np
     free_days = np.maximum(1, n_days - missing.sum(axis=1))
     scatter = (remaining / free_days).astype(np.float32)
     missing |= rng.random((n_customers, n_days), dtype=np.float32) < scatter[:, None]
-    # Every customer keeps at least one reading (an all-missing customer is not in any export).
+    return keep_one_reading(missing, rng)
+
+
+def keep_one_reading(missing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """In place and returned: a customer missing every day gets one random day back (an
+    all-missing customer is in no export)."""
     silent = np.flatnonzero(missing.all(axis=1))
-    missing[silent, rng.integers(0, n_days, len(silent))] = False
+    missing[silent, rng.integers(0, missing.shape[1], len(silent))] = False
     return missing
 
 
 def draw_missing_rates(
-    is_thief: np.ndarray, missing_rate: float, rng: np.random.Generator
+    n_customers: int, missing_rate: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Per-customer missing fraction: Beta-distributed (many near zero, a few high) with mean
-    `missing_rate` overall and thieves THIEF_MISSING_RATIO times as often missing."""
+    """Per-customer missing fraction of a meter nobody tampers with: Beta-distributed (many near
+    zero, a few high) with mean `missing_rate`. The same for thieves: their extra missing readings
+    come with the attack, from its onset (`tampering_gaps`)."""
     if missing_rate <= 0:
-        return np.zeros(len(is_thief))
-    theft_share = float(np.mean(is_thief)) if len(is_thief) else 0.0
-    normal_mean = missing_rate / (1 - theft_share + THIEF_MISSING_RATIO * theft_share)
-    mean = np.where(is_thief, THIEF_MISSING_RATIO * normal_mean, normal_mean)
-    mean = np.clip(mean, 1e-6, 0.95)
+        return np.zeros(n_customers)
+    mean = float(np.clip(missing_rate, 1e-6, 0.95))
     concentration = 1.5
-    return rng.beta(mean * concentration, (1 - mean) * concentration)
+    return rng.beta(mean * concentration, (1 - mean) * concentration, size=n_customers)
+
+
+def tampering_gaps(
+    rates: np.ndarray, onset: np.ndarray, n_days: int, rng: np.random.Generator
+) -> np.ndarray:
+    """thieves x days mask of the readings a tampered meter loses on top of its own rate r: from
+    the onset on, scattered days with probability (THIEF_MISSING_RATIO - 1) r / (1 - r), so that
+    with its own gaps it misses about THIEF_MISSING_RATIO x r of the days after the onset (at
+    most all); before the onset nothing."""
+    own = np.clip(np.asarray(rates, dtype=np.float64), 0.0, 0.99)
+    extra = np.clip((THIEF_MISSING_RATIO - 1.0) * own / (1.0 - own), 0.0, 1.0).astype(np.float32)
+    draws = rng.random((len(extra), n_days), dtype=np.float32)
+    return (draws < extra[:, None]) & after_onset(onset, n_days)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,9 +619,10 @@ def generate_consumption(
         stolen[rows] = _stolen_fraction(true, reported, onset_day[rows])
         consumption[rows] = reported
     is_thief = attack != "none"
-    missing = missing_mask(
-        draw_missing_rates(is_thief, missing_rate, missing_rng), n_days, missing_rng
-    )
+    rates = draw_missing_rates(n_customers, missing_rate, missing_rng)
+    missing = missing_mask(rates, n_days, missing_rng)
+    missing[thieves] |= tampering_gaps(rates[thieves], onset_day[thieves], n_days, missing_rng)
+    keep_one_reading(missing, missing_rng)
     consumption[missing] = np.nan
     np.round(consumption, 2, out=consumption)
     ids = _customer_ids(n_customers)

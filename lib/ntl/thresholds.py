@@ -28,6 +28,12 @@ from ntl.frame import has_both_classes
 TIERS = ("low", "medium", "high")
 
 
+def share_count(share: float, n: int) -> int:
+    """Customers meant by a share of `n`: rounded up, at least 1, at most `n` (the one rounding
+    rule of capacities and of k given as a share; the 1e-9 absorbs float error such as 0.05 x 100)."""
+    return int(min(n, max(1, math.ceil(share * n - 1e-9))))
+
+
 def capacity_count(
     n_customers: int,
     *,
@@ -55,7 +61,7 @@ def capacity_count(
         share = float(inspection_share)
         if not 0 < share <= 1:
             raise ParameterError(f"inspection_share must be in (0, 1], got {inspection_share}")
-    return int(min(n_customers, max(1, math.ceil(share * n_customers - 1e-9))))
+    return share_count(share, n_customers)
 
 
 def _score_at_rank(descending: np.ndarray, count: int) -> float:
@@ -158,21 +164,22 @@ def tier_shares(risk_scores: Mapping[str, pd.Series], thresholds: dict[str, Any]
     """How many customers of each named score set fall in each tier, as counts and shares.
 
     One row per entry of `risk_scores` (in the given order); columns ``customers``,
-    ``high customers`` and the share of each tier. Customers scored like the validation split
-    should have a high share near the capacity the thresholds were fitted to; a set far above it
-    was scored differently (in-sample scores of training customers, say).
+    ``high customers`` and the share of each tier (counted by ``ntl.risk.tier_table``, the one
+    tier count). Customers scored like the validation split should have a high share near the
+    capacity the thresholds were fitted to; a set far above it was scored differently (in-sample
+    scores of training customers, say).
     """
+    from ntl.risk import tier_table
+
     rows = {}
     for name, risk_score in risk_scores.items():  # a handful of score sets
-        counts = assign_tiers(risk_score, thresholds).value_counts().reindex(TIERS[::-1])
-        counts = counts.fillna(0).astype(np.int64)
-        total = int(counts.sum())
-        shares = counts / total if total else counts * np.nan
+        table = tier_table(assign_tiers(risk_score, thresholds)).set_index("tier")
+        total = int(table["customers"].sum())
         rows[name] = {
             "customers": total,
-            "high customers": int(counts["high"]),
-            **{tier: float(shares[tier]) for tier in TIERS[::-1]},
+            "high customers": int(table.loc["high", "customers"]),
+            **{tier: float(table.loc[tier, "share"]) if total else np.nan for tier in TIERS[::-1]},
         }
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "customers scored"
-    return table
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "customers scored"
+    return frame

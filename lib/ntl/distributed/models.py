@@ -208,9 +208,9 @@ def train_partitions(
     from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine
     from ntl.models.isolation import fit_isolation
     from ntl.models.metrics import comparison_table
-    from ntl.models.split import split_codes
     from ntl.models.supervised import fit_baselines, weight_from_counts
     from ntl.models.training import supervision_decision
+    from ntl.split import split_codes
 
     options = ModelParameters.from_mapping(params)
     times: dict[str, float] = {}

@@ -1,7 +1,7 @@
 """Stage 02 on a cluster: quality, cleaning and features per customer partition, clusters fitted
 on a seeded sample and assigned everywhere -- through ``ntl.preprocess``'s own functions.
 
-Each part goes through ``stage_pass`` (the in-memory path's one pass over the readings) on a
+Each part goes through ``describe_customers`` (the in-memory path's one pass over the readings) on a
 worker; only small things travel to the client: per-part counts, then the seeded sample of
 shapes the clustering is fitted on (``cluster_sample_size`` x 19 numbers, the same sample the
 in-memory ``fit_clusters`` would draw from the same customers). The fitted ``Preprocessor`` is
@@ -32,11 +32,11 @@ from ntl.frame import LABEL_COLUMN
 from ntl.preprocess import (
     HIGH,
     MIN_HIGH_TO_CLUSTER,
+    CustomerDescriptions,
     PreprocessConfig,
     Preprocessor,
-    StagePass,
+    describe_customers,
     fit_on_shapes,
-    stage_pass,
 )
 
 if TYPE_CHECKING:
@@ -45,22 +45,26 @@ if TYPE_CHECKING:
 PREPROCESSED = "preprocessed"
 
 
-def describe_part(root: str, part: Mapping[str, Any], config: PreprocessConfig) -> StagePass:
-    """``stage_pass`` of one consumption part, keeping FLAG but not the readings (the pass is
+def describe_part(
+    root: str, part: Mapping[str, Any], config: PreprocessConfig
+) -> CustomerDescriptions:
+    """``describe_customers`` of one consumption part, keeping FLAG but not the readings (the pass is
     held on the worker until the clustering is fitted)."""
     frame = read_part(root, part)
-    computed = stage_pass(frame, config, n_threads=1)  # one task per core already
+    computed = describe_customers(frame, config, n_threads=1)  # one task per core already
     return dataclasses.replace(computed, frame=computed.frame[[LABEL_COLUMN]])
 
 
-def fit_counts(computed: StagePass) -> tuple[int, int, int]:
+def fit_counts(computed: CustomerDescriptions) -> tuple[int, int, int]:
     """Customers of one part that are HIGH quality, HIGH with a shape, and with a shape."""
     high = (computed.quality["quality_flag"] == HIGH).to_numpy()
     valid = has_shape(computed.shapes)
     return int(high.sum()), int((high & valid).sum()), int(valid.sum())
 
 
-def eligible_shapes(computed: StagePass, positions: np.ndarray, high_only: bool) -> np.ndarray:
+def eligible_shapes(
+    computed: CustomerDescriptions, positions: np.ndarray, high_only: bool
+) -> np.ndarray:
     """Shapes at `positions` among the part's customers the clustering may be fitted on."""
     rows = np.asarray(
         computed.quality["quality_flag"] == HIGH
@@ -72,7 +76,7 @@ def eligible_shapes(computed: StagePass, positions: np.ndarray, high_only: bool)
 
 
 def assemble_part(
-    computed: StagePass, preprocessor: Preprocessor, staging: str, position: int
+    computed: CustomerDescriptions, preprocessor: Preprocessor, staging: str, position: int
 ) -> dict[str, Any]:
     """Clusters and peer deviation for one part (``Preprocessor.assemble``), written as part
     `position` of the preprocessed dataset; its record plus the part's quality counts."""
@@ -146,7 +150,6 @@ def preprocess_partitions(
         seed,
         customers=consumption.n_customers,
         dates=pd.date_range(first, last, freq="D"),
-        cleaning={},
         customers_clustered=int(n_high.sum()) if high_only else consumption.n_customers,
     )
     fitted = client.scatter(preprocessor, broadcast=True)
@@ -162,7 +165,6 @@ def preprocess_partitions(
         )
         cleaning = _sum_counts([r.pop("cleaning") for r in records])
         quality = [r.pop("quality") for r in records]
-        preprocessor.fitted_on["cleaning"] = cleaning
         writer.commit(records, {**consumption.info, "n_clusters": preprocessor.n_clusters})
     del passes
     return DistributedPreprocessing(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
     from ntl.models import ModelBundle
-    from ntl.preprocess import Preprocessor
+    from ntl.preprocess import PreprocessConfig, Preprocessor
 
 CHUNK_ROWS = 200_000  # rows of the list gathered to the client at a time
 DRIFT_SAMPLE = 200_000  # customers the drift report is computed on (seeded sample)
@@ -98,8 +98,10 @@ def list_part(
     last_day: pd.Timestamp,
     reasons_for_top: int | None,
     baseline_features: Mapping[str, dict] | None,
+    config: PreprocessConfig,
 ) -> pd.DataFrame:
-    """The part's rows of the inspection list (``ntl.risk.inspection_list``) with global ranks.
+    """The part's rows of the inspection list (``ntl.risk.inspection_list``) with global ranks;
+    `config` is the fitted preprocessing's (the phrases name its windows).
 
     Reasons for the REASON_TIERS by default, or for customers ranked within `reasons_for_top`
     of the whole population (``rows_to_explain``'s rule, applied to global ranks).
@@ -115,6 +117,7 @@ def list_part(
         own_copy(bundle),
         scored.preprocessed.loc[explained],
         last_day,
+        config=config,
         baseline_features=baseline_features,
     )
     ranked = inspection_list(scored.preprocessed, scored.scores, scored.tiers, reasons)
@@ -154,14 +157,19 @@ def score_partitions(
     reasons_for_top: int | None = None,
     drift_baseline: Mapping[str, Any] | None = None,
     seed: int = 42,
+    preprocessing: PreprocessConfig | None = None,
 ) -> DistributedScores:
     """Score every customer of `dataset` (consumption with `preprocessor`, or preprocessed).
+
+    The reasons' phrases follow the fitted preprocessing settings: `preprocessing`, else the
+    preprocessor's, else PreprocessConfig's defaults (an already preprocessed dataset).
 
     The drift report (when a baseline is given) is ``ntl.drift.drift_report`` on a seeded sample
     of DRIFT_SAMPLE customers: its medians and shares are estimates at that size.
     """
     from ntl.distributed.preprocess import sample_positions
     from ntl.drift import drift_report
+    from ntl.preprocess import PreprocessConfig
 
     root = str(dataset.root)
     n_parts = len(dataset.parts)
@@ -180,6 +188,9 @@ def score_partitions(
     ranks = global_ranks(client.gather(client.map(risk_scores, scored)))
     last_day = pd.Timestamp(dataset.info["last_day"])
     baseline_features = drift_baseline["features"] if drift_baseline else None
+    phrase_config = preprocessing or (
+        preprocessor.config if preprocessor is not None else PreprocessConfig()
+    )
     lists = client.map(
         list_part,
         scored,
@@ -188,6 +199,7 @@ def score_partitions(
         [last_day] * n_parts,
         [reasons_for_top] * n_parts,
         [baseline_features] * n_parts,
+        [phrase_config] * n_parts,
     )
     tiers = client.gather(client.map(lambda part: part.tiers.value_counts().to_dict(), scored))
     drift = None

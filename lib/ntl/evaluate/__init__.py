@@ -23,7 +23,6 @@ from ntl.evaluate.formatting import (
 )
 from ntl.evaluate.intervals import (
     add_wilson_columns,
-    bootstrap_interval,
     bootstrap_resamples,
     model_comparison,
     percentile_interval,
@@ -35,7 +34,6 @@ from ntl.evaluate.ranking import (
     pr_auc,
     precision_at_k,
     rank_order,
-    recall_at_k,
     resolve_k,
     roc_auc,
 )
@@ -73,7 +71,6 @@ __all__ = [
     "at_k_table",
     "average_precision_at_k",
     "baseline_quantile_table",
-    "bootstrap_interval",
     "bootstrap_resamples",
     "break_even_rate",
     "brier_score",
@@ -97,7 +94,6 @@ __all__ = [
     "precision_at_k",
     "rank_order",
     "readable",
-    "recall_at_k",
     "recall_by_group",
     "recall_by_group_per_model",
     "reliability_table",

@@ -151,32 +151,6 @@ def percentile_interval(estimates: ArrayLike, confidence: float = 0.95) -> tuple
     return float(low), float(high)
 
 
-def bootstrap_interval(
-    metric_fn: MetricFn,
-    y_true: ArrayLike,
-    score: ArrayLike,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-    batch_size: int = 100,
-) -> tuple[float, float, float]:
-    """Point estimate and percentile bootstrap interval of `metric_fn(y_true, score)`.
-
-    Stratified resampling (see `bootstrap_resamples`): thieves and normals are each drawn with
-    replacement in their own counts. Returns (point, low, high).
-    """
-    _check_bootstrap(n_boot, confidence)
-    labels = _as_labels(y_true)
-    scores = _as_scores(score, labels.shape[0])
-    if np.unique(labels).size < 2:
-        raise ValueError("the bootstrap needs both thieves and normal customers")
-    point = float(metric_fn(labels, scores))
-    estimates = bootstrap_resamples(
-        {"metric": metric_fn}, labels, {"score": scores}, n_boot, seed, batch_size
-    )
-    return (point, *percentile_interval(estimates.iloc[:, 0], confidence))
-
-
 def wilson_interval(
     successes: ArrayLike | float, n: ArrayLike | float, confidence: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray] | tuple[float, float]:

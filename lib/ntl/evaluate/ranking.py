@@ -9,7 +9,6 @@ Labels are 1 (theft) / 0 (normal); unlabeled customers must be dropped before ca
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ntl.errors import ParameterError
+from ntl.thresholds import share_count
 
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
@@ -57,15 +57,15 @@ def rank_order(score: ArrayLike) -> np.ndarray:
 def resolve_k(k: int | float, n: int) -> int:
     """Number of customers meant by `k`: an int is a count, a float in (0, 1) a share of `n`.
 
-    Counts larger than `n` are clipped to `n` (the whole population); shares round up (as the
-    inspection capacity does in ``ntl.thresholds``), at least 1.
+    Counts larger than `n` are clipped to `n` (the whole population); shares follow
+    `share_count`, like the inspection capacity of ``ntl.thresholds``.
     """
     if isinstance(k, bool) or not isinstance(k, int | float | np.integer | np.floating):
         raise ParameterError(f"k must be a count or a share in (0, 1), got {k!r}")
     if isinstance(k, float | np.floating) and not float(k).is_integer():
         if not 0.0 < k < 1.0:
             raise ParameterError(f"k as a share must lie in (0, 1), got {k}")
-        return int(min(n, max(1, math.ceil(k * n - 1e-9))))
+        return share_count(float(k), n)
     if k < 1:
         raise ParameterError(f"k must be at least 1, got {k}")
     return int(min(int(k), n))
@@ -83,16 +83,6 @@ def precision_at_k(y_true: ArrayLike, score: ArrayLike, k: int | float) -> float
     ranked = _ranked_labels(y_true, score)
     top = resolve_k(k, ranked.shape[0])
     return float(ranked[:top].mean())
-
-
-def recall_at_k(y_true: ArrayLike, score: ArrayLike, k: int | float) -> float:
-    """Share of all thieves found among the k highest-scored customers."""
-    ranked = _ranked_labels(y_true, score)
-    n_thieves = ranked.sum()
-    if n_thieves == 0:
-        raise ValueError("recall@k needs at least one thief in y_true")
-    top = resolve_k(k, ranked.shape[0])
-    return float(ranked[:top].sum() / n_thieves)
 
 
 MAP_DEFINITION = (

@@ -10,7 +10,7 @@ the notebook), `tiers_by_split`, `data_summary` and `inspection_list_summary` de
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,14 +43,15 @@ from ntl.evaluate.value import (
 from ntl.evaluate.verdicts import capacity_multiple, difference_verdict, interval_verdict
 from ntl.frame import LABEL_COLUMN, day_index, has_both_classes
 from ntl.models.ensemble import MOSTLY
-from ntl.models.split import SPLIT_COLUMN, SPLITS
+from ntl.models.metrics import compared_scores
 from ntl.risk import NOT_EXPLAINED, tier_table
+from ntl.split import SPLIT_COLUMN, SPLITS
 
 if TYPE_CHECKING:
     from ntl.models import ModelBundle
+    from ntl.preprocess import PreprocessConfig
 
 GROUP_COLUMNS = ("cluster", "quality_flag")  # the weaker-spot breakdowns of the test split
-HEADLINE_MODEL = "ensemble (risk_score)"  # the first row of the model comparison
 
 
 @dataclass(frozen=True)
@@ -155,25 +156,6 @@ class TestEvaluation:
             if table is not None:
                 record[name] = to_records(table)
         return record
-
-
-def models_to_compare(
-    bundle: ModelBundle, test_scores: pd.DataFrame, test_features: pd.DataFrame
-) -> pd.DataFrame:
-    """The scores compared on test, one column per model, the ensemble first.
-
-    The ensemble and the isolation forest always; with labels also XGBoost and the baselines
-    (scored from `test_features` by the saved baseline models, never refitted).
-    """
-    compared = {
-        HEADLINE_MODEL: test_scores["risk_score"],
-        "isolation forest": test_scores["anomaly_score"],
-    }
-    if bundle.supervised:
-        compared["xgboost"] = test_scores["xgb_probability"]
-        baselines = bundle.score_baselines(test_features)
-        compared |= {name.replace("_", " "): baselines[name] for name in baselines.columns}
-    return pd.DataFrame(compared, index=test_scores.index)
 
 
 def compare_models(
@@ -337,7 +319,7 @@ def evaluate_test_split(
     test_scores = scores.loc[test]
     risk_score = test_scores["risk_score"].to_numpy()
     calibrated = bool(test_scores["probability"].notna().all())
-    compared = models_to_compare(bundle, test_scores, preprocessed.loc[test])
+    compared = compared_scores(bundle, test_scores, preprocessed.loc[test])
     result = TestEvaluation(
         labelled=True,
         calibrated=calibrated,
@@ -424,10 +406,11 @@ def data_summary(
 def inspection_list_summary(ranked: pd.DataFrame) -> dict[str, Any]:
     """The ``inspection_list`` section: customers, how many explained, tiers, high tier by split."""
     high = ranked.loc[ranked["tier"] == "high", SPLIT_COLUMN].astype(str)
+    tiers = tier_table(ranked["tier"])
     return {
         "customers": len(ranked),
         "explained": int(ranked["reason_1"].ne(NOT_EXPLAINED).sum()),
-        "tiers": {str(k): int(v) for k, v in ranked["tier"].value_counts().items()},
+        "tiers": dict(zip(tiers["tier"], tiers["customers"].astype(int).tolist(), strict=True)),
         "high_tier_by_split": {str(k): int(v) for k, v in high.value_counts().items()},
     }
 
@@ -454,11 +437,13 @@ def evaluation_record(
     importance_measure: str,
     ranked: pd.DataFrame,
     drift_tables: tuple[pd.DataFrame, pd.DataFrame],
+    preprocessing: PreprocessConfig,
 ) -> dict[str, Any]:
     """Everything notebook 04 reports, as the dict written to ``evaluation.json``.
 
     The one place that defines the schema ``ntl.model_card`` reads: headline ROC-AUC / PR-AUC
-    with their intervals (None without labels), the data, how the scores were made, the tiers,
+    with their intervals (None without labels), the data, the fitted preprocessing settings
+    (`preprocessing`, 02's ``PreprocessConfig``), how the scores were made, the tiers,
     the ``test`` section (`TestEvaluation.record`), the importance, the list and the drift
     baseline's tables.
     """
@@ -479,6 +464,10 @@ def evaluation_record(
         "pr_auc": None if headline is None else float(headline["pr_auc"]),
         "pr_auc_ci": interval("pr_auc"),
         "data": dict(data),
+        "preprocessing": {  # as JSON holds it, so a card built before writing reads the same
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(preprocessing).items()
+        },
         "scores": {
             "source": "ntl.models.chain_scores",
             "training_customers": "out-of-fold" if supervised else "label-free",

@@ -1,6 +1,6 @@
 """Detection models of notebook 03: split, Isolation Forests, XGBoost, baselines, ensemble.
 
-One room per job: ``split``; ``isolation`` (per-cluster forests), ``supervised`` (XGBoost and
+One room per job (the split itself is ``ntl.split``, drawn in 02): ``isolation`` (per-cluster forests), ``supervised`` (XGBoost and
 baselines), ``crossfit`` (out-of-fold predictions), ``ensemble`` (weight and calibration),
 ``training`` (fitting them all), ``bundle`` (scoring with the fitted models), ``persistence`` (save
 and load through the artifact store), ``importance``, ``chain`` (the run's own scores), ``metrics``
@@ -18,16 +18,16 @@ Public API (what notebooks 03 / 04 and the scorer call):
 """
 
 from ntl.models.bundle import SCORE_COLUMNS, ModelBundle
-from ntl.models.chain import OOF_ARTIFACT, chain_scores
+from ntl.models.chain import OOF_ARTIFACT, chain_scores, out_of_sample_rows
 from ntl.models.crossfit import cross_fit_predict, fold_ids, out_of_fold_xgb
 from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine, describe_ensemble
 from ntl.models.importance import feature_importance
 from ntl.models.isolation import ClusterIsolation, ScoreNormaliser, fit_isolation
-from ntl.models.metrics import comparison_table, ranking_metrics
+from ntl.models.metrics import compared_scores, comparison_table, ranking_metrics
 from ntl.models.persistence import load_model_bundle, save_model_bundle
-from ntl.models.split import SPLITS, split_customers, split_mask
 from ntl.models.supervised import XGB_DEFAULTS
 from ntl.models.training import ModelParameters, train_models
+from ntl.split import SPLITS, split_customers, split_mask
 
 __all__ = [
     "OOF_ARTIFACT",
@@ -42,6 +42,7 @@ __all__ = [
     "chain_scores",
     "choose_weight",
     "combine",
+    "compared_scores",
     "comparison_table",
     "cross_fit_predict",
     "describe_ensemble",
@@ -50,6 +51,7 @@ __all__ = [
     "fold_ids",
     "load_model_bundle",
     "out_of_fold_xgb",
+    "out_of_sample_rows",
     "ranking_metrics",
     "save_model_bundle",
     "split_customers",

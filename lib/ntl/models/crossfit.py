@@ -8,6 +8,10 @@ folds, one model per fold is fitted on the other folds, and each customer is pre
 that left its fold out. The fold models reuse the main model's hyperparameters and its number of
 boosting rounds (chosen by early stopping on validation), so they are the same recipe on 1 - 1/k
 of the data.
+
+Written here rather than with scikit-learn's ``cross_val_predict`` because each fold model takes
+its class weight from its own fold's labels, and the calibrator's cross-fit reuses the same fold
+assignment function.
 """
 
 from __future__ import annotations
@@ -75,8 +79,8 @@ def out_of_fold_xgb(
     hyperparameters: Mapping[str, Any],
     *,
     n_rounds: int,
-    folds: int = 5,
-    seed: int = 42,
+    folds: int,
+    seed: int,
     n_jobs: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold XGBoost probability of theft per customer, and the fold each belongs to.

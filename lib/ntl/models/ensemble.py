@@ -27,6 +27,10 @@ from ntl.models.crossfit import cross_fit_predict, fold_count, fold_ids
 CALIBRATION_METHODS = ("isotonic", "sigmoid")
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 MOSTLY = 0.9  # a weight at or beyond this share makes the ensemble in effect one of its inputs
+WEIGHT_SOURCE = (  # how choose_weight picks the weight, for metadata.json and the model card
+    f"chosen on the validation split's PR-AUC over the weights {WEIGHT_GRID[0]:g}, "
+    f"{WEIGHT_GRID[1]:g}, ..., {WEIGHT_GRID[-1]:g} (ties go to XGBoost)"
+)
 
 
 def combine(xgb_probability: np.ndarray, anomaly_score: np.ndarray, weight: float) -> np.ndarray:
@@ -120,7 +124,7 @@ class ScoreCalibrator:
 
 
 def out_of_fold_probability(
-    score: np.ndarray, y_true: np.ndarray, method: str, *, folds: int = 5, seed: int = 42
+    score: np.ndarray, y_true: np.ndarray, method: str, *, folds: int, seed: int
 ) -> np.ndarray:
     """Calibrated probabilities where each customer's calibrator never saw that customer.
 

@@ -14,11 +14,11 @@ as typical, never as suspicious on its own).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
+from sklearn.impute import SimpleImputer
 
 from ntl.errors import ParameterError
 
@@ -116,11 +116,11 @@ def fill_missing(features: np.ndarray, fill_values: np.ndarray) -> np.ndarray:
 
 
 def training_medians(features: np.ndarray) -> np.ndarray:
-    """Column medians ignoring NaN; a column with no value at all gets 0."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column
-        medians = np.nanmedian(np.asarray(features, dtype=np.float32), axis=0)
-    return np.nan_to_num(medians, nan=0.0).astype(np.float32)
+    """Column medians ignoring NaN (scikit-learn's SimpleImputer, as the baselines use); a column
+    with no value at all gets 0. Kept as a plain array so the fitted forests persist as data."""
+    imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+    imputer.fit(np.asarray(features, dtype=np.float32))
+    return imputer.statistics_.astype(np.float32)
 
 
 def _fit_member(

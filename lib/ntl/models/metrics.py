@@ -7,11 +7,36 @@ PR-AUC (average precision) and precision in the top 1 % / 5 %. ROC-AUC is shown 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ntl.evaluate import pr_auc, precision_at_k, roc_auc
+
+if TYPE_CHECKING:
+    from ntl.models.bundle import ModelBundle
+
+HEADLINE_MODEL = "ensemble (risk_score)"
+
+
+def compared_scores(
+    bundle: ModelBundle, scores: pd.DataFrame, preprocessed: pd.DataFrame
+) -> pd.DataFrame:
+    """The scores every model comparison ranks (03 on validation, 04 on test), one column each.
+
+    The ensemble first, then XGBoost (with labels), the isolation forest and the baselines (with
+    labels; scored from `preprocessed` by the saved models, never refitted). `scores` are the
+    bundle's scores of the same customers.
+    """
+    compared = {HEADLINE_MODEL: scores["risk_score"]}
+    if bundle.supervised:
+        compared["xgboost"] = scores["xgb_probability"]
+    compared["isolation_forest"] = scores["anomaly_score"]
+    if bundle.supervised:
+        baselines = bundle.score_baselines(preprocessed)
+        compared |= {name: baselines[name] for name in baselines.columns}
+    return pd.DataFrame(compared, index=scores.index)
 
 
 def ranking_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:

@@ -25,6 +25,7 @@ from ntl.models.bundle import ModelBundle, cluster_ids, feature_matrix
 from ntl.models.crossfit import fold_count, out_of_fold_xgb
 from ntl.models.ensemble import (
     CALIBRATION_METHODS,
+    WEIGHT_SOURCE,
     ScoreCalibrator,
     choose_weight,
     combine,
@@ -32,9 +33,9 @@ from ntl.models.ensemble import (
     out_of_fold_probability,
 )
 from ntl.models.isolation import fit_isolation
-from ntl.models.metrics import comparison_table, ranking_metrics
-from ntl.models.split import split_mask
+from ntl.models.metrics import compared_scores, comparison_table, ranking_metrics
 from ntl.models.supervised import check_xgb_params, fit_baselines, learning_curve, search_xgb
+from ntl.split import split_mask
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def train_models(
             scores.loc[known, "risk_score"].to_numpy(),
             scores.loc[known, "FLAG"].to_numpy(dtype=np.int64),
             options.calibration,
+            folds=options.oof_folds,
             seed=options.seed,
         )
         table = _validation_table(bundle, preprocessed, scores, valid)
@@ -228,6 +230,7 @@ def _training_info(options: ModelParameters, reason: str, report: dict[str, Any]
         "early_stopping": report.get("stopping"),
         "xgb_params": report.get("xgb_params"),
         "ensemble_description": report.get("ensemble_description"),
+        "ensemble_weight_source": report.get("ensemble_weight_source"),
         "out_of_fold": (
             {
                 "folds": report["oof_folds_used"],
@@ -323,6 +326,7 @@ def _train_supervised(
         "search": trials,
         "weight_curve": weight_curve,
         "ensemble_weight": weight,
+        "ensemble_weight_source": WEIGHT_SOURCE,
     }
 
 
@@ -396,12 +400,6 @@ def _validation_table(
 ) -> pd.DataFrame:
     """Ranking metrics of every model on the labelled validation customers."""
     known = scores["FLAG"].notna().to_numpy()
-    baselines = bundle.score_baselines(preprocessed.loc[valid])
-    ranked = {
-        "ensemble (risk_score)": scores["risk_score"],
-        "xgboost": scores["xgb_probability"],
-        "isolation_forest": scores["anomaly_score"],
-        **{name: baselines[name] for name in baselines.columns},
-    }
+    ranked = compared_scores(bundle, scores, preprocessed.loc[valid])
     y_true = scores.loc[known, "FLAG"].to_numpy(dtype=np.int64)
     return comparison_table(y_true, {k: v.to_numpy()[known] for k, v in ranked.items()})

@@ -1,7 +1,7 @@
 """Split customers into train / validation / test, stratified on FLAG.
 
 The split is by customer (one row each), so no customer's behaviour leaks from training into
-evaluation. The test part is reserved for notebook 04: nothing in notebook 03 reads it.
+evaluation. Notebook 02 draws it before anything is fitted; the test part is reserved for notebook 04.
 """
 
 from __future__ import annotations
