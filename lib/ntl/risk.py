@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from ntl.models import ModelBundle
 
 TIER_ORDER = ("high", "medium", "low")
+KNOWN_TIER = "known theft"  # the list's tier for customers already labelled thieves
+KNOWN_COLUMN = "known_case"
 NOT_EXPLAINED = "(not explained: reasons are computed for the top of the list only)"
 NO_STANDOUT = "(no single feature stands out)"
 REASON_TIERS = ("high", "medium")  # tiers explained by default: the list and the watch list
@@ -159,6 +161,66 @@ def build_inspection_list(
         n=n_reasons,
     )
     return inspection_list(preprocessed, scores, tiers, reasons)
+
+
+def known_thieves(flag: pd.Series) -> pd.Series:
+    """True for customers already labelled thieves (FLAG 1): cases the team knows, not leads."""
+    return pd.Series(flag, copy=False).astype("Int8").fillna(0).eq(1).astype(bool)
+
+
+def inspection_tiers(
+    risk_score: pd.Series, known: pd.Series, capacity: int, watchlist_multiple: float = 1.0
+) -> pd.Series:
+    """The list's tiers, sized to the capacity among the customers still to inspect.
+
+    Known thieves (`known`) get KNOWN_TIER: a team cannot use a list whose top is cases it
+    already has. Of the others, in risk order, the first `capacity` are **high** (inspect this
+    period), the next ``ceil(watchlist_multiple x capacity)`` **medium** (the watch list) and the
+    rest **low**. Ties keep the input order, as everywhere in the ranking.
+    """
+    if capacity < 0:
+        raise ParameterError(f"capacity must be >= 0, got {capacity}")
+    if watchlist_multiple < 0:
+        raise ParameterError(f"watchlist_multiple must be >= 0, got {watchlist_multiple}")
+    known = pd.Series(known, copy=False)
+    if not known.index.equals(risk_score.index):
+        raise ValueError("known and risk_score must have the same index")
+    is_known = known.to_numpy(dtype=bool)
+    order = rank_order(risk_score)
+    candidates = order[~is_known[order]]
+    watch = int(np.ceil(watchlist_multiple * capacity - 1e-9))
+    tiers = np.full(len(order), "low", dtype=object)
+    tiers[candidates[:capacity]] = "high"
+    tiers[candidates[capacity : capacity + watch]] = "medium"
+    tiers[is_known] = KNOWN_TIER
+    return pd.Series(tiers, index=risk_score.index, name="tier")
+
+
+def list_capacity(n_customers: int, thresholds: Mapping[str, object]) -> int:
+    """Inspections per period for a list of `n_customers`, from the capacity 03 was given."""
+    from ntl.thresholds import capacity_count
+
+    capacity = thresholds.get("capacity") or {}
+    return capacity_count(
+        n_customers,
+        inspection_share=capacity.get("inspection_share") or 0.05,
+        inspection_count=capacity.get("inspection_count"),
+        population_size=capacity.get("population_size"),
+    )
+
+
+def with_known_cases(ranked: pd.DataFrame, known: pd.Series) -> pd.DataFrame:
+    """The ranked list with ``known_case`` after ``tier``, customers to inspect first.
+
+    The default view of the list is the customers still to inspect, in risk order; known cases
+    follow, also in risk order, so nothing is dropped. ``rank`` is renumbered in that order.
+    """
+    shown = ranked.copy()
+    flags = known.reindex(shown[ID_COLUMN]).fillna(False).to_numpy(dtype=bool)
+    shown.insert(shown.columns.get_loc("tier") + 1, KNOWN_COLUMN, flags)
+    shown = shown.iloc[np.argsort(flags, kind="stable")].reset_index(drop=True)
+    shown["rank"] = np.arange(1, len(shown) + 1)
+    return shown
 
 
 def with_split_and_label(ranked: pd.DataFrame, split: pd.Series, flag: pd.Series) -> pd.DataFrame:

@@ -38,6 +38,8 @@ def at_k_table(
         top = resolve_k(k, ranked.shape[0])
         hits = float(ranked[:top].sum())
         label = f"{k:.0%}" if isinstance(k, float) and not float(k).is_integer() else str(int(k))
+        if top < k and not (isinstance(k, float) and k < 1):  # asked for more than there are
+            label = f"{int(k)} (all {top})"
         rows.append(
             {
                 "k": label,
