@@ -234,3 +234,33 @@ def test_make_score_writes_under_reports_by_default():
     score = make_dry_run("score", "INPUT=data/next_month.csv")
     assert '--out "reports/score/inspection_list.csv"' in score
     assert 'mkdir -p "reports/score/"' in score
+
+
+def test_reports_keep_only_the_cells_for_their_kind_of_data(tmp_path):
+    """Observed: attack names and "Spring Festival week" in a report about a real file."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell("source = 'synthetic'\nartifacts_dir = ''\nreports_dir = ''")
+    params.metadata["tags"] = ["parameters"]
+    synthetic = nbformat.v4.new_markdown_cell("attack h6 reverses the week")
+    synthetic.metadata["tags"] = ["synthetic-only"]
+    real = nbformat.v4.new_markdown_cell("a meter file has no onsets")
+    real.metadata["tags"] = ["file-only"]
+    nb.cells = [params, nbformat.v4.new_markdown_cell("for everyone"), synthetic, real]
+    nbformat.write(nb, str(folder / "01_only.ipynb"))
+    for source, kept, gone in (("file", "a meter file", "attack h6"), ("synthetic", "attack h6", "a meter file")):  # fmt: skip
+        reports = tmp_path / source
+        run_chain(
+            {"source": source, "artifacts_dir": str(tmp_path / "a"), "reports_dir": str(reports)},
+            notebooks_dir=folder,
+            echo=lambda line: None,
+        )
+        for suffix in (".ipynb", ".html"):
+            text = (reports / f"01_only{suffix}").read_text()
+            assert "for everyone" in text and kept in text and gone not in text, (source, suffix)

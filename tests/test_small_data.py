@@ -42,3 +42,19 @@ def test_k_beyond_the_test_split_says_how_many_were_inspected():
     table = at_k_table(y, rng.random(60), [100, 10, 0.5])
     assert table["k"].tolist() == ["100 (all 60)", "10", "50%"]
     assert table["n_inspected"].tolist() == [60, 10, 30]
+
+
+def test_recall_by_onset_age_follows_the_bands_not_the_alphabet():
+    """Observed: onset bands sorted as text: 0-89, 180-364, 365+, 90-179."""
+    import pandas as pd
+
+    from ntl.evaluate import onset_age_groups, recall_by_group
+
+    last = pd.Timestamp("2016-10-31")
+    onset = pd.Series(last - pd.to_timedelta([10, 100, 200, 400, 50, 120], unit="D"))
+    table = recall_by_group([True, False, True, True, False, True], onset_age_groups(onset, last))
+    assert table["group"].tolist() == ["0-89 days", "90-179 days", "180-364 days", "365+ days"]
+    assert table["thieves"].tolist() == [2, 2, 1, 1]
+    assert table["found"].tolist() == [1, 1, 1, 1]
+    plain = recall_by_group([True, False], ["h2", "h1"])
+    assert plain["group"].tolist() == ["h1", "h2"]

@@ -152,6 +152,28 @@ def check_known(params: Mapping[str, Any], declared: Mapping[str, dict[str, Any]
         )
 
 
+# Cells written for one kind of data only: a report about a meter file must not speak of attack
+# types or the generator's holiday calendar, nor a synthetic report of what a file lacks.
+SYNTHETIC_ONLY, FILE_ONLY = "synthetic-only", "file-only"
+
+
+def prune_report(notebook: Path, synthetic: bool) -> int:
+    """Remove from an executed notebook the cells tagged for the other kind of data.
+
+    Returns how many were removed; the source notebooks keep them all.
+    """
+    import nbformat
+
+    drop = FILE_ONLY if synthetic else SYNTHETIC_ONLY
+    executed = nbformat.read(str(notebook), as_version=4)
+    kept = [cell for cell in executed.cells if drop not in cell.get("metadata", {}).get("tags", [])]
+    removed = len(executed.cells) - len(kept)
+    if removed:
+        executed.cells = kept
+        nbformat.write(executed, str(notebook))
+    return removed
+
+
 def export_html(notebook: Path, show_code: bool = False) -> Path:
     """A self-contained HTML copy of an executed notebook, beside it.
 
@@ -201,6 +223,7 @@ def run_chain(
     params = dict(params)
     run_name = str(params.pop("run_name", run_name))
     show_code = params.pop("show_code", False)
+    synthetic = str(params.get("source", "synthetic")) == "synthetic"
     if not isinstance(show_code, bool):
         raise ParameterError(f"show_code must be true or false, got {show_code!r}")
     check_known(params, declared)
@@ -231,6 +254,7 @@ def run_chain(
                 extra_arguments=KERNEL_ARGUMENTS,
             )
         except PapermillExecutionError as exc:
+            prune_report(output, synthetic)
             if html:
                 export_html(output, show_code)
             echo(
@@ -238,6 +262,7 @@ def run_chain(
             )
             raise ChainError(_failure_message(stem, output, exc)) from None
         seconds = time.perf_counter() - started
+        prune_report(output, synthetic)
         page = export_html(output, show_code) if html else None
         result.stages.append(StageResult(stem, seconds, output, page))
         echo(f"[{number}/{len(chosen)}] {stem} done in {seconds:.1f} s -> {output}")
