@@ -226,3 +226,24 @@ def test_list_capacity_follows_the_capacity_given_to_03():
         "capacity": {"inspection_share": 0.05, "inspection_count": 40, "population_size": 1000}
     }
     assert risk.list_capacity(2000, count) == 80
+
+
+def test_last_reading_dates_by_hand():
+    from ntl.frame import build_frame, last_reading_dates
+
+    readings = np.array(
+        [[1.0, np.nan, np.nan], [np.nan, np.nan, np.nan], [1.0, 2.0, 3.0]], dtype=np.float32
+    )
+    frame = build_frame(
+        np.array(["a", "b", "c"], dtype=object), readings, pd.Timestamp("2016-01-30")
+    )
+    last = last_reading_dates(frame)
+    assert last["a"] == pd.Timestamp("2016-01-30") and last["c"] == pd.Timestamp("2016-02-01")
+    assert pd.isna(last["b"])
+
+
+def test_recent_window_is_never_longer_than_the_history():
+    """Observed: "no reading on 68 % of the last 90 days" on a 60-day file."""
+    short = pd.DataFrame(np.ones((2, 61)), columns=["FLAG", *[f"d{i}" for i in range(60)]])
+    assert risk.recent_window(short) == 60
+    assert risk.recent_window(None) == risk.RECENT_DAYS == 90

@@ -526,8 +526,11 @@ def customer_reasons(
     baseline_features: Mapping[str, dict] | None = None,
     n: int = 3,
     min_deviation: float = 1.0,
+    recent_days: int = RECENT_DAYS,
 ) -> pd.DataFrame:
     """Reason codes for the customers of `preprocessed`, the way the model allows.
+
+    `recent_days` names the recent window in the phrases ("the last 60 days" on a 60-day file).
 
     Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``), each
     phrase with the typical value of `baseline_features` when given. Label-free
@@ -540,7 +543,9 @@ def customer_reasons(
     if bundle.supervised:
         contributions = bundle.xgb_contributions(preprocessed)
         typical = None if baseline_features is None else typical_values(baseline_features)
-        return reason_codes(contributions, preprocessed, last_day, n, typical=typical)
+        return reason_codes(
+            contributions, preprocessed, last_day, n, typical=typical, recent_days=recent_days
+        )
     if baseline_features is None:
         return pd.DataFrame("", index=preprocessed.index, columns=columns)
     features = {
@@ -555,4 +560,5 @@ def customer_reasons(
         min_contribution=min_deviation,
         typical=typical_values(features),
         combine="max",
+        recent_days=recent_days,
     )

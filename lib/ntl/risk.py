@@ -15,8 +15,8 @@ import pandas as pd
 
 from ntl.errors import ParameterError
 from ntl.evaluate import rank_order
-from ntl.explain import customer_reasons
-from ntl.frame import ID_COLUMN
+from ntl.explain import RECENT_DAYS, customer_reasons
+from ntl.frame import ID_COLUMN, last_reading_dates
 
 if TYPE_CHECKING:
     from ntl.models import ModelBundle
@@ -147,10 +147,13 @@ def build_inspection_list(
     baseline_features: Mapping[str, dict] | None = None,
     reasons_for_top: int | None = None,
     n_reasons: int = 3,
+    consumption: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Reasons for the customers picked by rows_to_explain, then the ranked inspection list.
 
-    The one builder behind notebook 04 and ``ntl score``, so both lists agree.
+    The one builder behind notebook 04 and ``ntl score``, so both lists agree. With the
+    customers' `consumption`, the list gets ``last_reading`` (the date of each customer's last
+    reading) and the reasons name the recent window as long as the history allows.
     """
     explained = rows_to_explain(scores, tiers, reasons_for_top)
     reasons = customer_reasons(
@@ -159,8 +162,25 @@ def build_inspection_list(
         last_day,
         baseline_features=baseline_features,
         n=n_reasons,
+        recent_days=recent_window(consumption),
     )
-    return inspection_list(preprocessed, scores, tiers, reasons)
+    ranked = inspection_list(preprocessed, scores, tiers, reasons)
+    if consumption is not None:
+        last = last_reading_dates(consumption).reindex(ranked[ID_COLUMN])
+        position = ranked.columns.get_loc("quality_flag") + 1
+        ranked.insert(position, LAST_READING_COLUMN, last.dt.strftime("%Y-%m-%d").to_numpy())
+    return ranked
+
+
+LAST_READING_COLUMN = "last_reading"
+
+
+def recent_window(consumption: pd.DataFrame | None) -> int:
+    """Days the recent features cover: the preprocessing's recent window, or the whole history
+    when it is shorter (a 60-day file has no "last 90 days")."""
+    if consumption is None:
+        return RECENT_DAYS
+    return int(min(RECENT_DAYS, consumption.shape[1] - 1))
 
 
 def known_thieves(flag: pd.Series) -> pd.Series:
@@ -245,6 +265,7 @@ def explain_examples(
     *,
     baseline_features: Mapping[str, dict] | None = None,
     n_reasons: int = 3,
+    consumption: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Rows of the list with reasons filled in for those below the explained tiers.
 
@@ -262,6 +283,7 @@ def explain_examples(
         last_day,
         baseline_features=baseline_features,
         n=n_reasons,
+        recent_days=recent_window(consumption),
     )
     extra = extra.reindex(columns=reason_columns)
     shown.loc[missing, reason_columns] = extra.fillna("").astype(str).to_numpy()

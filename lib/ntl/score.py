@@ -250,6 +250,7 @@ def score_consumption(
         day_index(consumption)[-1],
         baseline_features=baseline_features,
         reasons_for_top=reasons_for_top,
+        consumption=consumption,
     )
     _step(progress, "drift")
     drift = None
