@@ -303,6 +303,7 @@ def test_card_from_a_real_smoke_run_carries_its_numbers(smoke_artifacts):
         metadata=store.read_json("metadata.json"),
         thresholds=store.read_json("thresholds.json"),
         parameters=store.record("model_card.md")["parameters"],
+        modelling_parameters=store.record("thresholds.json")["parameters"],
     )
     assert text == store.read_text("model_card.md")  # the run's own card, rebuilt from its files
     low, high = evaluation["roc_auc_ci"]

@@ -625,6 +625,9 @@ def model_card(
         "",
         "`ntl score` writes a drift report with the Population Stability Index of every feature "
         "and of the score against `drift_baseline.json`; PSI above 0.2 is printed as a warning. "
+        "Features that move with the calendar (the position of the largest drop) are reported, "
+        "never alerted, and a file with a much shorter or longer history than training gets one "
+        "warning that drift cannot be checked. "
         "Investigate before trusting a list with shifted scores, re-run the chain when key "
         "features shift for good, and feed inspection outcomes back as labels.",
         "",
