@@ -108,6 +108,8 @@ def test_small_data_is_said_and_no_verdict_contradicts_its_numbers(real_run):
     evaluation = ArtifactStore(artifacts).read_json("evaluation.json")
     card = (artifacts / "model_card.md").read_text()
     assert "Too few cases: the test split has" in text and "Too few cases" in card
+    modelling = report_text(reports / "03_modeling.ipynb")
+    assert "Too few cases: the validation split has 5 thieves among 60 customers" in modelling
     batch = evaluation["test"]["cost_benefit"]["next_batch"]
     if batch["net_value"] <= 0:
         assert "more inspections would pay" not in text + card
