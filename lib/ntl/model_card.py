@@ -85,6 +85,13 @@ def _count(value: Any) -> str:
     return f"{int(value):,}"
 
 
+def _found(value: Any) -> str:
+    """ "1 thief", "3 thieves" (the plural of thief is not thiefs)."""
+    if value is None:
+        return "n/a thieves"
+    return f"{_count(round(value))} " + ("thief" if round(value) == 1 else "thieves")
+
+
 def _plural(value: Any, word: str) -> str:
     """ "1 theft", "12 thefts", "n/a thefts"."""
     if value is None:
@@ -394,9 +401,10 @@ def _list_section(evaluation: Mapping[str, Any]) -> list[str]:
         f"- Customers already labelled thieves are known cases, not leads: {_count(known)} of "
         f'{_count(summary.get("customers"))} customers, tier "{KNOWN_TIER}", listed last '
         "(`known_case` true).",
-        "- The customers still to inspect come first, by `risk_score`: the first capacity of them "
-        f"are high ({_count(tiers.get('high', 0))}), the next watch list medium "
-        f"({_count(tiers.get('medium', 0))}), the rest low ({_count(tiers.get('low', 0))}).",
+        "- The customers still to inspect come first, by `risk_score`: the first "
+        f"{_count(tiers.get('high', 0))} of them (the inspection capacity) are high, the next "
+        f"{_count(tiers.get('medium', 0))} (the watch list) medium, the other "
+        f"{_count(tiers.get('low', 0))} low.",
         "- Reasons are written for the high and medium tiers. Every score on the list is "
         "out-of-sample (training customers carry out-of-fold scores).",
         "",
@@ -433,7 +441,7 @@ def _operating_section(evaluation: Mapping[str, Any], thresholds: Mapping[str, A
             f"{_rate_with_interval(at_threshold, 'precision')} (n = {_count(flagged)} flagged), "
             f"recall {_rate_with_interval(at_threshold, 'recall')} (n = "
             f"{_count(at_threshold.get('thieves'))} thieves); "
-            f"{_count(at_threshold.get('true_positive'))} thieves found."
+            f"{_found(at_threshold.get('true_positive'))} found."
         )
         verdicts = [
             f"validation {rate} {_number(at_threshold[f'validation_{rate}'])}: "
