@@ -223,17 +223,25 @@ def run_chain(
     params = dict(params)
     run_name = str(params.pop("run_name", run_name))
     show_code = params.pop("show_code", False)
-    synthetic = str(params.get("source", "synthetic")) == "synthetic"
     if not isinstance(show_code, bool):
         raise ParameterError(f"show_code must be true or false, got {show_code!r}")
     check_known(params, declared)
     artifacts_dir, reports_dir = resolve_run_dirs(params, run_name)
+    chosen = select_notebooks(start, stop, all_stems)
+    # the cells the reports keep: for the run's source (01's default: synthetic), or, on a run
+    # from 02 on without it, for the data already in the folder
+    synthetic = (
+        str(params["source"]) == "synthetic"
+        if "source" in params
+        else chosen[0] == all_stems[0]
+        or not (artifacts_dir / "consumption.parquet").exists()
+        or (artifacts_dir / "ground_truth.parquet").exists()
+    )
     params.update(artifacts_dir=str(artifacts_dir), reports_dir=str(reports_dir))
     reports_dir.mkdir(parents=True, exist_ok=True)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
 
     result = ChainResult(artifacts_dir, reports_dir)
-    chosen = select_notebooks(start, stop, all_stems)
     for number, stem in enumerate(chosen, start=1):
         given = {k: v for k, v in params.items() if k in declared[stem]}
         output = reports_dir / f"{stem}.ipynb"
