@@ -166,13 +166,21 @@ def build_inspection_list(
     )
     ranked = inspection_list(preprocessed, scores, tiers, reasons)
     if consumption is not None:
-        last = last_reading_dates(consumption).reindex(ranked[ID_COLUMN])
-        position = ranked.columns.get_loc("quality_flag") + 1
-        ranked.insert(position, LAST_READING_COLUMN, last.dt.strftime("%Y-%m-%d").to_numpy())
+        ranked = with_last_reading(ranked, last_reading_dates(consumption))
     return ranked
 
 
 LAST_READING_COLUMN = "last_reading"
+
+
+def with_last_reading(ranked: pd.DataFrame, last_readings: pd.Series) -> pd.DataFrame:
+    """The list with ``last_reading`` (YYYY-MM-DD, empty without any reading) after
+    ``quality_flag``; `last_readings` by CONS_NO, from ``ntl.frame.last_reading_dates``."""
+    shown = ranked.copy()
+    last = pd.to_datetime(last_readings.reindex(shown[ID_COLUMN]))
+    position = shown.columns.get_loc("quality_flag") + 1
+    shown.insert(position, LAST_READING_COLUMN, last.dt.strftime("%Y-%m-%d").to_numpy())
+    return shown
 
 
 def recent_window(consumption: pd.DataFrame | None) -> int:
