@@ -390,7 +390,13 @@ def test_scores_and_ranking_equal_the_in_memory_path(
     tiers = assign_tiers(scores["risk_score"], thresholds)
     last_day = pd.Timestamp(consumption.info["last_day"])
     expected = build_inspection_list(
-        frame, scores, tiers, bundle, last_day, reasons_for_top=reasons_for_top
+        frame,
+        scores,
+        tiers,
+        bundle,
+        last_day,
+        reasons_for_top=reasons_for_top,
+        consumption=consumption.read_all(),  # last_reading and the recent window, as ntl score
     )
     result = score_partitions(
         client,
