@@ -397,6 +397,7 @@ def test_scores_and_ranking_equal_the_in_memory_path(
         last_day,
         config=trained["preprocessor"].config,
         reasons_for_top=reasons_for_top,
+        consumption=consumption.read_all(),  # last_reading and the recent window, as ntl score
     )
     result = score_partitions(
         client,

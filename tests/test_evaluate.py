@@ -87,7 +87,7 @@ def test_map_at_full_length_equals_sklearn_average_precision_without_ties():
 def test_at_k_table_rows(ranked_example):
     labels, score = ranked_example
     table = evaluate.at_k_table(labels, score, [2, 0.5, 100])
-    assert table["k"].tolist() == ["2", "50%", "100"]
+    assert table["k"].tolist() == ["2", "50%", "100 (all 10)"]  # k beyond the customers says so
     assert table["n_inspected"].tolist() == [2, 5, 10]
     assert table["thieves_found"].tolist() == [1, 3, 4]
     assert table["precision"].tolist() == pytest.approx([0.5, 0.6, 0.4])

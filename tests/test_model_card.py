@@ -237,11 +237,12 @@ def test_card_states_net_value_at_capacity_and_the_validation_choice():
 def test_card_names_weak_attack_types_with_their_numbers():
     text = card()
     assert weak_attacks(LABELLED) == [
-        "cap: 18 of 102 found (recall 0.18)",
-        "h6: 0 of 37 found (recall 0.00 (0.00-0.09))",
-    ]
-    assert "Attack types caught less than 30% of the time: cap: 18 of 102 found" in text
-    assert "h6: 0 of 37 found" in text
+        "cap (readings clipped at a ceiling): 18 of 102 found (recall 0.18)",
+        "h6 (readings reversed within each week: the total not reduced): 0 of 37 found "
+        "(recall 0.00 (0.00-0.09))",
+    ]  # observed: codes h1-h6 listed as weak spots, never explained
+    assert "Attack types caught less than 30% of the time: cap (readings clipped" in text
+    assert "the total not reduced): 0 of 37 found" in text
     assert "h2:" not in text.split("Attack types caught")[1].split("\n")[0]
 
 
@@ -304,6 +305,7 @@ def test_card_from_a_real_smoke_run_carries_its_numbers(smoke_artifacts):
         metadata=store.read_json("metadata.json"),
         thresholds=store.read_json("thresholds.json"),
         parameters=store.record("model_card.md")["parameters"],
+        modelling_parameters=store.record("thresholds.json")["parameters"],
     )
     assert text == store.read_text("model_card.md")  # the run's own card, rebuilt from its files
     low, high = evaluation["roc_auc_ci"]
@@ -319,3 +321,20 @@ def test_card_from_a_real_smoke_run_carries_its_numbers(smoke_artifacts):
     for weak in weak_attacks(evaluation):
         assert weak in text
     assert f"Brier score {test['calibration']['brier']:.3f}" in text
+
+
+def test_parameters_are_settable_names_without_machine_paths_or_python_dicts():
+    """Observed: absolute temporary paths, rf_max_depth (no notebook declares it) and a raw
+    dict of library versions on the card."""
+    from ntl.model_card import _parameter_lines
+
+    lines = _parameter_lines(
+        {"artifacts_dir": "/tmp/x/artifacts", "reports_dir": "/tmp/x/reports", "seed": 1},
+        {"parameters": {"rf_max_depth": 12, "seed": 1}},
+        {"capacity": {"inspection_share": 0.05}},
+        modelling_parameters={"artifacts_dir": "/tmp/x", "seed": 1, "attack_mix": {"h1": 1}},
+    )
+    text = "\n".join(lines)
+    assert "/tmp" not in text and "rf_max_depth" not in text
+    assert "attack_mix={h1: 1}" in text and "'h1'" not in text
+    assert lines[0] == "- Evaluation (04): seed=1"

@@ -136,3 +136,14 @@ def test_tier_importance_recall_and_top_customer_figures():
     assert first.startswith("#1 B · risk 0.9000 · probability > 0.999 · high · test split")
     assert "label: theft" in first
     assert "label: unknown" in figure.axes[1].get_title(loc="left")
+
+
+def test_isolated_readings_are_found_so_they_can_be_drawn():
+    """Observed: a top-customer panel nearly blank because lone readings between gaps draw no
+    line; they are drawn as dots."""
+    from ntl.plots.evaluation import isolated_readings
+
+    values = np.array([1.0, np.nan, 2.0, np.nan, np.nan, 3.0, 4.0, np.nan, 5.0])
+    expected = [True, False, True, False, False, False, False, False, True]
+    assert isolated_readings(values).tolist() == expected
+    assert isolated_readings(np.array([np.nan, np.nan])).tolist() == [False, False]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest

@@ -165,3 +165,85 @@ def test_inspection_list_treats_missing_reason_text_as_no_reason(ranked_populati
     assert table["reason_1"].tolist() == [risk.NO_STANDOUT, "trend"] + [risk.NOT_EXPLAINED] * 4
     assert table["reason_2"].tolist() == [""] * 6
     assert str(table["reason_1"].dtype) == str(pd.Series(["x"]).dtype)  # text, as pandas infers
+
+
+def test_inspection_tiers_keep_known_thieves_apart_and_size_the_rest_to_capacity():
+    """Observed: 333 of 493 high-tier customers were already-labelled thieves."""
+    index = pd.Index([f"c{i}" for i in range(10)], name="CONS_NO")
+    risk_score = pd.Series([0.9, 0.95, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], index=index)
+    flag = pd.Series([1, 1, 0, pd.NA, 0, 1, 0, 0, pd.NA, 0], index=index, dtype="Int8")
+    known = risk.known_thieves(flag)
+    assert known.tolist() == [True, True, False, False, False, True, False, False, False, False]
+    tiers = risk.inspection_tiers(risk_score, known, capacity=2, watchlist_multiple=1.5)
+    assert tiers.tolist() == [
+        risk.KNOWN_TIER,
+        risk.KNOWN_TIER,
+        "high",  # c2, the riskiest customer not already known
+        "high",  # c3 (unlabelled)
+        "medium",
+        risk.KNOWN_TIER,
+        "medium",  # ceil(1.5 x 2) = 3 on the watch list: c4, c6, c7
+        "medium",
+        "low",
+        "low",
+    ]
+    assert (tiers == "high").sum() == 2  # the capacity, all of it on customers to inspect
+    with pytest.raises(ParameterError, match="capacity must be >= 0, got -1"):
+        risk.inspection_tiers(risk_score, known, capacity=-1)
+    with pytest.raises(ValueError, match="same index"):
+        risk.inspection_tiers(risk_score, known.iloc[:5], capacity=2)
+
+
+def test_with_known_cases_lists_customers_to_inspect_first():
+    ranked = pd.DataFrame(
+        {
+            "rank": [1, 2, 3, 4],
+            "CONS_NO": ["a", "b", "c", "d"],
+            "risk_score": [0.9, 0.8, 0.7, 0.6],
+            "tier": [risk.KNOWN_TIER, "high", risk.KNOWN_TIER, "medium"],
+            "reason_1": ["", "x", "", "y"],
+        }
+    )
+    known = pd.Series([True, False, True, False], index=["a", "b", "c", "d"])
+    shown = risk.with_known_cases(ranked, known)
+    assert shown["CONS_NO"].tolist() == ["b", "d", "a", "c"]
+    assert shown["known_case"].tolist() == [False, False, True, True]
+    assert shown["rank"].tolist() == [1, 2, 3, 4]
+    assert list(shown.columns) == [
+        "rank",
+        "CONS_NO",
+        "risk_score",
+        "tier",
+        "known_case",
+        "reason_1",
+    ]
+
+
+def test_list_capacity_follows_the_capacity_given_to_03():
+    share = {"capacity": {"inspection_share": 0.05, "inspection_count": None}}
+    assert risk.list_capacity(10_000, share) == 500
+    count = {
+        "capacity": {"inspection_share": 0.05, "inspection_count": 40, "population_size": 1000}
+    }
+    assert risk.list_capacity(2000, count) == 80
+
+
+def test_last_reading_dates_by_hand():
+    from ntl.frame import build_frame, last_reading_dates
+
+    readings = np.array(
+        [[1.0, np.nan, np.nan], [np.nan, np.nan, np.nan], [1.0, 2.0, 3.0]], dtype=np.float32
+    )
+    frame = build_frame(
+        np.array(["a", "b", "c"], dtype=object), readings, pd.Timestamp("2016-01-30")
+    )
+    last = last_reading_dates(frame)
+    assert last["a"] == pd.Timestamp("2016-01-30") and last["c"] == pd.Timestamp("2016-02-01")
+    assert pd.isna(last["b"])
+
+
+def test_recent_window_is_never_longer_than_the_history():
+    """Observed: "no reading on 68 % of the last 90 days" on a 60-day file."""
+    short = pd.DataFrame(np.ones((2, 61)), columns=["FLAG", *[f"d{i}" for i in range(60)]])
+    assert risk.recent_window(short) == 60
+    assert risk.recent_window(None) == risk.RECENT_DAYS == 90

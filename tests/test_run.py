@@ -263,3 +263,62 @@ def test_declared_parameters_are_read_as_literals_and_recorded_from_globals(tmp_
     _notebook_with_parameters(tmp_path / "02_bad.ipynb", "import os\nseed = 1")
     with pytest.raises(ParameterError, match="the parameters cell may only assign names"):
         declared_parameters(tmp_path / "02_bad.ipynb")
+
+
+def test_reports_keep_only_the_cells_for_their_kind_of_data(tmp_path):
+    """Observed: attack names and "Spring Festival week" in a report about a real file."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell("source = 'synthetic'\nartifacts_dir = ''\nreports_dir = ''")
+    params.metadata["tags"] = ["parameters"]
+    synthetic = nbformat.v4.new_markdown_cell("attack h6 reverses the week")
+    synthetic.metadata["tags"] = ["synthetic-only"]
+    real = nbformat.v4.new_markdown_cell("a meter file has no onsets")
+    real.metadata["tags"] = ["file-only"]
+    nb.cells = [params, nbformat.v4.new_markdown_cell("for everyone"), synthetic, real]
+    nbformat.write(nb, str(folder / "01_only.ipynb"))
+    for source, kept, gone in (("file", "a meter file", "attack h6"), ("synthetic", "attack h6", "a meter file")):  # fmt: skip
+        reports = tmp_path / source
+        run_chain(
+            {"source": source, "artifacts_dir": str(tmp_path / "a"), "reports_dir": str(reports)},
+            notebooks_dir=folder,
+            echo=lambda line: None,
+        )
+        for suffix in (".ipynb", ".html"):
+            text = (reports / f"01_only{suffix}").read_text()
+            assert "for everyone" in text and kept in text and gone not in text, (source, suffix)
+
+
+def test_a_run_from_02_on_keeps_the_cells_for_the_data_in_the_folder(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "01_data.ipynb", "source = 'synthetic'\nartifacts_dir = ''", "x = 1")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell("artifacts_dir = ''\nreports_dir = ''")
+    params.metadata["tags"] = ["parameters"]
+    synthetic = nbformat.v4.new_markdown_cell("attack h6 reverses the week")
+    synthetic.metadata["tags"] = ["synthetic-only"]
+    nb.cells = [params, synthetic]
+    nbformat.write(nb, str(folder / "02_model.ipynb"))
+    artifacts = tmp_path / "a"
+    artifacts.mkdir()
+    (artifacts / "consumption.parquet").write_bytes(b"a meter file's data, no ground truth")
+    run_chain(
+        {"artifacts_dir": str(artifacts), "reports_dir": str(tmp_path / "r")},
+        start="02",
+        notebooks_dir=folder,
+        html=False,
+        echo=lambda line: None,
+    )
+    assert "attack h6" not in (tmp_path / "r" / "02_model.ipynb").read_text()

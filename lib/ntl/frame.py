@@ -105,3 +105,18 @@ def validate_canonical(frame: pd.DataFrame, source: str = "frame") -> None:
 def feature_columns(preprocessed: pd.DataFrame) -> list[str]:
     """The feature columns of a preprocessed frame (everything after the meta columns)."""
     return [c for c in preprocessed.columns if c not in META_COLUMNS]
+
+
+def last_reading_dates(frame: pd.DataFrame) -> pd.Series:
+    """The date of each customer's last reading (NaT for a customer without any), by CONS_NO.
+
+    An inspector needs it on site: a meter silent since March is a different visit from one that
+    read yesterday. Vectorised: the first present reading of the reversed calendar.
+    """
+    matrix = consumption_matrix(frame)
+    dates = day_index(frame)
+    present = ~np.isnan(matrix)
+    from_end = np.argmax(present[:, ::-1], axis=1)
+    last = np.where(present.any(axis=1), matrix.shape[1] - 1 - from_end, -1)
+    values = np.where(last >= 0, dates.to_numpy()[np.maximum(last, 0)], np.datetime64("NaT"))
+    return pd.Series(pd.DatetimeIndex(values), index=frame.index, name="last_reading")

@@ -11,8 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ntl.evaluate.verdicts import capacity_relation
+from ntl.evaluate.verdicts import capacity_relation, few_cases_note, next_batch_pays
 from ntl.models.ensemble import MOSTLY
+from ntl.risk import KNOWN_TIER
 
 INTENDED_USE = (
     "Screening: rank customers so that a revenue-protection team inspects the most suspicious "
@@ -83,6 +84,13 @@ def _count(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{int(value):,}"
+
+
+def _found(value: Any) -> str:
+    """ "1 thief", "3 thieves" (the plural of thief is not thiefs)."""
+    if value is None:
+        return "n/a thieves"
+    return f"{_count(round(value))} " + ("thief" if round(value) == 1 else "thieves")
 
 
 def _plural(value: Any, word: str) -> str:
@@ -243,7 +251,9 @@ def _model_section(metadata: Mapping[str, Any], thresholds: Mapping[str, Any]) -
         )
     lines += [
         f"- {len(features)} features: {', '.join(features)}.",
-        f"- Library versions: {metadata.get('versions', {})}.",
+        "- Library versions: "
+        + ", ".join(f"{name} {version}" for name, version in metadata.get("versions", {}).items())
+        + ".",
         "",
     ]
     return lines
@@ -266,6 +276,11 @@ def _metrics_section(evaluation: Mapping[str, Any]) -> list[str]:
         f"({evaluation.get('n_bootstrap', 'n/a')} resamples) for the curve areas, Wilson for "
         "rates (n beside each).",
         "",
+    ]
+    few = few_cases_note(int(test.get("n_thieves") or 0), int(test.get("n_customers") or 0))
+    if few:
+        lines += [f"**{few}**", ""]
+    lines += [
         f"- ROC-AUC: {_interval(evaluation, 'roc_auc')}",
         f"- PR-AUC (average precision): {_interval(evaluation, 'pr_auc')} "
         f"(a random ranking scores the theft rate, {_number(test.get('theft_rate'))})",
@@ -363,9 +378,35 @@ def _cost_lines(cost: Mapping[str, Any]) -> list[str]:
                 else ""
             )
             + f"); on test it nets {money(optimum.get('net_value'))}. "
-            + capacity_relation(optimum.get("capacity_multiple"))
+            + capacity_relation(
+                optimum.get("capacity_multiple"),
+                next_batch_pays(batch, cost.get("break_even_hit_rate") or 0.0),
+            )
         )
     return [*lines, ""]
+
+
+def _list_section(evaluation: Mapping[str, Any]) -> list[str]:
+    """How the inspection list was built: known cases apart, tiers sized to the capacity."""
+    summary = evaluation.get("inspection_list") or {}
+    tiers = summary.get("tiers") or {}
+    if not tiers:
+        return []
+    known = int(tiers.get(KNOWN_TIER, 0))
+    return [
+        "## The inspection list",
+        "",
+        f"- Customers already labelled thieves are known cases, not leads: {_count(known)} of "
+        f'{_count(summary.get("customers"))} customers, tier "{KNOWN_TIER}", listed last '
+        "(`known_case` true).",
+        "- The customers still to inspect come first, by `risk_score`: the first "
+        f"{_count(tiers.get('high', 0))} of them (the inspection capacity) are high, the next "
+        f"{_count(tiers.get('medium', 0))} (the watch list) medium, the other "
+        f"{_count(tiers.get('low', 0))} low.",
+        "- Reasons are written for the high and medium tiers. Every score on the list is "
+        "out-of-sample (training customers carry out-of-fold scores).",
+        "",
+    ]
 
 
 def _operating_section(evaluation: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[str]:
@@ -398,7 +439,7 @@ def _operating_section(evaluation: Mapping[str, Any], thresholds: Mapping[str, A
             f"{_rate_with_interval(at_threshold, 'precision')} (n = {_count(flagged)} flagged), "
             f"recall {_rate_with_interval(at_threshold, 'recall')} (n = "
             f"{_count(at_threshold.get('thieves'))} thieves); "
-            f"{_count(at_threshold.get('true_positive'))} thieves found."
+            f"{_found(at_threshold.get('true_positive'))} found."
         )
         verdicts = [
             f"validation {rate} {_number(at_threshold[f'validation_{rate}'])}: "
@@ -429,10 +470,18 @@ def _operating_section(evaluation: Mapping[str, Any], thresholds: Mapping[str, A
 
 
 def weak_attacks(evaluation: Mapping[str, Any], limit: float = WEAK_RECALL) -> list[str]:
-    """Attack types the test split finds less often than `limit`, as "h6: 0 of 37 (recall ...)"."""
+    """Attack types the test split finds less often than `limit`, each with what it does:
+    "h6 (readings reversed within each week: ...): 0 of 37 found (recall ...)"."""
+    from ntl.synth import ATTACK_DESCRIPTIONS
+
     rows = evaluation.get("test", {}).get("attack_recall") or []
+
+    def named(code: str) -> str:
+        description = ATTACK_DESCRIPTIONS.get(str(code))
+        return f"{code} ({description})" if description else str(code)
+
     return [
-        f"{row['group']}: {_count(row.get('found'))} of {_count(row.get('thieves'))} found "
+        f"{named(row['group'])}: {_count(row.get('found'))} of {_count(row.get('thieves'))} found "
         f"(recall {_rate_with_interval(row, 'recall', 2)})"
         for row in rows
         if row.get("recall") is not None and row["recall"] < limit
@@ -486,16 +535,37 @@ def _weak_spots_section(evaluation: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+PATH_PARAMETERS = ("artifacts_dir", "reports_dir", "data_path")  # where, not how: not listed
+
+
+def _parameter_text(value: Any) -> str:
+    """A parameter value as a reader writes it: a mapping as ``a: 1, b: 2``, not a Python dict."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_parameter_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def _parameter_lines(
     parameters: Mapping[str, Any],
     metadata: Mapping[str, Any],
     thresholds: Mapping[str, Any],
     preprocessing: Mapping[str, Any],
+    modelling_parameters: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """The run's parameters: this notebook's (04), the modelling notebook's (03) and the fitted
-    preprocessing's (02, as evaluation.json records them)."""
+    preprocessing's (02, as evaluation.json records them).
+
+    `modelling_parameters` are the ones 03 was run with (its ``parameters`` cell, as the artifact
+    manifest records them): every name listed can be set. Without them, the settings recorded in
+    metadata.json are listed. Folders are left out: they name a machine, not a setting.
+    """
+    recorded = (
+        modelling_parameters if modelling_parameters is not None else metadata.get("parameters", {})
+    )
     modelling = {
-        key: value for key, value in metadata.get("parameters", {}).items() if key != "xgb_params"
+        key: value
+        for key, value in recorded.items()
+        if key != "xgb_params" and key not in PATH_PARAMETERS
     }
     capacity = thresholds.get("capacity", {})
     modelling |= {
@@ -505,12 +575,15 @@ def _parameter_lines(
     }
     if "watchlist_multiple" in thresholds:
         modelling["watchlist_multiple"] = thresholds["watchlist_multiple"]
+    shown = {k: v for k, v in parameters.items() if k not in PATH_PARAMETERS}
     lines = [
-        "- Evaluation (04): " + ", ".join(f"{k}={v}" for k, v in sorted(parameters.items())),
+        "- Evaluation (04): "
+        + ", ".join(f"{k}={_parameter_text(v)}" for k, v in sorted(shown.items())),
     ]
     if modelling:
         lines.append(
-            "- Modelling (03): " + ", ".join(f"{k}={v}" for k, v in sorted(modelling.items()))
+            "- Modelling (03): "
+            + ", ".join(f"{k}={_parameter_text(v)}" for k, v in sorted(modelling.items()))
         )
     if preprocessing:
         lines.append(
@@ -526,9 +599,10 @@ def model_card(
     metadata: Mapping[str, Any],
     thresholds: Mapping[str, Any],
     parameters: Mapping[str, Any],
+    modelling_parameters: Mapping[str, Any] | None = None,
 ) -> str:
     """The model card as markdown, from evaluation.json, metadata.json, thresholds.json and the
-    notebook parameters."""
+    notebook parameters (04's, and 03's as the manifest records them)."""
     synthetic = is_synthetic(evaluation)
     training_scores = TRAINING_SCORES.get(
         evaluation.get("scores", {}).get("training_customers", "in-sample"),
@@ -542,7 +616,13 @@ def model_card(
         "",
         "Run parameters:",
         "",
-        *_parameter_lines(parameters, metadata, thresholds, evaluation.get("preprocessing", {})),
+        *_parameter_lines(
+            parameters,
+            metadata,
+            thresholds,
+            evaluation.get("preprocessing", {}),
+            modelling_parameters,
+        ),
         "",
         "## Intended use",
         "",
@@ -554,6 +634,7 @@ def model_card(
         *_model_section(metadata, thresholds),
         *_metrics_section(evaluation),
         *_operating_section(evaluation, thresholds),
+        *_list_section(evaluation),
         *_weak_spots_section(evaluation),
         "## Known limits",
         "",
@@ -563,6 +644,9 @@ def model_card(
         "",
         "`ntl score` writes a drift report with the Population Stability Index of every feature "
         "and of the score against `drift_baseline.json`; PSI above 0.2 is printed as a warning. "
+        "Features that move with the calendar (the position of the largest drop) are reported, "
+        "never alerted, and a file with a much shorter or longer history than training gets one "
+        "warning that drift cannot be checked. "
         "Investigate before trusting a list with shifted scores, re-run the chain when key "
         "features shift for good, and feed inspection outcomes back as labels.",
         "",

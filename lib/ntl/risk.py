@@ -8,6 +8,7 @@ precision@k reported for the same customers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,13 +17,15 @@ import pandas as pd
 from ntl.errors import ParameterError
 from ntl.evaluate import rank_order
 from ntl.explain import customer_reasons
-from ntl.frame import ID_COLUMN
+from ntl.frame import ID_COLUMN, last_reading_dates
 
 if TYPE_CHECKING:
     from ntl.models import ModelBundle
     from ntl.preprocess import PreprocessConfig
 
 TIER_ORDER = ("high", "medium", "low")
+KNOWN_TIER = "known theft"  # the list's tier for customers already labelled thieves
+KNOWN_COLUMN = "known_case"
 NOT_EXPLAINED = "(not explained: reasons are computed for the top of the list only)"
 NO_STANDOUT = "(no single feature stands out)"
 REASON_TIERS = ("high", "medium")  # tiers explained by default: the list and the watch list
@@ -147,22 +150,110 @@ def build_inspection_list(
     baseline_features: Mapping[str, dict] | None = None,
     reasons_for_top: int | None = None,
     n_reasons: int = 3,
+    consumption: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Reasons for the customers picked by rows_to_explain, then the ranked inspection list.
 
     The one builder behind notebook 04 and ``ntl score``, so both lists agree. `config` is the
-    fitted preprocessing's (its settings name the windows in the phrases).
+    fitted preprocessing's (its settings name the windows in the phrases). With the customers'
+    `consumption`, the list gets ``last_reading`` (the date of each customer's last reading) and
+    the reasons name the recent window as long as the history allows.
     """
     explained = rows_to_explain(scores, tiers, reasons_for_top)
     reasons = customer_reasons(
         bundle,
         preprocessed.loc[explained],
         last_day,
-        config=config,
+        config=phrase_config(config, consumption),
         baseline_features=baseline_features,
         n=n_reasons,
     )
-    return inspection_list(preprocessed, scores, tiers, reasons)
+    ranked = inspection_list(preprocessed, scores, tiers, reasons)
+    if consumption is not None:
+        ranked = with_last_reading(ranked, last_reading_dates(consumption))
+    return ranked
+
+
+LAST_READING_COLUMN = "last_reading"
+
+
+def with_last_reading(ranked: pd.DataFrame, last_readings: pd.Series) -> pd.DataFrame:
+    """The list with ``last_reading`` (YYYY-MM-DD, empty without any reading) after
+    ``quality_flag``; `last_readings` by CONS_NO, from ``ntl.frame.last_reading_dates``."""
+    shown = ranked.copy()
+    last = pd.to_datetime(last_readings.reindex(shown[ID_COLUMN]))
+    position = shown.columns.get_loc("quality_flag") + 1
+    shown.insert(position, LAST_READING_COLUMN, last.dt.strftime("%Y-%m-%d").to_numpy())
+    return shown
+
+
+def phrase_config(config: PreprocessConfig, consumption: pd.DataFrame | None) -> PreprocessConfig:
+    """The fitted preprocessing settings as the phrases should name them: the recent window, or
+    the whole history when it is shorter (a 60-day file has no "last 90 days")."""
+    if consumption is None:
+        return config
+    days = int(consumption.shape[1] - 1)
+    return replace(config, recent_days=int(min(config.recent_days, days)))
+
+
+def known_thieves(flag: pd.Series) -> pd.Series:
+    """True for customers already labelled thieves (FLAG 1): cases the team knows, not leads."""
+    return pd.Series(flag, copy=False).astype("Int8").fillna(0).eq(1).astype(bool)
+
+
+def inspection_tiers(
+    risk_score: pd.Series, known: pd.Series, capacity: int, watchlist_multiple: float = 1.0
+) -> pd.Series:
+    """The list's tiers, sized to the capacity among the customers still to inspect.
+
+    Known thieves (`known`) get KNOWN_TIER: a team cannot use a list whose top is cases it
+    already has. Of the others, in risk order, the first `capacity` are **high** (inspect this
+    period), the next ``ceil(watchlist_multiple x capacity)`` **medium** (the watch list) and the
+    rest **low**. Ties keep the input order, as everywhere in the ranking.
+    """
+    if capacity < 0:
+        raise ParameterError(f"capacity must be >= 0, got {capacity}")
+    if watchlist_multiple < 0:
+        raise ParameterError(f"watchlist_multiple must be >= 0, got {watchlist_multiple}")
+    known = pd.Series(known, copy=False)
+    if not known.index.equals(risk_score.index):
+        raise ValueError("known and risk_score must have the same index")
+    is_known = known.to_numpy(dtype=bool)
+    order = rank_order(risk_score)
+    candidates = order[~is_known[order]]
+    watch = int(np.ceil(watchlist_multiple * capacity - 1e-9))
+    tiers = np.full(len(order), "low", dtype=object)
+    tiers[candidates[:capacity]] = "high"
+    tiers[candidates[capacity : capacity + watch]] = "medium"
+    tiers[is_known] = KNOWN_TIER
+    return pd.Series(tiers, index=risk_score.index, name="tier")
+
+
+def list_capacity(n_customers: int, thresholds: Mapping[str, object]) -> int:
+    """Inspections per period for a list of `n_customers`, from the capacity 03 was given."""
+    from ntl.thresholds import capacity_count
+
+    capacity = thresholds.get("capacity") or {}
+    return capacity_count(
+        n_customers,
+        inspection_share=capacity.get("inspection_share") or 0.05,
+        inspection_count=capacity.get("inspection_count"),
+        population_size=capacity.get("population_size"),
+    )
+
+
+def with_known_cases(ranked: pd.DataFrame, known: pd.Series) -> pd.DataFrame:
+    """The ranked list with ``known_case`` after ``tier``, customers to inspect first.
+
+    The default view of the list is the customers still to inspect, in risk order; known cases
+    follow, also in risk order, so nothing is dropped. ``rank`` is renumbered in that order.
+    """
+    shown = ranked.copy()
+    flags = known.reindex(shown[ID_COLUMN]).fillna(False).to_numpy(dtype=bool)
+    shown.insert(shown.columns.get_loc("tier") + 1, KNOWN_COLUMN, flags)
+    shown = shown.iloc[np.argsort(flags, kind="stable")].reset_index(drop=True)
+    shown["rank"] = np.arange(1, len(shown) + 1)
+    return shown
 
 
 def with_split_and_label(ranked: pd.DataFrame, split: pd.Series, flag: pd.Series) -> pd.DataFrame:
@@ -188,6 +279,7 @@ def explain_examples(
     config: PreprocessConfig,
     baseline_features: Mapping[str, dict] | None = None,
     n_reasons: int = 3,
+    consumption: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Rows of the list with reasons filled in for those below the explained tiers.
 
@@ -203,7 +295,7 @@ def explain_examples(
         bundle,
         preprocessed.loc[shown.loc[missing, ID_COLUMN]],
         last_day,
-        config=config,
+        config=phrase_config(config, consumption),
         baseline_features=baseline_features,
         n=n_reasons,
     )

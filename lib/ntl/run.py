@@ -221,6 +221,28 @@ def check_known(params: Mapping[str, Any], declared: Mapping[str, dict[str, Any]
         )
 
 
+# Cells written for one kind of data only: a report about a meter file must not speak of attack
+# types or the generator's holiday calendar, nor a synthetic report of what a file lacks.
+SYNTHETIC_ONLY, FILE_ONLY = "synthetic-only", "file-only"
+
+
+def prune_report(notebook: Path, synthetic: bool) -> int:
+    """Remove from an executed notebook the cells tagged for the other kind of data.
+
+    Returns how many were removed; the source notebooks keep them all.
+    """
+    import nbformat
+
+    drop = FILE_ONLY if synthetic else SYNTHETIC_ONLY
+    executed = nbformat.read(str(notebook), as_version=4)
+    kept = [cell for cell in executed.cells if drop not in cell.get("metadata", {}).get("tags", [])]
+    removed = len(executed.cells) - len(kept)
+    if removed:
+        executed.cells = kept
+        nbformat.write(executed, str(notebook))
+    return removed
+
+
 def export_html(notebook: Path, show_code: bool = False) -> Path:
     """A self-contained HTML copy of an executed notebook, beside it.
 
@@ -255,6 +277,7 @@ class StageOptions:
     reports_dir: Path
     html: bool
     show_code: bool
+    synthetic: bool  # which data-specific cells the reports keep
     progress: bool | None
     echo: Callable[[str], None]
 
@@ -283,11 +306,13 @@ def _run_stage(
             extra_arguments=KERNEL_ARGUMENTS,
         )
     except PapermillExecutionError as exc:
+        prune_report(output, options.synthetic)
         if options.html:
             export_html(output, options.show_code)
         options.echo(f"{label} FAILED after {time.perf_counter() - started:.1f} s")
         raise ChainError(_failure_message(stem, output, exc)) from None
     seconds = time.perf_counter() - started
+    prune_report(output, options.synthetic)
     page = export_html(output, options.show_code) if options.html else None
     options.echo(f"{label} done in {seconds:.1f} s -> {output}")
     return StageResult(stem, seconds, output, page)
@@ -324,6 +349,15 @@ def run_chain(
     chosen = select_notebooks(start, stop, all_stems)
     artifacts_dir, reports_dir = resolve_run_dirs(params, run_name)
     check_run_dirs(artifacts_dir, reports_dir)
+    # the cells the reports keep: for the run's source (01's default: synthetic), or, on a run
+    # from 02 on without it, for the data already in the folder
+    synthetic = (
+        str(params["source"]) == "synthetic"
+        if "source" in params
+        else chosen[0] == all_stems[0]
+        or not (artifacts_dir / "consumption.parquet").exists()
+        or (artifacts_dir / "ground_truth.parquet").exists()
+    )
     params.update(artifacts_dir=str(artifacts_dir), reports_dir=str(reports_dir))
     reports_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(artifacts_dir).acquire()
@@ -341,7 +375,9 @@ def run_chain(
             lock.update(stage=stem)
             given = {k: v for k, v in params.items() if k in declared[stem]}
             label = f"[{number}/{len(chosen)}] {stem}"
-            options = StageOptions(notebooks_dir, reports_dir, html, show_code, progress, echo)
+            options = StageOptions(
+                notebooks_dir, reports_dir, html, show_code, synthetic, progress, echo
+            )
             result.stages.append(_run_stage(stem, label, given, options))
         finished = True
     finally:

@@ -258,6 +258,7 @@ def score_consumption(
         config=loaded.preprocessor.config,
         baseline_features=baseline_features,
         reasons_for_top=reasons_for_top,
+        consumption=consumption,
     )
     _step(progress, "drift")
     drift = None

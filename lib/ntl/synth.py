@@ -432,6 +432,19 @@ ATTACKS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "intermittent_zeros": attack_intermittent_zeros,
 }
 
+# What each attack does, in words a reviewer reads beside its code (Jokar et al. 2016 for h1-h6).
+ATTACK_DESCRIPTIONS: dict[str, str] = {
+    "h1": "every reading cut by one constant factor (10-80 % kept)",
+    "h2": "readings zeroed in a few windows after the onset",
+    "h3": "each reading cut by its own random factor",
+    "h4": "each reading replaced by a random share of the thief's mean",
+    "h5": "a flat reading at the thief's mean: the profile hidden, the total not reduced",
+    "h6": "readings reversed within each week: the total not reduced",
+    "gradual": "use lowered step by step over 1-6 months, then held",
+    "cap": "readings clipped at a ceiling",
+    "intermittent_zeros": "random days zeroed after the onset",
+}
+
 DEFAULT_ATTACK_MIX: dict[str, float] = {
     "h1": 0.14,
     "h2": 0.10,

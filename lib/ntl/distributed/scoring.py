@@ -43,6 +43,8 @@ class ScoredPart:
     preprocessed: pd.DataFrame
     scores: pd.DataFrame
     tiers: pd.Series
+    last_readings: pd.Series | None = None  # by CONS_NO, when the part is consumption
+    recent_days: int | None = None  # the recent window the part's history allows
 
 
 def score_part(
@@ -53,13 +55,17 @@ def score_part(
     thresholds: Mapping[str, Any],
 ) -> ScoredPart:
     """Preprocess (unless the part already is), score and tier one part."""
+    from ntl.frame import last_reading_dates
+    from ntl.risk import recent_window
     from ntl.thresholds import assign_tiers
 
     frame = read_part(root, part)
     preprocessed = frame if preprocessor is None else preprocessor.transform(frame)
     scores = own_copy(bundle).score(preprocessed)
     tiers = assign_tiers(scores["risk_score"], dict(thresholds))
-    return ScoredPart(preprocessed, scores, tiers)
+    if preprocessor is None:
+        return ScoredPart(preprocessed, scores, tiers)
+    return ScoredPart(preprocessed, scores, tiers, last_reading_dates(frame), recent_window(frame))
 
 
 def own_copy(bundle: ModelBundle) -> ModelBundle:
@@ -106,8 +112,8 @@ def list_part(
     Reasons for the REASON_TIERS by default, or for customers ranked within `reasons_for_top`
     of the whole population (``rows_to_explain``'s rule, applied to global ranks).
     """
-    from ntl.explain import customer_reasons
-    from ntl.risk import inspection_list, rows_to_explain
+    from ntl.explain import RECENT_DAYS, customer_reasons
+    from ntl.risk import inspection_list, rows_to_explain, with_last_reading
 
     if reasons_for_top is None:
         explained = rows_to_explain(scored.scores, scored.tiers, None)
@@ -119,8 +125,11 @@ def list_part(
         last_day,
         config=config,
         baseline_features=baseline_features,
+        recent_days=scored.recent_days or RECENT_DAYS,
     )
     ranked = inspection_list(scored.preprocessed, scored.scores, scored.tiers, reasons)
+    if scored.last_readings is not None:  # as build_inspection_list gives the in-memory list
+        ranked = with_last_reading(ranked, scored.last_readings)
     ranked["rank"] = np.sort(ranks)  # a part's own order is the global order restricted to it
     return ranked
 

@@ -267,7 +267,7 @@ def attack_recall_tables(
     found = thief_scores.to_numpy() >= threshold
     thieves = truth.loc[thief_scores.index]
     attack = recall_by_group(found, thieves["attack"])
-    onset = recall_by_group(found, onset_age_groups(thieves["onset"], last_day).astype(str))
+    onset = recall_by_group(found, onset_age_groups(thieves["onset"], last_day))
     return attack, onset
 
 

@@ -38,6 +38,8 @@ def at_k_table(
         top = resolve_k(k, ranked.shape[0])
         hits = float(ranked[:top].sum())
         label = f"{k:.0%}" if isinstance(k, float) and not float(k).is_integer() else str(int(k))
+        if top < k and not (isinstance(k, float) and k < 1):  # asked for more than there are
+            label = f"{int(k)} (all {top})"
         rows.append(
             {
                 "k": label,
@@ -139,13 +141,17 @@ def recall_by_group(
     """Share of thieves flagged per group (attack type, onset age, ...), thieves only.
 
     `flagged` and `groups` describe the thieves alone (one entry each); returns thieves, found
-    and recall with its Wilson interval per group, sorted by group.
+    and recall with its Wilson interval per group, sorted by group: in the categories' order for
+    categorical groups (onset ages "0-89 days" before "90-179 days", not as text), else by name.
     """
     hits = pd.Series(np.asarray(flagged, dtype=bool))
+    categories = getattr(getattr(groups, "dtype", None), "categories", None)
     names = pd.Series(np.asarray(groups, dtype=object))
     if hits.shape[0] != names.shape[0]:
         raise ValueError(f"flagged has {hits.shape[0]} values but groups has {names.shape[0]}")
     table = hits.groupby(names.to_numpy(), sort=True).agg(thieves="size", found="sum")
+    if categories is not None:
+        table = table.reindex([name for name in categories if name in table.index])
     table["found"] = table["found"].astype(np.int64)
     table["recall"] = table["found"] / table["thieves"]
     table = table.rename_axis("group").reset_index()

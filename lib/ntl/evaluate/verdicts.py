@@ -72,7 +72,8 @@ def cost_benefit_summary(
         lines.append(
             f"The optimum chosen on validation inspects {chosen['share']:.1%} of customers: "
             f"{chosen['n_inspections']:,} test customers, {multiple:.1f} x capacity, netting "
-            f"{money(chosen['net_value'])} on test. {capacity_relation(multiple)}"
+            f"{money(chosen['net_value'])} on test. "
+            + capacity_relation(multiple, next_batch_pays(next_batch, break_even))
         )
     return "\n".join(lines)
 
@@ -85,11 +86,28 @@ def capacity_multiple(n_optimum: float, n_capacity: float) -> float:
     return float(n_optimum) / max(float(n_capacity), 1.0)
 
 
-def capacity_relation(multiple: float | None) -> str:
-    """What the optimum's size relative to capacity means for the team, in one sentence."""
+def next_batch_pays(next_batch: Mapping[str, float] | None, break_even: float) -> bool | None:
+    """Whether the test's next batch beyond capacity pays (None: there is no such batch)."""
+    if not next_batch or not next_batch.get("n_inspections"):
+        return None
+    return bool(next_batch["hit_rate"] > break_even and next_batch["net_value"] > 0)
+
+
+def capacity_relation(multiple: float | None, batch_pays: bool | None = None) -> str:
+    """What the optimum's size relative to capacity means for the team, in one sentence.
+
+    `batch_pays` is what the test split says of the next batch beyond capacity: a verdict its
+    own numbers contradict ("more inspections would pay" beside a batch that loses money) is
+    never printed; the sentence says that the two disagree instead.
+    """
     if multiple is None:
         return ""
     low, high = CAPACITY_BAND
+    if multiple > high and batch_pays is False:
+        return (
+            "On validation more inspections than capacity paid, but on test the next batch "
+            "beyond capacity does not: the data cannot tell whether inspecting beyond capacity pays."
+        )
     if multiple > high:
         return "Capacity, not the model, limits the recovered value: more inspections would pay."
     if multiple < low:
@@ -98,6 +116,25 @@ def capacity_relation(multiple: float | None) -> str:
             "recover."
         )
     return "Capacity sits at the optimum."
+
+
+FEW_CASES = 30  # a figure resting on fewer thieves than this is said to rest on too few cases
+
+
+def few_cases_note(n_thieves: int, n_customers: int, what: str = "test") -> str | None:
+    """A plain warning when the evaluation rests on too few thieves to read, else None.
+
+    With 5 test thieves a ROC-AUC of 1.000 (1.000-1.000) says only that 5 customers ranked high;
+    every rate and interval here is that thin.
+    """
+    if n_thieves >= FEW_CASES:
+        return None
+    return (
+        f"Too few cases: the {what} split has {n_thieves:,} thieves among {n_customers:,} "
+        f"customers (fewer than {FEW_CASES}). Every figure below rests on them: read the rates "
+        "and their intervals as a rough indication only, and an interval of zero width (such as "
+        "1.000-1.000) as a sign of too few cases, not of a perfect model."
+    )
 
 
 def threshold_lines(at_threshold: Mapping[str, float], n_customers: int) -> list[str]:

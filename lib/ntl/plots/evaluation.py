@@ -252,6 +252,18 @@ def _label_text(value: object) -> str:
     return "theft" if int(value) == 1 else "normal"
 
 
+def isolated_readings(values: np.ndarray) -> np.ndarray:
+    """True for each reading whose neighbours on both sides are missing (or absent).
+
+    A line plot joins consecutive readings, so a reading alone between gaps draws nothing: a
+    sparse meter looked nearly blank. These are drawn as dots.
+    """
+    present = ~np.isnan(np.asarray(values, dtype=np.float64))
+    before = np.r_[False, present[:-1]]
+    after = np.r_[present[1:], False]
+    return present & ~before & ~after
+
+
 def top_customers_figure(consumption: pd.DataFrame, ranked: pd.DataFrame) -> Figure:
     """Daily consumption of the customers in `ranked` (rows of the inspection list) with reasons.
 
@@ -268,6 +280,8 @@ def top_customers_figure(consumption: pd.DataFrame, ranked: pd.DataFrame) -> Fig
         customer = row.CONS_NO
         series = pd.Series(consumption.loc[customer].iloc[1:].to_numpy(dtype=float), index=dates)
         ax.plot(series.index, series.to_numpy(), lw=0.6, c="#7f8c8d", label="daily kWh")
+        alone = isolated_readings(series.to_numpy())
+        ax.plot(series.index[alone], series.to_numpy()[alone], ".", ms=3, c="#7f8c8d")
         ax.plot(
             series.index,
             series.rolling(30, min_periods=10).mean(),
