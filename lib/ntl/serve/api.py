@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from ntl.errors import NtlError
 from ntl.score import ScoredInput
-from ntl.serve.service import ModelService, test_metrics
+from ntl.serve.service import ModelService, headline_metrics
 from ntl.serve.uploads import Upload, UploadError, UploadTooLarge, received_upload
 from ntl.tables import safe_csv_text
 
@@ -213,13 +213,14 @@ def model_info(request: Request) -> dict[str, Any]:
     record = service_of(request).record
     return {
         "run": record.run_name,
+        "written_at": record.written_at,
         "artifacts_dir": record.artifacts_dir,
         "ntl_version": record.ntl_version,
         "loaded_at": record.loaded_at,
         "data_sha256": record.data_sha256,
         "artifacts_sha256": record.verified,
         "thresholds": record.thresholds,
-        "test_metrics": [metric.__dict__ for metric in test_metrics(record.evaluation)],
+        "test_metrics": [metric.__dict__ for metric in headline_metrics(record.evaluation)],
         "model_card": "available at /model" if record.model_card else None,
     }
 

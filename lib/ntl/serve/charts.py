@@ -31,11 +31,10 @@ MARK_LABELS = {
 # Which mark a reason's words point at (the phrases of ntl.explain.PHRASES); first match wins.
 REASON_MARKS = (
     ("consumption fell", "drop"),
+    ("the last ", "recent"),  # before "zero": "56 % of readings in the last 90 days are zero"
     ("zero", "zero_run"),
     ("gap in readings", "gap"),
     ("have no reading", "gap"),
-    ("no reading on", "gap"),
-    ("the last ", "recent"),
 )
 
 
@@ -190,11 +189,12 @@ def consumption_svg(
         parts.append(
             f'<text class="tick" x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{value:g}</text>'
         )
-    for position in np.linspace(0, len(dates) - 1, num=min(6, len(dates))).round().astype(int):
-        tx = float(x[position])
+    ticks = np.unique(np.linspace(0, len(dates) - 1, num=min(6, len(dates))).round().astype(int))
+    for position in ticks:  # at most six
+        anchor = "start" if position == 0 else "end" if position == len(dates) - 1 else "middle"
         parts.append(
-            f'<text class="tick" x="{tx:.1f}" y="{bottom + 16}" text-anchor="middle">'
-            f"{dates[position]:%Y-%m-%d}</text>"
+            f'<text class="tick" x="{float(x[position]):.1f}" y="{bottom + 16}" '
+            f'text-anchor="{anchor}">{dates[position]:%Y-%m-%d}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -26,7 +26,7 @@ from ntl.serve.charts import consumption_svg, mark_of_reason, profile_charts, re
 from ntl.serve.forms import parse_readings_text
 from ntl.serve.listing import DEFAULT_PER_PAGE, SORTABLE, listing_page
 from ntl.serve.security import SESSION_COOKIE, safe_next, session_value, token_matches
-from ntl.serve.service import ScoredUpload, test_metrics
+from ntl.serve.service import ScoredUpload, headline_metrics
 from ntl.tables import safe_csv_text
 
 router = APIRouter(include_in_schema=False)
@@ -346,7 +346,7 @@ def model(request: Request) -> HTMLResponse:
         record=record,
         card_html=card,
         thresholds=thresholds,
-        metrics=test_metrics(record.evaluation),
+        metrics=headline_metrics(record.evaluation),
     )
 
 

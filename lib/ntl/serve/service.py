@@ -61,6 +61,7 @@ class ModelRecord:
 
     artifacts_dir: str
     run_name: str
+    written_at: str
     ntl_version: str
     loaded_at: str
     verified: dict[str, str]  # artifact -> sha256, each checked when it was loaded
@@ -73,11 +74,20 @@ class ModelRecord:
 
 
 def _run_name(manifest: Mapping[str, Any], folder: Path) -> str:
+    """The run's name: its ``run_name`` parameter when recorded, else the folder's name (the
+    runner names run folders after the parameter file)."""
     for entry in manifest.get("artifacts", {}).values():
         name = entry.get("parameters", {}).get("run_name")
         if name:
             return str(name)
-    return folder.name
+    return folder.resolve().name
+
+
+def _written_at(manifest: Mapping[str, Any]) -> str:
+    """When the run's last artifact was written (ISO time), or '?' when not recorded."""
+    times = [str(e.get("written_at")) for e in manifest.get("artifacts", {}).values()]
+    times = [t for t in times if t and t != "None"]
+    return max(times) if times else "?"
 
 
 def load_record(loaded: ScoringArtifacts) -> ModelRecord:
@@ -94,6 +104,7 @@ def load_record(loaded: ScoringArtifacts) -> ModelRecord:
     return ModelRecord(
         artifacts_dir=str(store.root),
         run_name=_run_name(manifest, store.root),
+        written_at=_written_at(manifest),
         ntl_version=str(manifest.get("ntl_version", "?")),
         loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         verified={name: entries[name]["sha256"] for name in sorted(used) if name in entries},
@@ -215,6 +226,7 @@ class ModelService:
             "verified": True,
             "artifacts_verified": len(self.record.verified),
             "run": self.record.run_name,
+            "written_at": self.record.written_at,
             "artifacts_dir": self.record.artifacts_dir,
             "loaded_at": self.record.loaded_at,
             "ntl_version": __version__,
@@ -237,7 +249,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def test_metrics(evaluation: Mapping[str, Any] | None) -> list[Metric]:
+def headline_metrics(evaluation: Mapping[str, Any] | None) -> list[Metric]:
     """The headline test metrics of evaluation.json with their intervals, in reading order:
     ROC-AUC, PR-AUC, precision and recall at the operational threshold, then at each k.
     Entries the run did not record are left out."""
