@@ -50,13 +50,8 @@ def consumption(smoke_artifacts) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def export(consumption, tmp_path_factory) -> Path:
-    """The smoke run's customers as an SGCC-layout CSV (ID first, FLAG last, 2014/1/1 dates)."""
-    frame = consumption[[*day_columns(consumption), "FLAG"]].copy()
-    frame.columns = [*pd.to_datetime(frame.columns[:-1]).strftime("%Y/%-m/%-d"), "FLAG"]
-    path = tmp_path_factory.mktemp("export") / "meters.csv"
-    frame.to_csv(path)
-    return path
+def export(smoke_export) -> Path:
+    return smoke_export
 
 
 def upload(client: TestClient, path: Path, name: str | None = None, **data):
