@@ -578,3 +578,14 @@ def test_count_missing_per_customer_across_blocks(monkeypatch):
     monkeypatch.setattr(ntl.io, "MISSING_BLOCK_ROWS", 3)  # blocks of 3, 3 and 1 customers
     assert ntl.io.count_missing(readings).tolist() == [2, 4, 0, 0, 0, 1, 1]
     assert ntl.io.count_missing(readings[:0]).tolist() == []
+
+
+def test_validate_canonical_names_the_day_columns_that_are_not_float32(tmp_path):
+    frame, _ = read_meter_data(write_wide_csv(tmp_path / "m.csv"))
+    validate_canonical(frame)
+    wrong = frame.astype({"2014-01-03": "float64", "2014-01-09": "int64"}, errors="ignore")
+    wrong["2014-01-09"] = wrong["2014-01-09"].fillna(0).astype("int64")
+    with pytest.raises(
+        MeterDataError, match=r"day columns must be float32, e\.g\. \['2014-01-03', '2014-01-09'\]"
+    ):
+        validate_canonical(wrong, "m")

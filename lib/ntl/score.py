@@ -230,8 +230,10 @@ def score_consumption(
     *,
     reasons_for_top: int | None = None,
     progress: tqdm | None = None,
+    with_drift: bool = True,
 ) -> ScoredData:
-    """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline."""
+    """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline
+    (unless `with_drift` is False: one customer is no population to compare)."""
     from ntl.risk import build_inspection_list
 
     loaded = _artifacts(artifacts)
@@ -253,7 +255,7 @@ def score_consumption(
     )
     _step(progress, "drift")
     drift = None
-    if loaded.drift_baseline is not None:
+    if with_drift and loaded.drift_baseline is not None:
         n_days = len(day_index(consumption))
         drift = drift_report(loaded.drift_baseline, preprocessed, scores, n_days=n_days)
     _step(progress, "write")
@@ -571,7 +573,7 @@ def score_customer(
         raise MeterDataError(
             f"readings: only {n_days} day(s) of history, at least {loaded.min_days} are needed"
         )
-    scored = score_consumption(frame, loaded, reasons_for_top=1)
+    scored = score_consumption(frame, loaded, reasons_for_top=1, with_drift=False)
     row = scored.inspection_list.iloc[0]
     probability = float(row["probability"])
     reason_columns = [c for c in scored.inspection_list.columns if c.startswith("reason_")]
