@@ -30,7 +30,7 @@ MARK_LABELS = {
 }
 # Which mark a reason's words point at (the phrases of ntl.explain.PHRASES); first match wins.
 REASON_MARKS = (
-    ("consumption fell", "drop"),
+    ("consumption down", "drop"),  # "consumption down 63 % since 2015-06-14"
     ("the last ", "recent"),  # before "zero": "56 % of readings in the last 90 days are zero"
     ("zero", "zero_run"),
     ("gap in readings", "gap"),

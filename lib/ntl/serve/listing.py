@@ -15,11 +15,13 @@ import pandas as pd
 from ntl.errors import ParameterError
 from ntl.frame import ID_COLUMN
 from ntl.risk import TIER_ORDER
+from ntl.score import NOT_SCORED_TIER
 
 SORTABLE = ("rank", ID_COLUMN, "risk_score", "probability", "tier", "cluster", "quality_flag")
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
-TIER_SEVERITY = {name: len(TIER_ORDER) - position for position, name in enumerate(TIER_ORDER)}
+LIST_TIERS = (*TIER_ORDER, NOT_SCORED_TIER)  # customers without a reading are listed, unscored
+TIER_SEVERITY = {name: len(LIST_TIERS) - position for position, name in enumerate(LIST_TIERS)}
 
 
 @dataclass
@@ -52,8 +54,8 @@ def listing_page(
     option (naming it). Ties keep the list's order; missing values sort last."""
     if sort not in SORTABLE:
         raise ParameterError(f"sort must be one of {list(SORTABLE)}, got {sort!r}")
-    if tier is not None and tier not in TIER_ORDER:
-        raise ParameterError(f"tier must be one of {list(TIER_ORDER)}, got {tier!r}")
+    if tier is not None and tier not in LIST_TIERS:
+        raise ParameterError(f"tier must be one of {list(LIST_TIERS)}, got {tier!r}")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ParameterError(f"per_page must be between 1 and {MAX_PER_PAGE}, got {per_page}")
     if page < 1:

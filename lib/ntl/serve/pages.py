@@ -24,7 +24,7 @@ from ntl.score import readings_frame
 from ntl.serve.api import ScoringRefused, score_upload, service_of
 from ntl.serve.charts import consumption_svg, mark_of_reason, profile_charts, reason_marks
 from ntl.serve.forms import parse_readings_text
-from ntl.serve.listing import DEFAULT_PER_PAGE, SORTABLE, listing_page
+from ntl.serve.listing import DEFAULT_PER_PAGE, LIST_TIERS, SORTABLE, listing_page
 from ntl.serve.security import SESSION_COOKIE, safe_next, session_value, token_matches
 from ntl.serve.service import ScoredUpload, headline_metrics
 from ntl.tables import safe_csv_text
@@ -174,8 +174,9 @@ def results(
         else None,
     }
     ranked = result.inspection_list
-    clusters = sorted(int(c) for c in pd.unique(ranked["cluster"]))
-    tier_counts = ranked["tier"].astype(str).value_counts().reindex(TIER_ORDER, fill_value=0)
+    clusters = sorted(int(c) for c in pd.unique(ranked["cluster"].dropna()))
+    counts = ranked["tier"].astype(str).value_counts()
+    tiers = [name for name in LIST_TIERS if name in TIER_ORDER or counts.get(name, 0)]
     return page(
         request,
         "results.html",
@@ -187,8 +188,8 @@ def results(
         order=order,
         tier=tier,
         cluster=cluster_number,
-        tiers=TIER_ORDER,
-        tier_counts=tier_counts.to_dict(),
+        tiers=tiers,
+        tier_counts={name: int(counts.get(name, 0)) for name in tiers},
         clusters=clusters,
         sort_links=sort_links,
         pages=pages,
@@ -278,6 +279,9 @@ def customer(request: Request, result_id: str, customer_id: str) -> HTMLResponse
         raise HTTPException(404, f"customer {customer_id!r} is not in {result.display_name}")
     service = service_of(request)
     position = int(result.consumption.index.get_indexer([customer_id])[0])
+    if position < 0:  # listed but not scored (no reading in the file)
+        return page(request, "customer.html", result=result, row=row, customer_id=customer_id,
+                    probability=None, not_scored=True, back=f"/results/{result_id}")  # fmt: skip
     values = consumption_matrix(result.consumption.iloc[[position]])[0].astype(np.float64)
     dates = day_index(result.consumption)
     drop = None
@@ -296,6 +300,7 @@ def customer(request: Request, result_id: str, customer_id: str) -> HTMLResponse
         customer_id=customer_id,
         probability=None if pd.isna(probability) else float(probability),
         not_explained=row.get("reason_1") == NOT_EXPLAINED,
+        not_scored=False,
         back=f"/results/{result_id}",
         n_days=len(dates),
         first_day=dates[0],

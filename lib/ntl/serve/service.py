@@ -131,7 +131,7 @@ class ScoredUpload:
     )  # the preprocessed columns the customer page marks (FEATURE_COLUMNS_KEPT)
     drift_document: dict[str, Any]
     drift_messages: list[str]
-    notes: list[str]
+    notes: list[str]  # history notes and the scoring summary's warnings
     ids: pd.Index = field(default_factory=pd.Index)  # CONS_NO of each inspection_list row
 
     def row(self, customer_id: str) -> pd.Series | None:
@@ -198,7 +198,7 @@ class ModelService:
 
     def keep(self, scored: ScoredInput, display_name: str) -> ScoredUpload:
         """Store a scored upload for browsing; returns it with its new id."""
-        ranked = scored.inspection_list.reset_index(drop=True)
+        ranked = scored.inspection_list.reset_index(drop=True)  # every customer of the file
         preprocessed = scored.scored.preprocessed
         kept = [c for c in FEATURE_COLUMNS_KEPT if c in preprocessed.columns]
         result = ScoredUpload(
@@ -212,7 +212,7 @@ class ModelService:
             drift_messages=drift_messages(scored.scored.drift)
             if scored.scored.drift is not None
             else [],
-            notes=list(scored.notes),
+            notes=[*scored.notes, *scored.summary.messages()[1:]],
             ids=pd.Index(ranked[ID_COLUMN].astype(str)),
         )
         self.results.add(result)
