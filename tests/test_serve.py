@@ -3,6 +3,7 @@ every API route and every error the issue names; and the same numbers as ``ntl s
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -268,6 +269,9 @@ def test_api_score_file_json_csv_raw_and_long(client, export, consumption, tmp_p
     assert raw.status_code == 200
     listed = pd.read_csv(io.StringIO(raw.text), dtype={"CONS_NO": str}, keep_default_na=False)
     assert listed["CONS_NO"].tolist() == [row["CONS_NO"] for row in document["customers"]]
+    zipped = gzip.compress(export.read_bytes())
+    answer = client.post("/api/score-file", files={"file": ("meters.csv.gz", zipped)})
+    assert answer.status_code == 200 and answer.json()["n_customers"] == len(consumption)
     days = day_columns(consumption)
     long = consumption.iloc[:60][days].stack().rename("kwh").rename_axis(["meter", "day"])
     long.reset_index().to_parquet(tmp_path / "long.parquet")

@@ -222,7 +222,9 @@ def test_browser_uploads_sorts_and_opens_a_customer(
         top = chromium.find_element(By.CSS_SELECTOR, "#ranked a.customer")
         customer_id = top.text
         row = top.find_element(By.XPATH, "./ancestor::tr")
-        listed_reasons = [d.text for d in row.find_elements(By.CSS_SELECTOR, "td.reasons div")]
+        listed_reasons = [
+            d.text for d in row.find_elements(By.CSS_SELECTOR, "td.reasons div.reason-cell")
+        ]
         top.click()
         wait.until(EC.presence_of_element_located((By.ID, "consumption-chart")))
         assert chromium.find_element(By.ID, "customer-id").text == customer_id
