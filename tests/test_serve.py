@@ -319,6 +319,21 @@ def test_cli_python_api_and_both_http_routes_agree(client, export, smoke_artifac
 # --------------------------------------------------------------------------- bad uploads
 
 
+def test_reading_options_from_the_form_and_the_query_are_checked(client, consumption, tmp_path):
+    days = day_columns(consumption)
+    long = consumption.iloc[:30][days].stack().rename("kwh").rename_axis(["meter", "date"])
+    long.reset_index().to_csv(tmp_path / "long.csv", index=False)
+    page = upload(client, tmp_path / "long.csv", layout="long", id_column="meter")
+    assert page.status_code == 303
+    wrong = upload(client, tmp_path / "long.csv", layout="long", max_missing_share="2")
+    assert wrong.status_code == 422
+    assert error_text(wrong.text) == (
+        "reading options: max_missing_share: Input should be less than or equal to 1"
+    )
+    api = client.post("/api/score-file?layout=diagonal", content=b"x,y\n1,2\n")
+    assert api.status_code == 422 and "layout" in json.dumps(api.json())
+
+
 def test_corrupt_files_get_the_loaders_message_naming_the_upload(client, tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"PAR1" + b"\x00garbage" * 50)
     answer = upload(client, tmp_path / "junk.parquet")

@@ -8,13 +8,13 @@ three give the same scores, tiers and reasons for the same readings.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ntl.errors import NtlError
 from ntl.score import ScoredInput
@@ -71,16 +71,46 @@ class ScoreResponse(BaseModel):
 
 
 class ReadOptions(BaseModel):
-    """How to read an uploaded file (the options of ``ntl score``)."""
+    """How to read an uploaded file: the reading options of ``ntl score`` (all optional; the
+    loader's defaults apply, e.g. the ID column CONS_NO or ID, the label column FLAG)."""
 
-    layout: Literal["auto", "wide", "long"] = "auto"
-    id_column: str | None = None
-    label_column: str | None = None
-    date_column: str | None = None
-    value_column: str | None = None
+    layout: Literal["auto", "wide", "long", "wide-interval"] = "auto"
+    id_column: str | None = Field(None, max_length=200)
+    label_column: str | None = Field(None, max_length=200)
+    date_column: str | None = Field(None, max_length=200, description="long layout: the date")
+    value_column: str | None = Field(None, max_length=200, description="long layout: the kWh")
+    period_column: str | None = Field(
+        None, max_length=200, description="long interval layout: the interval number in the day"
+    )
+    timezone: str | None = Field(
+        None, max_length=100, description="interval data: e.g. Europe/London"
+    )
+    interval_stamps: Literal["start", "end"] | None = Field(
+        None, description="interval data: a stamp opens (start) or closes (end) its interval"
+    )
+    max_missing_share: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="interval data: a day missing more of its intervals is missing",
+    )
 
     def as_read_options(self) -> dict[str, Any]:
-        return {key: value for key, value in self.model_dump().items() if value}
+        return {key: value for key, value in self.model_dump().items() if value not in (None, "")}
+
+
+def read_options_from(values: dict[str, Any]) -> dict[str, Any]:
+    """Checked read options from query parameters or form fields; ScoringRefused(422) naming
+    the option that is wrong."""
+    try:
+        return ReadOptions(
+            **{k: v for k, v in values.items() if v not in (None, "")}
+        ).as_read_options()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ScoringRefused(422, f"reading options: {problems}") from None
 
 
 class ScoringRefused(Exception):
@@ -106,7 +136,7 @@ async def score_upload(
     limit = request.app.state.config.max_upload_bytes
     try:
         async with received_upload(request, limit) as upload:
-            merged = {**(options or {}), **_form_options(upload.fields)}
+            merged = read_options_from({**(options or {}), **_form_options(upload.fields)})
             try:
                 scored = await run_in_threadpool(
                     service.score_path, upload.path, upload.display_name, merged
@@ -159,23 +189,12 @@ def score_one(body: ScoreRequest, request: Request) -> ScoreResponse:
 )
 async def score_file_route(
     request: Request,
+    options: Annotated[ReadOptions, Query()],
     format: Literal["json", "csv"] = Query("json", description="answer as JSON or as CSV"),
-    layout: Literal["auto", "wide", "long"] = "auto",
-    id_column: str | None = None,
-    label_column: str | None = None,
-    date_column: str | None = None,
-    value_column: str | None = None,
 ) -> Response:
     """Upload -> the ranked inspection list with tiers and reasons, and the drift summary."""
-    options = ReadOptions(
-        layout=layout,
-        id_column=id_column,
-        label_column=label_column,
-        date_column=date_column,
-        value_column=value_column,
-    ).as_read_options()
     try:
-        scored, upload = await score_upload(request, options)
+        scored, upload = await score_upload(request, options.as_read_options())
     except ScoringRefused as exc:
         raise HTTPException(exc.status, exc.message) from exc
     ranked = scored.inspection_list

@@ -30,7 +30,7 @@ from ntl.serve.service import ScoredUpload, headline_metrics
 from ntl.tables import safe_csv_text
 
 router = APIRouter(include_in_schema=False)
-LAYOUTS = ("auto", "wide", "long")
+LAYOUTS = ("auto", "wide", "long", "wide-interval")
 _markdown = mistune.create_markdown(escape=True, plugins=["table"])
 
 
