@@ -310,3 +310,10 @@ def test_test_metrics_with_intervals_and_without_missing_entries():
         ("recall in the top 100", 0.4, 0.3, 0.5, 170),
     ]
     assert headline_metrics(None) == [] and headline_metrics({}) == []
+
+
+def test_the_app_takes_every_reading_option_ntl_score_takes():
+    from ntl.score import READ_OPTIONS
+    from ntl.serve.api import ReadOptions
+
+    assert set(ReadOptions.model_fields) == set(READ_OPTIONS) - {"min_days"}  # min_days: the run's

@@ -82,6 +82,14 @@ class ReadOptions(BaseModel):
     period_column: str | None = Field(
         None, max_length=200, description="long interval layout: the interval number in the day"
     )
+    day_code_origin: str | None = Field(
+        None,
+        max_length=40,
+        description="long interval layout: the date column holds DDDHH codes; day 1 is this date",
+    )
+    negative_readings: Literal["missing", "error"] | None = Field(
+        None, description="a negative reading becomes missing (default) or stops the read"
+    )
     timezone: str | None = Field(
         None, max_length=100, description="interval data: e.g. Europe/London"
     )
