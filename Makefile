@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PARAMS ?= params/default.yaml
 ARTIFACTS ?= artifacts/default
 OUT ?= reports/score/inspection_list.csv
+HOST ?= 127.0.0.1
+PORT ?= 8000
 # uv never downloads an interpreter: it uses the machine's own Python 3.10+.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -21,7 +23,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 RUN_SETS := $(if $(SEED),--set seed=$(SEED)) $(foreach s,$(SET),--set $(s))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run-all test lint format bench bench-scale score lab clean distclean
+.PHONY: help setup run-all test lint format bench bench-scale score serve lab clean distclean
 
 help: ## list the targets
 	@echo "ntl — electricity-theft detection notebooks. Targets:"
@@ -62,6 +64,9 @@ score: setup ## score new meter data: make score INPUT=file [ARTIFACTS=dir OUT=f
 	@test -n "$(INPUT)" || { echo "usage: make score INPUT=meter_file.csv [ARTIFACTS=$(ARTIFACTS)] [OUT=$(OUT)]"; exit 2; }
 	@mkdir -p "$(dir $(OUT))"
 	$(PY) -m ntl score "$(INPUT)" --artifacts "$(ARTIFACTS)" --out "$(OUT)"
+
+serve: setup ## web app and JSON API on http://127.0.0.1:8000 [ARTIFACTS=dir HOST=... PORT=...]
+	$(PY) -m ntl serve --artifacts "$(ARTIFACTS)" --host "$(HOST)" --port "$(PORT)"
 
 lab: setup ## open JupyterLab on the project's environment
 	$(VENV)/bin/jupyter lab $(LAB_ROOT) notebooks/

@@ -39,6 +39,9 @@ TARGETS = {
     "interval_generate_halfhourly": (None, None),
     "io_read_halfhourly_csv": (30, 2.0),
     "io_read_halfhourly_parquet": (30, 2.0),
+    "serve_upload_sgcc_to_list": (15, None),
+    "serve_single_customer_p50": (0.020, None),
+    "serve_single_customer_p99": (0.100, None),
 }
 
 
@@ -81,6 +84,36 @@ def reference_workload(csv_path: Path) -> list[str]:
         "xgb.XGBClassifier(n_estimators=200, max_depth=6, n_jobs=1, tree_method='hist', "
         "random_state=0).fit(x, y)"
     )
+
+
+def serve_rows(artifacts: Path, csv_path: Path, reports: Path) -> list[dict]:
+    """The web app under load (bench/serve_bench.py): SGCC upload to the list, single-customer
+    latency with 20 clients for 30 s, and memory over 50 uploads, as rows of the report."""
+    out = reports / "serve_bench.json"
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "serve_bench.py"),
+        "--artifacts",
+        str(artifacts),
+    ]
+    run = measure("serve_bench", [*command, "--csv", str(csv_path), "--out", str(out)])
+    if run["exit_code"] != 0 or not out.exists():
+        return [run]
+    found = json.loads(out.read_text())
+    latency = found["single_customer"]
+
+    def row(stage: str, seconds: float, **extra) -> dict:
+        target_s, target_gb = TARGETS.get(stage, (None, None))
+        return {"stage": stage, "seconds": seconds, "peak_memory_gb": None,
+                "target_seconds": target_s, "target_peak_gb": target_gb, "exit_code": 0, **extra}  # fmt: skip
+
+    return [
+        run,
+        row("serve_upload_sgcc_to_list", found["upload_sgcc"]["seconds"], **found["upload_sgcc"]),
+        row("serve_single_customer_p50", latency["p50_ms"] / 1000, **latency),
+        row("serve_single_customer_p99", latency["p99_ms"] / 1000, **latency),
+        row("serve_memory_50_uploads", found["memory"]["total_seconds"], **found["memory"]),
+    ]
 
 
 def main() -> int:
@@ -158,6 +191,7 @@ def main() -> int:
     from interval_bench import interval_rows
 
     rows += interval_rows(measure)  # issue 13: a half-hourly long export to the daily frame
+    rows += serve_rows(artifacts, csv_path, reports)
 
     # The yardstick again at the end: a shared machine's load drifts during a run, and the mean of
     # the two brackets the stages between them.

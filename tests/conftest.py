@@ -27,3 +27,20 @@ def smoke_artifacts(tmp_path_factory) -> Path:
     a file, e.g. to tamper with an artifact).
     """
     return smoke_run(tmp_path_factory.mktemp("smoke_a"), html=True)
+
+
+@pytest.fixture(scope="session")
+def smoke_export(smoke_artifacts, tmp_path_factory) -> Path:
+    """The smoke run's customers as a meter export in the SGCC layout (customer ID first, one
+    column per day named like 2014/1/1, FLAG last): what a utility would upload."""
+    import pandas as pd
+
+    from ntl.artifacts import ArtifactStore
+    from ntl.frame import day_columns
+
+    consumption = ArtifactStore(smoke_artifacts).read_parquet("consumption.parquet")
+    frame = consumption[[*day_columns(consumption), "FLAG"]].copy()
+    frame.columns = [*pd.to_datetime(frame.columns[:-1]).strftime("%Y/%-m/%-d"), "FLAG"]
+    path = tmp_path_factory.mktemp("smoke_export") / "meters.csv"
+    frame.to_csv(path)
+    return path

@@ -151,6 +151,7 @@ def test_recorded_metrics_match_the_known_good_run(run_a):
     assert ranked.loc[~known, "risk_score"].is_monotonic_decreasing
     assert ranked.loc[known, "risk_score"].is_monotonic_decreasing
     assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    thresholds = store.read_json("thresholds.json")
     capacity = thresholds["capacity"]["inspection_share"] * len(ranked)
     assert (ranked["tier"] == "high").sum() == int(np.ceil(capacity - 1e-9))
     assert (ranked.loc[ranked["tier"] == "high", "rank"] <= capacity + 1).all()

@@ -614,3 +614,14 @@ def test_a_truncated_gzip_file_is_named_not_a_traceback(tmp_path, keep):
     truncated.write_bytes(whole[: int(len(whole) * keep)])
     with pytest.raises(MeterDataError, match=r"m\.csv\.gz: cannot read the file: the gzip file is"):
         read_meter_data(truncated)
+
+
+def test_validate_canonical_names_the_day_columns_that_are_not_float32(tmp_path):
+    frame, _ = read_meter_data(write_wide_csv(tmp_path / "m.csv"))
+    validate_canonical(frame)
+    wrong = frame.astype({"2014-01-03": "float64", "2014-01-09": "int64"}, errors="ignore")
+    wrong["2014-01-09"] = wrong["2014-01-09"].fillna(0).astype("int64")
+    with pytest.raises(
+        MeterDataError, match=r"day columns must be float32, e\.g\. \['2014-01-03', '2014-01-09'\]"
+    ):
+        validate_canonical(wrong, "m")

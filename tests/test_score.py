@@ -17,6 +17,7 @@ import xgboost as xgb
 from ntl import cli, drift, risk, score
 from ntl.artifacts import ArtifactStore
 from ntl.errors import ArtifactVersionError, MeterDataError, MissingArtifactError, ParameterError
+from ntl.models import bundle as bundle_module
 from ntl.models import load_model_bundle, save_model_bundle, split_customers, train_models
 from ntl.models.bundle import on_all_cores
 from ntl.persist import save_preprocessor
@@ -311,7 +312,8 @@ def test_scoring_imports_no_plotting_or_notebook_stack():
     assert completed.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_predictions_on_all_cores_equal_one_core_and_leave_the_model_as_trained(run):
+def test_predictions_on_all_cores_equal_one_core_and_leave_the_model_as_trained(run, monkeypatch):
+    monkeypatch.setattr(bundle_module, "PARALLEL_MIN_ROWS", 1)  # all cores even for 240 rows
     store = ArtifactStore(run)
     bundle = load_model_bundle(store)
     preprocessed = store.read_parquet("preprocessed.parquet")
@@ -328,6 +330,26 @@ def test_predictions_on_all_cores_equal_one_core_and_leave_the_model_as_trained(
         assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "0"
         raise RuntimeError("restored even when the prediction fails")
     assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "1"
+
+
+def test_a_few_customers_are_predicted_on_one_thread_with_the_same_numbers(run, monkeypatch):
+    from ntl.models.bundle import ALL_CORES, PARALLEL_MIN_ROWS, prediction_threads
+
+    assert prediction_threads(PARALLEL_MIN_ROWS - 1) == 1
+    assert prediction_threads(PARALLEL_MIN_ROWS) == ALL_CORES
+    assert prediction_threads(None) == ALL_CORES
+    store = ArtifactStore(run)
+    bundle = load_model_bundle(store)
+    preprocessed = store.read_parquet("preprocessed.parquet")
+    monkeypatch.setattr(bundle_module, "PARALLEL_MIN_ROWS", 1)
+    batch, batch_contributions = bundle.score(preprocessed), bundle.xgb_contributions(preprocessed)
+    monkeypatch.setattr(bundle_module, "PARALLEL_MIN_ROWS", 10**9)
+    for row in (0, 17, len(preprocessed) - 1):
+        one = preprocessed.iloc[[row]]
+        pd.testing.assert_frame_equal(bundle.score(one), batch.iloc[[row]])
+        pd.testing.assert_frame_equal(
+            bundle.xgb_contributions(one), batch_contributions.iloc[[row]]
+        )
 
 
 def test_every_input_customer_is_in_the_output_unscorable_ones_with_the_reason(

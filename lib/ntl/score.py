@@ -237,8 +237,10 @@ def score_consumption(
     *,
     reasons_for_top: int | None = None,
     progress: tqdm | None = None,
+    with_drift: bool = True,
 ) -> ScoredData:
-    """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline."""
+    """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline
+    (unless `with_drift` is False: one customer is no population to compare)."""
     from ntl.risk import build_inspection_list
 
     loaded = _artifacts(artifacts)
@@ -262,7 +264,7 @@ def score_consumption(
     )
     _step(progress, "drift")
     drift = None
-    if loaded.drift_baseline is not None:
+    if with_drift and loaded.drift_baseline is not None:
         n_days = len(day_index(consumption))
         drift = drift_report(loaded.drift_baseline, preprocessed, scores, n_days=n_days)
     _step(progress, "write")
@@ -553,6 +555,15 @@ def read_while_loading(
 # --------------------------------------------------------------------------- one customer
 
 
+def _iso_dates(labels: pd.Index) -> pd.DatetimeIndex | None:
+    """Labels that are all YYYY-MM-DD as dates in one vectorised parse (what the JSON API
+    sends); None for anything else, which goes through the loader's slower general parser."""
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(labels.astype(str), format="%Y-%m-%d", exact=True))
+    except (ValueError, TypeError):
+        return None
+
+
 def readings_frame(
     readings: Mapping[Any, float] | pd.Series, customer_id: str = "customer"
 ) -> pd.DataFrame:
@@ -568,7 +579,9 @@ def readings_frame(
         raise MeterDataError("readings: no readings given")
     if isinstance(series.index, pd.DatetimeIndex):
         dates = series.index
-    else:  # the loader's own date parsing: 2016-01-31, 2016/1/31, 1/31/2016, 20160131
+    else:
+        dates = _iso_dates(series.index)
+    if dates is None:  # the loader's own date parsing: 2016-01-31, 2016/1/31, 1/31/2016, 20160131
         dates, _ = parse_day_labels([str(label) for label in series.index])
     if dates.isna().any():
         bad = [str(label) for label, date in zip(series.index, dates, strict=True) if pd.isna(date)]
@@ -613,7 +626,7 @@ def score_customer(
         raise MeterDataError(
             f"readings: only {n_days} day(s) of history, at least {loaded.min_days} are needed"
         )
-    scored = score_consumption(frame, loaded, reasons_for_top=1)
+    scored = score_consumption(frame, loaded, reasons_for_top=1, with_drift=False)
     row = scored.inspection_list.iloc[0]
     probability = float(row["probability"])
     reason_columns = [c for c in scored.inspection_list.columns if c.startswith("reason_")]
