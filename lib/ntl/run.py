@@ -28,7 +28,7 @@ from ntl.paths import PROJECT_ROOT, project_path
 
 ROOT = PROJECT_ROOT
 NOTEBOOKS_DIR = ROOT / "notebooks"
-RUNNER_KEYS = ("run_name", "show_code")  # consumed by the runner, never passed to a notebook
+RUNNER_KEYS = ("run_name", "show_code", "tracking")  # consumed by the runner, never passed to a notebook
 # The kernel's own log (e.g. "running over TCP without encryption") is noise on every run; cell
 # errors still arrive through the notebook's outputs and stop the chain.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
@@ -203,6 +203,7 @@ def run_chain(
     show_code = params.pop("show_code", False)
     if not isinstance(show_code, bool):
         raise ParameterError(f"show_code must be true or false, got {show_code!r}")
+    params.pop("tracking", None)  # main_run and ntl retrain log to MLflow after the chain
     check_known(params, declared)
     artifacts_dir, reports_dir = resolve_run_dirs(params, run_name)
     params.update(artifacts_dir=str(artifacts_dir), reports_dir=str(reports_dir))
@@ -261,8 +262,12 @@ def main_run(
     params = load_params(params_file, parse_overrides(sets))
     run_name = Path(params_file).stem if params_file else "default"
     try:
-        run_chain(params, start=start, stop=stop, run_name=run_name, html=html)
+        result = run_chain(params, start=start, stop=stop, run_name=run_name, html=html)
     except ChainError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    if stop is None:  # the chain ran to 04: one MLflow run (a tracking failure only warns)
+        from ntl.tracking import track_chain_run
+
+        track_chain_run(result.artifacts_dir, result.reports_dir, params)
     return 0
