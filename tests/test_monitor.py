@@ -58,17 +58,15 @@ def test_performance_check_counts_inspections_since_training_with_wilson():
     assert empty["inspections"] == 0 and empty["hit_rate"] is None
 
 
-def test_promised_precision_prefers_the_test_hit_rate():
+def test_promised_precision_is_the_model_cards_test_precision():
     evaluation = {
-        "test": {
-            "cost_benefit": {
-                "at_threshold": {"hit_rate": 0.6, "hit_rate_low": 0.5, "hit_rate_high": 0.7}
-            }
-        }
+        "test": {"threshold": {"precision": 0.6, "precision_low": 0.5, "precision_high": 0.7}}
     }
     thresholds = {"expected": {"precision": 0.4}}
-    assert promised_precision(evaluation, thresholds)["low"] == 0.5
+    promised = promised_precision(evaluation, thresholds)
+    assert (promised["precision"], promised["low"], promised["high"]) == (0.6, 0.5, 0.7)
     assert promised_precision({}, thresholds)["precision"] == 0.4
+    assert promised_precision({}, thresholds)["low"] is None
     assert promised_precision({}, {"expected": {"precision": None}}) is None
 
 
@@ -234,3 +232,21 @@ def test_monitor_bad_input_exits_2(smoke_artifacts, tmp_path, monkeypatch, capsy
     assert "--psi-alert must be >= 0" in capsys.readouterr().err
     assert cli.main(["monitor", str(month)]) == 2
     assert "no champion yet" in capsys.readouterr().err
+
+
+def test_history_window_cuts_a_longer_export_and_refuses_a_short_one():
+    from ntl.monitor import history_window
+
+    days = [f"2026-01-{d:02d}" for d in range(1, 21)]
+    frame = pd.DataFrame(
+        np.arange(40.0).reshape(2, 20), columns=days, index=pd.Index(["A", "B"], name="CONS_NO")
+    )
+    frame.insert(0, "FLAG", pd.array([0, 1], dtype="Int8"))
+    cut = history_window(frame, 10)
+    assert list(cut.columns) == ["FLAG", *days[-10:]]
+    assert cut.loc["B", "2026-01-20"] == 39.0
+    assert history_window(frame, 21) is frame  # within the tolerance: compared as it is
+    with pytest.raises(
+        ParameterError, match="f.csv: 20 days of history, but the model was trained on 40"
+    ):
+        history_window(frame, 40, "f.csv")

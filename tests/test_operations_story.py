@@ -1,5 +1,7 @@
 """Three months of operation through the real commands, on generated data.
 
+Each month's file is the utility's whole history so far (month 2 holds months 1-2, 150 days);
+``ntl monitor`` compares its latest 120 days, the history length the champion was trained on.
 Month 1 trains the first champion. Month 2 arrives with a tariff change that lowers everyone's use
 and new thefts: ``ntl monitor`` exits 3 naming the shifted features; the month-1 inspections'
 outcomes are recorded; a retraining is killed mid-way (the champion survives, the rerun succeeds)

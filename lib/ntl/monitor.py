@@ -1,7 +1,9 @@
 """Monitoring a new month against the training population: drift, coverage, performance, decision.
 
-``ntl monitor FILE --artifacts DIR`` scores the new file through the scorer's own path
-(``ntl.score.score_input``, no reason codes) and checks, against the run that serves:
+``ntl monitor FILE --artifacts DIR`` reads the new file and scores its latest window as long as
+the training history (features span the whole history, so only equal lengths compare; a longer
+export is cut to its last days, a shorter one is refused) through the scorer's own path
+(``ntl.score.score_consumption``, no reason codes), and checks, against the run that serves:
 
 - **drift**: PSI of every feature and of the scores against ``drift_baseline.json``
   (``ntl.drift.drift_report``, the scorer's own report);
@@ -96,20 +98,22 @@ def promised_precision(
     evaluation: dict[str, Any], thresholds: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The precision the model card promised at the operational threshold, with its interval:
-    the test hit rate when evaluation.json has it, else the validation precision."""
-    at = evaluation.get("test", {}).get("cost_benefit", {}).get("at_threshold")
-    if at and at.get("hit_rate") is not None:
+    the test precision of evaluation.json (the card's "Operating point"), else the validation
+    precision of thresholds.json (no interval)."""
+    at = evaluation.get("test", {}).get("threshold") or {}
+    precision = at.get("precision")
+    if precision is not None and np.isfinite(precision):
         return {
-            "source": "test hit rate at the operational threshold (evaluation.json)",
-            "precision": float(at["hit_rate"]),
-            "low": at.get("hit_rate_low"),
-            "high": at.get("hit_rate_high"),
+            "source": "test precision at the operational threshold (evaluation.json, model card)",
+            "precision": float(precision),
+            "low": at.get("precision_low"),
+            "high": at.get("precision_high"),
         }
     expected = thresholds.get("expected", {}).get("precision")
     if expected is None:
         return None
     return {
-        "source": "validation precision at the threshold (thresholds.json)",
+        "source": "validation precision at the operational threshold (thresholds.json)",
         "precision": float(expected),
         "low": None,
         "high": None,
@@ -202,6 +206,35 @@ def training_date(store: Any) -> pd.Timestamp:
     return pd.Timestamp(written).tz_convert(None).normalize()
 
 
+def trained_days(loaded: Any) -> int:
+    """The history length (days) the run's models were trained on."""
+    history = (loaded.drift_baseline or {}).get("history", {})
+    return int(history.get("n_days") or loaded.preprocessor.fitted_on.get("days", 0) or 0)
+
+
+def history_window(consumption: pd.DataFrame, n_days: int, source: str = "file") -> pd.DataFrame:
+    """The last `n_days` days of `consumption`: a new export on the history length of training.
+
+    Features are computed over the whole history, so only a window as long as the training
+    history compares like with like (``ntl.drift.comparable_history``). A longer file is cut to
+    its latest `n_days`; a shorter one (beyond the drift tolerance) is refused.
+    """
+    from ntl.drift import HISTORY_TOLERANCE
+
+    days = day_index(consumption)
+    if n_days <= 0 or len(days) <= n_days:
+        if n_days > 0 and len(days) < (1 - HISTORY_TOLERANCE) * n_days:
+            raise ParameterError(
+                f"{source}: {len(days)} days of history, but the model was trained on {n_days}: "
+                f"monitoring compares like with like and needs at least "
+                f"{int(np.ceil((1 - HISTORY_TOLERANCE) * n_days))} days"
+            )
+        return consumption
+    keep = [f"{d:%Y-%m-%d}" for d in days[-n_days:]]
+    labels = [c for c in consumption.columns if c == "FLAG"]
+    return consumption[labels + keep]
+
+
 def monitor(
     input_path: str | Path,
     artifacts_dir: str | Path,
@@ -210,66 +243,70 @@ def monitor(
     read_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every check on `input_path` against the run in `artifacts_dir`; the JSON-ready report."""
-    from ntl.score import score_input
+    from ntl.drift import drift_report
+    from ntl.score import read_while_loading, score_consumption
     from ntl.thresholds import assign_tiers
 
     limits = limits or MonitorThresholds()
-    result = score_input(input_path, artifacts_dir, read_options=read_options, reasons_for_top=0)
-    loaded_store = _store(artifacts_dir)
-    thresholds = loaded_store.read_json("thresholds.json")
-    evaluation = (
-        loaded_store.read_json("evaluation.json") if loaded_store.exists("evaluation.json") else {}
-    )
-    trained = loaded_store.read_parquet("consumption.parquet")
-    drift = result.scored.drift
-    if drift is None:
+    loaded, consumption, _ = read_while_loading(input_path, artifacts_dir, read_options)
+    if loaded.drift_baseline is None:
         raise ParameterError(
             f"{artifacts_dir} has no drift_baseline.json: monitor a run that finished notebook 04"
         )
-    drift = drift.assign(alert=drift["psi"] > limits.psi_alert)
+    days_in_file = len(day_index(consumption))
+    window = history_window(consumption, trained_days(loaded), str(input_path))
+    scored = score_consumption(window, loaded, reasons_for_top=0)
+    drift = drift_report(
+        loaded.drift_baseline,
+        scored.preprocessed,
+        scored.scores,
+        limits.psi_alert,
+        n_days=len(day_index(window)),
+    )
+    store = loaded.store
+    evaluation = store.read_json("evaluation.json") if store.exists("evaluation.json") else {}
+    trained = store.read_parquet("consumption.parquet")
     features = drift[drift["kind"] == "feature"]
     score_rows = drift[(drift["kind"] == "score") & (drift["variable"] == "risk_score")]
-    records = drift.replace({np.nan: None}).to_dict(orient="records")
-    tiers = assign_tiers(result.scored.scores["risk_score"], thresholds)
+    tiers = assign_tiers(scored.scores["risk_score"], loaded.thresholds)
     high_share = float((tiers == "high").mean())
-    capacity_share = float(thresholds["capacity"]["flagged_share"])
+    capacity_share = float(loaded.thresholds["capacity"]["flagged_share"])
+    window_days = day_index(window)
     report: dict[str, Any] = {
         "ntl_version": __version__,
         "input": str(input_path),
         "artifacts": str(artifacts_dir),
         "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "thresholds": asdict(limits),
+        "history": {
+            "days_in_file": days_in_file,
+            "days_compared": len(window_days),
+            "first_day": f"{window_days[0]:%Y-%m-%d}",
+            "last_day": f"{window_days[-1]:%Y-%m-%d}",
+            "trained_days": trained_days(loaded),
+        },
         "drift": {
             "shifted_features": [
                 {"variable": r.variable, "psi": float(r.psi)}
                 for r in features[features["alert"]].itertuples()
             ],
             "score_psi": float(score_rows["psi"].iloc[0]) if len(score_rows) else None,
-            "variables": records,
+            "variables": drift.replace({np.nan: None}).to_dict(orient="records"),
         },
-        "readings": {
-            "now": reading_shares(result.consumption),
-            "training": reading_shares(trained),
-        },
-        "customers": customer_changes(result.consumption.index, trained.index),
+        "readings": {"now": reading_shares(window), "training": reading_shares(trained)},
+        "customers": customer_changes(consumption.index, trained.index),
         "capacity": {
             "high_share": high_share,
             "capacity_share": capacity_share,
             "ratio": high_share / capacity_share if capacity_share > 0 else None,
         },
         "performance": performance_check(
-            outcomes, training_date(loaded_store), promised_precision(evaluation, thresholds)
+            outcomes, training_date(store), promised_precision(evaluation, loaded.thresholds)
         ),
     }
     reasons = reasons_to_retrain(report, limits)
     report |= {"retrain": bool(reasons), "reasons": reasons}
     return report
-
-
-def _store(artifacts_dir: str | Path) -> Any:
-    from ntl.artifacts import ArtifactStore
-
-    return ArtifactStore(artifacts_dir, notebook="monitor")
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -281,6 +318,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"`{report['input']}` against the run `{report['artifacts']}` "
         f"(checked {report['checked_at']}, ntl {report['ntl_version']}).",
         "",
+        *([_history_sentence(report["history"]), ""] if report.get("history") else []),
         verdict,
         "",
         *[f"- {reason}" for reason in report["reasons"]],
@@ -334,6 +372,18 @@ def markdown_report(report: dict[str, Any]) -> str:
             f"{_num(row.get('baseline_median'))} | {_num(row.get('median'))} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _history_sentence(history: dict[str, Any]) -> str:
+    cut = (
+        f"the last {history['days_compared']} of its {history['days_in_file']} days"
+        if history["days_compared"] < history["days_in_file"]
+        else f"its {history['days_compared']} days"
+    )
+    return (
+        f"Compared: {cut} ({history['first_day']} to {history['last_day']}), the history length "
+        f"the model was trained on ({history['trained_days']} days)."
+    )
 
 
 def _num(value: Any) -> str:

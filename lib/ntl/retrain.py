@@ -10,7 +10,7 @@
 3. **Challenger.** Runs the chain 01 -> 04 on that data into a new versioned run folder
    ``artifacts/runs/<UTC time>/`` (reports in ``reports/runs/<same>/``).
 4. **Comparison.** Scores the held-out customers with both models through the scorer's own path
-   and takes the paired bootstrap (``ntl.evaluate.bootstrap_resamples``, as notebook 04 compares
+   (each on the latest window as long as its own training history) and takes the paired bootstrap (``ntl.evaluate.bootstrap_resamples``, as notebook 04 compares
    models) of challenger minus champion for PR-AUC and for precision at the champion's capacity.
 5. **Promotion.** When neither difference is below zero beyond the noise (the whole 95 % interval
    under 0), the challenger becomes the champion by one atomic rename of ``champion.json``
@@ -104,11 +104,15 @@ def prepare_training_data(
 
 
 def holdout_risk_scores(consumption: pd.DataFrame, run_dir: Path) -> pd.Series:
-    """``risk_score`` of `consumption` with the models of `run_dir`, by the scorer's own path."""
+    """``risk_score`` of `consumption` with the models of `run_dir`, by the scorer's own path,
+    on the latest window as long as the history those models were trained on (features span the
+    whole history, so each model sees the history length it learned from)."""
+    from ntl.monitor import history_window, trained_days
     from ntl.score import load_scoring_artifacts, preprocess_in_chunks
 
     loaded = load_scoring_artifacts(run_dir)
-    preprocessed = preprocess_in_chunks(loaded.preprocessor, consumption)
+    window = history_window(consumption, trained_days(loaded), str(run_dir))
+    preprocessed = preprocess_in_chunks(loaded.preprocessor, window)
     return loaded.bundle.score(preprocessed)["risk_score"].reindex(consumption.index)
 
 

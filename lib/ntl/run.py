@@ -28,7 +28,11 @@ from ntl.paths import PROJECT_ROOT, project_path
 
 ROOT = PROJECT_ROOT
 NOTEBOOKS_DIR = ROOT / "notebooks"
-RUNNER_KEYS = ("run_name", "show_code", "tracking")  # consumed by the runner, never passed to a notebook
+RUNNER_KEYS = (
+    "run_name",
+    "show_code",
+    "tracking",
+)  # consumed by the runner, never passed to a notebook
 # The kernel's own log (e.g. "running over TCP without encryption") is noise on every run; cell
 # errors still arrive through the notebook's outputs and stop the chain.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
