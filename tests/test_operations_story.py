@@ -219,3 +219,9 @@ def test_three_months_of_operation(story):
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     versions = client.search_model_versions("name='ntl-theft-screening'")
     assert len(versions) == 3  # months 1, 2 and 3; the killed run never reached tracking
+    checks = client.search_runs([client.get_experiment_by_name("ntl-monitor").experiment_id])
+    assert [run.data.tags["retrain_recommended"] for run in checks] == ["true"]
+    assert {item.path for item in client.list_artifacts(checks[0].info.run_id)} == {
+        "monitor.json",
+        "monitor.md",
+    }
