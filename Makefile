@@ -23,12 +23,14 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 RUN_SETS := $(if $(SEED),--set seed=$(SEED)) $(foreach s,$(SET),--set $(s))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run-all test lint format bench bench-scale score serve lab clean distclean
+.PHONY: help setup run-all test lint format bench bench-scale score serve lab clean distclean \
+	retrain monitor drift-check mlflow-ui
 
 help: ## list the targets
 	@echo "ntl — electricity-theft detection notebooks. Targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "Variables: PARAMS=$(PARAMS) SEED=<int> SET='key=value ...' INPUT=<file> ARTIFACTS=$(ARTIFACTS) OUT=$(OUT)"
+	@echo "           DATA=<file> (retrain) RUN=<run folder> (monitor; default: the champion)"
 
 setup: $(VENV)/.synced ## create .venv from uv.lock (no-op when up to date)
 
@@ -68,11 +70,31 @@ score: setup ## score new meter data: make score INPUT=file [ARTIFACTS=dir OUT=f
 serve: setup ## web app and JSON API on http://127.0.0.1:8000 [ARTIFACTS=dir HOST=... PORT=...]
 	$(PY) -m ntl serve --artifacts "$(ARTIFACTS)" --host "$(HOST)" --port "$(PORT)"
 
+retrain: setup ## train a challenger on DATA, promote it if not worse: make retrain DATA=file [PARAMS=...]
+	@test -n "$(DATA)" || { echo "usage: make retrain DATA=meter_file.csv [PARAMS=$(PARAMS)]"; exit 2; }
+	$(PY) -m ntl retrain --data "$(DATA)" --params "$(PARAMS)" $(RUN_SETS)
+
+monitor: setup ## drift and performance of INPUT against the champion (exit 3: retrain)
+	@test -n "$(INPUT)" || { echo "usage: make monitor INPUT=meter_file.csv [RUN=run_folder]"; exit 2; }
+	$(PY) -m ntl monitor "$(INPUT)" $(if $(RUN),--artifacts "$(RUN)")
+
+drift-check: setup ## monitor INPUT; when it recommends retraining, retrain on INPUT
+	@test -n "$(INPUT)" || { echo "usage: make drift-check INPUT=meter_file.csv [PARAMS=$(PARAMS)]"; exit 2; }
+	@$(PY) -m ntl monitor "$(INPUT)" $(if $(RUN),--artifacts "$(RUN)"); code=$$?; \
+	if [ $$code -eq 3 ]; then $(PY) -m ntl retrain --data "$(INPUT)" --params "$(PARAMS)" $(RUN_SETS); \
+	else exit $$code; fi
+
+mlflow-ui: setup ## open the MLflow UI on the run-tracking store (local SQLite unless MLFLOW_TRACKING_URI)
+	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true $(VENV)/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$${NTL_PROJECT_DIR:-$(CURDIR)}/mlflow.db}"
+
 lab: setup ## open JupyterLab on the project's environment
 	$(VENV)/bin/jupyter lab $(LAB_ROOT) notebooks/
 
-clean: ## remove run outputs (artifacts/, reports/) and caches
-	rm -rf artifacts reports .pytest_cache .ruff_cache
+clean: ## remove run outputs (artifacts/, reports/) and caches; keeps the champion, retraining runs, outcomes, MLflow
+	find artifacts reports -mindepth 1 -maxdepth 1 ! -name runs ! -name champion.json ! -name monitor \
+		-exec rm -rf {} + 2>/dev/null || true
+	rm -rf .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
 distclean: clean ## also remove .venv and .tools

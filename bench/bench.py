@@ -42,6 +42,8 @@ TARGETS = {
     "serve_upload_sgcc_to_list": (15, None),
     "serve_single_customer_p50": (0.020, None),
     "serve_single_customer_p99": (0.100, None),
+    "monitor_cli_end_to_end": (15, None),
+    "mlflow_log_chain_run": (5, None),
 }
 
 
@@ -193,6 +195,33 @@ def main() -> int:
     rows += interval_rows(measure)  # issue 13: a half-hourly long export to the daily frame
     rows += serve_rows(artifacts, csv_path, reports)
 
+    # Monitoring and tracking write to a store of the bench's own, never the project's.
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{reports / 'mlflow.db'}"
+    os.environ["NTL_PROJECT_DIR"] = str(reports / "project")
+    rows.append(
+        measure(
+            "monitor_cli_end_to_end",
+            [
+                sys.executable,
+                "-m",
+                "ntl",
+                "monitor",
+                str(csv_path),
+                "--artifacts",
+                str(artifacts),
+                "--out",
+                str(reports / "monitor"),
+            ],
+        )
+    )
+    # What tracking adds to a chain run: import MLflow, log the run and register the model, on a
+    # store that exists (its one-off creation, MLflow's table migrations, is done first, unmeasured).
+    log_run = (
+        "from ntl.tracking import track_chain_run; "
+        f"assert track_chain_run({str(artifacts)!r}, {str(reports)!r}, {{'seed': {seed}}})"
+    )
+    subprocess.run(python_stage(log_run), cwd=ROOT, check=True)
+    rows.append(measure("mlflow_log_chain_run", python_stage(log_run)))
     # The yardstick again at the end: a shared machine's load drifts during a run, and the mean of
     # the two brackets the stages between them.
     reference_runs.append(measure("reference_workload", reference_workload(csv_path)))

@@ -1,6 +1,6 @@
-"""``python -m ntl``: run the notebook chain, score new meter data with saved artifacts, write
-a meter export as a partitioned dataset for the Dask path, or serve a run's models as a web app
-and JSON API."""
+"""``python -m ntl``: run the chain, score new data (or partition it for the Dask path),
+monitor it, record inspection outcomes, retrain safely, or serve a run's models as a web app and
+JSON API."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ntl.errors import NtlError, ParameterError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its commands: ``run``, ``score``, ``partition`` and ``serve``."""
+    """The argument parser: run, score, partition, serve, monitor, outcomes, retrain, champion,
+    rollback."""
     parser = argparse.ArgumentParser(prog="python -m ntl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -39,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         "input",
         help="meter data file (SGCC wide, long or interval layout; csv, csv.gz, parquet)",
     )
-    score.add_argument("--artifacts", required=True, help="artifacts folder of a finished run")
+    score.add_argument(
+        "--artifacts", help="artifacts folder of a finished run (default: the champion)"
+    )
     score.add_argument("--out", default="inspection_list.csv", help="ranked list to write (CSV)")
     score.add_argument("--drift-out", help="drift report JSON (default: <out>_drift.json)")
     score.add_argument(
@@ -120,12 +123,50 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info"]
     )
+    _add_operations(commands)
     return parser
 
 
+def _add_operations(commands: argparse._SubParsersAction) -> None:
+    """monitor, outcomes add, retrain, champion and rollback (ntl.monitor, .outcomes, .retrain)."""
+    from ntl.monitor import add_monitor_arguments
+
+    add_monitor_arguments(
+        commands.add_parser("monitor", help="drift and performance of a new month; exit 3: retrain")
+    )
+    outcomes = commands.add_parser("outcomes", help="inspection outcomes, fed back as labels")
+    actions = outcomes.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="validate and record an outcome file (CSV)")
+    add.add_argument(
+        "file", help="CSV: customer, inspection_date, outcome (theft / no theft), notes"
+    )
+    add.add_argument(
+        "--artifacts",
+        help="run whose customers are the known ones (default: the champion)",
+    )
+    actions.add_parser("show", help="how many outcomes are recorded")
+
+    retrain = commands.add_parser(
+        "retrain", help="train a challenger, compare it with the champion, promote if not worse"
+    )
+    retrain.add_argument("--data", required=True, help="meter data file to train on")
+    retrain.add_argument(
+        "--params", default="params/default.yaml", help="YAML parameter file for the chain"
+    )
+    retrain.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+        help="override one parameter (repeatable)",
+    )  # fmt: skip
+    retrain.add_argument("--no-html", action="store_true", help="skip the HTML copies of reports")
+    commands.add_parser("champion", help="show which run serves")
+    commands.add_parser("rollback", help="return to the previous champion")
+
+
 def _score(args: argparse.Namespace) -> int:
+    from ntl.champion import champion_dir
     from ntl.score import score_file
 
+    artifacts = args.artifacts or champion_dir()
     read_options = {
         "layout": args.layout,
         "id_column": args.id_column,
@@ -143,7 +184,7 @@ def _score(args: argparse.Namespace) -> int:
     read_options.update({k: v for k, v in interval_options.items() if v is not None})
     ranked = score_file(
         args.input,
-        args.artifacts,
+        artifacts,
         args.out,
         drift_path=args.drift_out,
         read_options=read_options,
@@ -195,6 +236,43 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config, log_level=args.log_level)
 
 
+def _outcomes(args: argparse.Namespace) -> int:
+    from ntl.champion import champion_dir
+    from ntl.outcomes import add_outcomes, known_customers, read_store
+    from ntl.project import outcomes_dir
+
+    if args.action == "show":
+        store = read_store(outcomes_dir())
+        thefts = int((store["outcome"] == "theft").sum())
+        print(f"{len(store):,} outcomes recorded in {outcomes_dir()} ({thefts:,} theft)")
+        return 0
+    known = known_customers(args.artifacts or champion_dir())
+    result = add_outcomes(args.file, known, outcomes_dir())
+    where = f" -> {result.batch}" if result.batch else ""
+    print(f"{result.added:,} outcome(s) recorded, {result.duplicates:,} already on record{where}")
+    return 0
+
+
+def _operation(args: argparse.Namespace) -> int:
+    """monitor, outcomes, retrain, champion, rollback."""
+    if args.command == "monitor":
+        from ntl.monitor import main_monitor
+
+        return main_monitor(args)
+    if args.command == "outcomes":
+        return _outcomes(args)
+    if args.command == "retrain":
+        from ntl.retrain import main_retrain
+
+        return main_retrain(args.data, args.params, args.sets, html=not args.no_html)
+    from ntl import champion
+
+    if args.command == "rollback":
+        champion.rollback()
+    print(champion.describe())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv`, run the command; errors `ntl` raises on purpose print without a traceback."""
     args = build_parser().parse_args(argv)
@@ -208,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
             return _partition(args)
         if args.command == "serve":
             return _serve(args)
-        return _score(args)
+        if args.command == "score":
+            return _score(args)
+        return _operation(args)
     except NtlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -647,8 +647,12 @@ def model_card(
         "Features that move with the calendar (the position of the largest drop) are reported, "
         "never alerted, and a file with a much shorter or longer history than training gets one "
         "warning that drift cannot be checked. "
-        "Investigate before trusting a list with shifted scores, re-run the chain when key "
-        "features shift for good, and feed inspection outcomes back as labels.",
+        "Investigate before trusting a list with shifted scores. `ntl monitor` checks each new "
+        "month against this run (drift, missing and zero readings, new customers, the high tier "
+        "against capacity and, from recorded inspection outcomes, the hit rate against the "
+        "precision above) and exits 3 when retraining is recommended; `ntl outcomes add` records "
+        "inspection results, which the next `ntl retrain` uses as labels. A retrained model "
+        "replaces this one only when it is not worse on the same held-out customers.",
         "",
     ]
     return "\n".join(lines)

@@ -32,7 +32,11 @@ from ntl.runlock import RunLock
 
 ROOT = PROJECT_ROOT
 NOTEBOOKS_DIR = ROOT / "notebooks"
-RUNNER_KEYS = ("run_name", "show_code")  # consumed by the runner, never passed to a notebook
+RUNNER_KEYS = (
+    "run_name",
+    "show_code",
+    "tracking",
+)  # consumed by the runner, never passed to a notebook
 # The kernel's own log (e.g. "running over TCP without encryption") is noise on every run; cell
 # errors still arrive through the notebook's outputs and stop the chain.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
@@ -344,6 +348,7 @@ def run_chain(
         raise ParameterError(f"show_code must be true or false, got {show_code!r}")
     if not run_name or Path(run_name).name != run_name or run_name in (".", ".."):
         raise ParameterError(f"run_name must be a plain folder name, got {run_name!r}")
+    params.pop("tracking", None)  # main_run and ntl retrain log to MLflow after the chain
     check_known(params, declared)
     validate_params(params, declared)
     chosen = select_notebooks(start, stop, all_stems)
@@ -402,8 +407,12 @@ def main_run(
     params = load_params(params_file, parse_overrides(sets))
     run_name = Path(params_file).stem if params_file else "default"
     try:
-        run_chain(params, start=start, stop=stop, run_name=run_name, html=html)
+        result = run_chain(params, start=start, stop=stop, run_name=run_name, html=html)
     except ChainError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    if stop is None:  # the chain ran to 04: one MLflow run (a tracking failure only warns)
+        from ntl.tracking import track_chain_run
+
+        track_chain_run(result.artifacts_dir, result.reports_dir, params)
     return 0
