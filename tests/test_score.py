@@ -569,3 +569,17 @@ def test_one_customer_scored_alone_gets_one_drift_note_not_a_warning_per_variabl
     ]
     report = json.loads((tmp_path / "one_list_drift.json").read_text())
     assert report["judged"] is False and report["alerts"] == []
+
+
+def test_cli_refuses_a_bad_interval_file_and_writes_nothing(run, tmp_path, capsys):
+    lines = ["meter,tstp,kwh"] + [f"A,2014-01-01 {h:02d}:00:00,1" for h in range(24)]
+    lines.append("A,2014-01-01 05:00:00,2")  # a second reading at 05:00
+    path = tmp_path / "twice.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "never.csv"
+    argv = ["score", str(path), "--artifacts", str(run), "--out", str(out), "--quiet"]
+    assert cli.main([*argv, "--id-column", "meter", "--date-column", "tstp"]) == 2
+    err = capsys.readouterr().err
+    assert "two readings at the same timestamp: timestamp 2014-01-01 05:00:00" in err
+    assert "customer 'A'" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob("never*"))
