@@ -76,7 +76,7 @@ def test_skops_file_with_an_untrusted_type_is_refused(tmp_path):
 def test_a_pickle_under_a_skops_name_is_refused_not_loaded(tmp_path):
     marker = tmp_path / "marker"
     store = ArtifactStore(tmp_path, notebook="03_modeling")
-    store.write_file("calibrator.skops", lambda p: p.write_bytes(pickle.dumps(_Planted(marker))))
+    store.write_bytes("calibrator.skops", pickle.dumps(_Planted(marker)))
     with pytest.raises(ArtifactIntegrityError, match=r"calibrator\.skops is not a skops file"):
         persist.read_sklearn(store, "calibrator.skops")
     assert not marker.exists()

@@ -8,6 +8,7 @@ import pytest
 
 from ntl import evaluate, risk
 from ntl.errors import ParameterError
+from ntl.preprocess import PreprocessConfig
 from ntl.thresholds import assign_tiers
 
 
@@ -245,5 +246,8 @@ def test_last_reading_dates_by_hand():
 def test_recent_window_is_never_longer_than_the_history():
     """Observed: "no reading on 68 % of the last 90 days" on a 60-day file."""
     short = pd.DataFrame(np.ones((2, 61)), columns=["FLAG", *[f"d{i}" for i in range(60)]])
-    assert risk.recent_window(short) == 60
-    assert risk.recent_window(None) == risk.RECENT_DAYS == 90
+    config = PreprocessConfig()
+    assert config.recent_days == 90
+    assert risk.phrase_config(config, risk.history_days(short)).recent_days == 60
+    assert risk.phrase_config(config, risk.history_days(None)) is config
+    assert risk.phrase_config(config, 400).recent_days == 90

@@ -275,8 +275,12 @@ def test_reports_keep_only_the_cells_for_their_kind_of_data(tmp_path):
         "display_name": "Python 3",
         "language": "python",
     }
-    params = nbformat.v4.new_code_cell("source = 'synthetic'\nartifacts_dir = ''\nreports_dir = ''")
+    params = nbformat.v4.new_code_cell(
+        "source = 'synthetic'\ndata_path = ''\nartifacts_dir = ''\nreports_dir = ''"
+    )
     params.metadata["tags"] = ["parameters"]
+    meter_file = tmp_path / "meters.csv"
+    meter_file.write_text("CONS_NO,2014-01-01\na,1\n")
     synthetic = nbformat.v4.new_markdown_cell("attack h6 reverses the week")
     synthetic.metadata["tags"] = ["synthetic-only"]
     real = nbformat.v4.new_markdown_cell("a meter file has no onsets")
@@ -286,7 +290,12 @@ def test_reports_keep_only_the_cells_for_their_kind_of_data(tmp_path):
     for source, kept, gone in (("file", "a meter file", "attack h6"), ("synthetic", "attack h6", "a meter file")):  # fmt: skip
         reports = tmp_path / source
         run_chain(
-            {"source": source, "artifacts_dir": str(tmp_path / "a"), "reports_dir": str(reports)},
+            {
+                "source": source,
+                "data_path": str(meter_file) if source == "file" else "",
+                "artifacts_dir": str(tmp_path / "a"),
+                "reports_dir": str(reports),
+            },
             notebooks_dir=folder,
             echo=lambda line: None,
         )

@@ -200,7 +200,7 @@ def test_reason_marks_find_the_drop_zero_run_gap_and_recent_window():
 def _phrase(group: str, value: float) -> str:
     members, build, _ = PHRASES[group]
     columns = {member: np.array([value]) for member in members}
-    return str(build(columns, PhraseContext(pd.Timestamp("2016-10-31")))[0])
+    return str(build(columns, PhraseContext(pd.Timestamp("2016-10-31"), 90))[0])
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_consumption_svg_is_valid_and_marks_the_numbered_reasons():
     dates = pd.date_range("2016-01-01", periods=100, freq="D")
     values = np.linspace(1, 10, 100)
     values[10:20] = np.nan
-    marks = reason_marks(values, dates, drop_days_ago=30.0)
+    marks = reason_marks(values, dates, drop_days_ago=30.0, recent_days=90)
     svg = consumption_svg(values, dates, {"drop": marks["drop"]}, {"drop": [1]})
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"

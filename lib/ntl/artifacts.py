@@ -359,6 +359,10 @@ class ArtifactStore:
 
     # -- typed readers and writers -------------------------------------------------------
 
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        """Write `data` as artifact `name` (skops files, XGBoost's JSON model)."""
+        return self._write(name, lambda tmp: tmp.write_bytes(data))
+
     def write_parquet(self, name: str, frame: pd.DataFrame) -> Path:
         return self._write(name, lambda tmp: frame.to_parquet(tmp, index=True))
 

@@ -8,7 +8,6 @@ fractions, the preprocessing settings, the XGBoost settings). Every problem name
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -127,14 +126,12 @@ FINITE_EXCEPTIONS = {"outlier_sigma"}  # .inf is a documented value
 
 
 def declared_defaults(declared: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Each parameter's default across the notebooks, as a Python value (papermill gives text)."""
+    """Each parameter's default across the notebooks (``declared_parameters`` reads them as Python
+    values; the first notebook that declares a name gives its default)."""
     defaults: dict[str, Any] = {}
     for names in declared.values():
-        for name, text in names.items():
-            try:
-                defaults.setdefault(name, ast.literal_eval(text) if isinstance(text, str) else text)
-            except (ValueError, SyntaxError):
-                defaults.setdefault(name, None)
+        for name, value in names.items():
+            defaults.setdefault(name, value)
     return defaults
 
 
@@ -164,8 +161,8 @@ def _type_problem(name: str, value: Any, default: Any) -> str | None:
 
 def _stage_problems(merged: Mapping[str, Any]) -> list[str]:
     """The stage configurations' own checks, run on the merged parameters."""
-    from ntl.models.split import check_fractions
     from ntl.preprocess import PreprocessConfig
+    from ntl.split import check_fractions
 
     problems = []
     fractions = merged.get("split_fractions")

@@ -87,7 +87,7 @@ def sklearn_from_bytes(data: bytes, source: str) -> Any:
 def write_sklearn(store: ArtifactStore, name: str, obj: Any) -> None:
     """Write scikit-learn objects as artifact `name` (skops)."""
     data = sklearn_to_bytes(obj)
-    store.write_file(name, lambda tmp: tmp.write_bytes(data))
+    store.write_bytes(name, data)
 
 
 def read_sklearn(store: ArtifactStore, name: str) -> Any:

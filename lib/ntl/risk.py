@@ -164,7 +164,7 @@ def build_inspection_list(
         bundle,
         preprocessed.loc[explained],
         last_day,
-        config=phrase_config(config, consumption),
+        config=phrase_config(config, history_days(consumption)),
         baseline_features=baseline_features,
         n=n_reasons,
     )
@@ -187,12 +187,16 @@ def with_last_reading(ranked: pd.DataFrame, last_readings: pd.Series) -> pd.Data
     return shown
 
 
-def phrase_config(config: PreprocessConfig, consumption: pd.DataFrame | None) -> PreprocessConfig:
+def history_days(consumption: pd.DataFrame | None) -> int | None:
+    """Days of readings in a consumption frame (FLAG, then one column a day); None without one."""
+    return None if consumption is None else int(consumption.shape[1] - 1)
+
+
+def phrase_config(config: PreprocessConfig, days: int | None) -> PreprocessConfig:
     """The fitted preprocessing settings as the phrases should name them: the recent window, or
-    the whole history when it is shorter (a 60-day file has no "last 90 days")."""
-    if consumption is None:
+    the whole history of `days` when it is shorter (a 60-day file has no "last 90 days")."""
+    if days is None:
         return config
-    days = int(consumption.shape[1] - 1)
     return replace(config, recent_days=int(min(config.recent_days, days)))
 
 
@@ -295,7 +299,7 @@ def explain_examples(
         bundle,
         preprocessed.loc[shown.loc[missing, ID_COLUMN]],
         last_day,
-        config=phrase_config(config, consumption),
+        config=phrase_config(config, history_days(consumption)),
         baseline_features=baseline_features,
         n=n_reasons,
     )

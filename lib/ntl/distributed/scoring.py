@@ -44,7 +44,7 @@ class ScoredPart:
     scores: pd.DataFrame
     tiers: pd.Series
     last_readings: pd.Series | None = None  # by CONS_NO, when the part is consumption
-    recent_days: int | None = None  # the recent window the part's history allows
+    history_days: int | None = None  # days of readings in the part (the phrases' window)
 
 
 def score_part(
@@ -56,7 +56,7 @@ def score_part(
 ) -> ScoredPart:
     """Preprocess (unless the part already is), score and tier one part."""
     from ntl.frame import last_reading_dates
-    from ntl.risk import recent_window
+    from ntl.risk import history_days
     from ntl.thresholds import assign_tiers
 
     frame = read_part(root, part)
@@ -65,7 +65,7 @@ def score_part(
     tiers = assign_tiers(scores["risk_score"], dict(thresholds))
     if preprocessor is None:
         return ScoredPart(preprocessed, scores, tiers)
-    return ScoredPart(preprocessed, scores, tiers, last_reading_dates(frame), recent_window(frame))
+    return ScoredPart(preprocessed, scores, tiers, last_reading_dates(frame), history_days(frame))
 
 
 def own_copy(bundle: ModelBundle) -> ModelBundle:
@@ -112,8 +112,8 @@ def list_part(
     Reasons for the REASON_TIERS by default, or for customers ranked within `reasons_for_top`
     of the whole population (``rows_to_explain``'s rule, applied to global ranks).
     """
-    from ntl.explain import RECENT_DAYS, customer_reasons
-    from ntl.risk import inspection_list, rows_to_explain, with_last_reading
+    from ntl.explain import customer_reasons
+    from ntl.risk import inspection_list, phrase_config, rows_to_explain, with_last_reading
 
     if reasons_for_top is None:
         explained = rows_to_explain(scored.scores, scored.tiers, None)
@@ -123,9 +123,8 @@ def list_part(
         own_copy(bundle),
         scored.preprocessed.loc[explained],
         last_day,
-        config=config,
+        config=phrase_config(config, scored.history_days),
         baseline_features=baseline_features,
-        recent_days=scored.recent_days or RECENT_DAYS,
     )
     ranked = inspection_list(scored.preprocessed, scored.scores, scored.tiers, reasons)
     if scored.last_readings is not None:  # as build_inspection_list gives the in-memory list

@@ -77,7 +77,7 @@ def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
         written.append(isolation_file(key))
     if bundle.supervised:
         raw = persist.xgb_to_bytes(bundle.xgb)
-        store.write_file(persist.XGB_MODEL, lambda tmp: tmp.write_bytes(raw))
+        store.write_bytes(persist.XGB_MODEL, raw)
         persist.write_sklearn(
             store, persist.CALIBRATOR, persist.calibrator_to_state(bundle.calibrator)
         )

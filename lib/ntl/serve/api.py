@@ -102,6 +102,9 @@ class ReadOptions(BaseModel):
         le=1,
         description="interval data: a day missing more of its intervals is missing",
     )
+    max_daily_kwh: float | None = Field(
+        None, gt=0, description="readings above this many kWh a day are implausible: set missing"
+    )
 
     def as_read_options(self) -> dict[str, Any]:
         return {key: value for key, value in self.model_dump().items() if value not in (None, "")}

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ntl.clustering import MONTH_NAMES, WEEKDAY_NAMES
-from ntl.explain import RECENT_DAYS
 from ntl.features import true_runs
 
 WIDTH, HEIGHT = 900, 260
@@ -61,7 +60,8 @@ def reason_marks(
     values: np.ndarray,
     dates: pd.DatetimeIndex,
     drop_days_ago: float | None = None,
-    recent_days: int = RECENT_DAYS,
+    *,
+    recent_days: int,
 ) -> dict[str, Mark]:
     """Where the reasons happen in one customer's readings: the largest drop (from the
     drop_days_ago feature), the longest zero run, the longest gap and the recent window."""

@@ -246,9 +246,11 @@ def chart_context(
     reasons: list[str],
     drop_days_ago: float | None,
     typical: np.ndarray | None,
+    recent_days: int,
 ) -> dict[str, Any]:
-    """The consumption chart with the reasons' marks numbered, and the two profile charts."""
-    marks = reason_marks(values, dates, drop_days_ago)
+    """The consumption chart with the reasons' marks numbered, and the two profile charts;
+    `recent_days` is the fitted preprocessing's recent window (the one the phrases name)."""
+    marks = reason_marks(values, dates, drop_days_ago, recent_days=recent_days)
     numbered: dict[str, list[int]] = {}
     located = []
     for number, reason in enumerate(reasons, start=1):  # at most n_reasons (3)
@@ -290,7 +292,7 @@ def customer(request: Request, result_id: str, customer_id: str) -> HTMLResponse
     cluster_id = int(row["cluster"])
     typical = service.typical_shapes[cluster_id] if cluster_id >= 0 else None
     reasons = shown_reasons(row)
-    context = chart_context(values, dates, reasons, drop, typical)
+    context = chart_context(values, dates, reasons, drop, typical, service.recent_days)
     probability = row["probability"]
     return page(
         request,
@@ -328,7 +330,9 @@ def enter(request: Request, readings: str = Form("")) -> HTMLResponse:
     except NtlError as exc:
         return page(request, "enter.html", status=422, text=readings, outcome=None, error=str(exc))
     values = consumption_matrix(frame)[0].astype(np.float64)
-    context = chart_context(values, day_index(frame), outcome["reasons"], None, None)
+    context = chart_context(
+        values, day_index(frame), outcome["reasons"], None, None, service.recent_days
+    )
     return page(request, "enter.html", text=readings, outcome=outcome, **context)
 
 

@@ -176,6 +176,11 @@ class ModelService:
         self._lock = threading.Lock()
 
     @property
+    def recent_days(self) -> int:
+        """The fitted preprocessing's recent window (the one the reason phrases name)."""
+        return int(self.loaded.preprocessor.config.recent_days)
+
+    @property
     def typical_shapes(self):
         """Median weekday/month profile shape per cluster (clusters x 19) from stage 02."""
         return self.loaded.preprocessor.clusters.typical_shapes
