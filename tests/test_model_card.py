@@ -332,6 +332,7 @@ def test_parameters_are_settable_names_without_machine_paths_or_python_dicts():
         {"artifacts_dir": "/tmp/x/artifacts", "reports_dir": "/tmp/x/reports", "seed": 1},
         {"parameters": {"rf_max_depth": 12, "seed": 1}},
         {"capacity": {"inspection_share": 0.05}},
+        {},
         modelling_parameters={"artifacts_dir": "/tmp/x", "seed": 1, "attack_mix": {"h1": 1}},
     )
     text = "\n".join(lines)

@@ -41,17 +41,19 @@ INSPECTION_COLUMNS = (
 
 
 def tier_table(tiers: pd.Series, y_true: pd.Series | None = None) -> pd.DataFrame:
-    """Customers per tier (high, medium, low) with their share and, given labels, hit rate.
+    """Customers per tier (high, medium, low, and the list's known thefts when there are any) with
+    their share and, given labels, hit rate.
 
     `y_true` (aligned with `tiers`; 1 theft, 0 normal, <NA> unlabeled) adds ``labelled``,
     ``thieves`` and ``hit_rate`` (thieves / labelled customers in the tier) and
     ``share_of_thieves`` (the tier's share of all known thieves).
     """
     tier_names = tiers.astype(str)
-    unknown = sorted(set(tier_names) - set(TIER_ORDER))
+    order = [*TIER_ORDER, KNOWN_TIER] if (tier_names == KNOWN_TIER).any() else list(TIER_ORDER)
+    unknown = sorted(set(tier_names) - set(order))
     if unknown:
-        raise ValueError(f"unknown tier names {unknown}; expected {list(TIER_ORDER)}")
-    counts = tier_names.value_counts().reindex(list(TIER_ORDER), fill_value=0)
+        raise ValueError(f"unknown tier names {unknown}; expected {order}")
+    counts = tier_names.value_counts().reindex(order, fill_value=0)
     table = pd.DataFrame({"customers": counts, "share": counts / max(len(tiers), 1)})
     table.index.name = "tier"
     if y_true is not None:
@@ -60,8 +62,8 @@ def tier_table(tiers: pd.Series, y_true: pd.Series | None = None) -> pd.DataFram
             raise ValueError("y_true and tiers must have the same index")
         known = flag.notna()
         thief = flag.fillna(0).eq(1) & known
-        labelled = known.groupby(tier_names).sum().reindex(list(TIER_ORDER), fill_value=0)
-        thieves = thief.groupby(tier_names).sum().reindex(list(TIER_ORDER), fill_value=0)
+        labelled = known.groupby(tier_names).sum().reindex(order, fill_value=0)
+        thieves = thief.groupby(tier_names).sum().reindex(order, fill_value=0)
         table["labelled"] = labelled.astype(np.int64)
         table["thieves"] = thieves.astype(np.int64)
         with np.errstate(invalid="ignore", divide="ignore"):
