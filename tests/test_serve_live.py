@@ -126,9 +126,9 @@ def test_start_refusals_are_one_line_and_exit_code_2(smoke_artifacts, tmp_path):
     ]  # fmt: skip
     copy = tmp_path / "tampered"
     shutil.copytree(smoke_artifacts, copy)
-    with (copy / "preprocessing.joblib").open("ab") as handle:
+    with (copy / "preprocessing.json").open("ab") as handle:
         handle.write(b"x")
-    cases.append((["--artifacts", str(copy)], "preprocessing.joblib changed since"))
+    cases.append((["--artifacts", str(copy)], "preprocessing.json changed since"))
     for args, message in cases:
         done = ntl_serve(*args, env=no_token)
         assert done.returncode == 2, (args, done.stderr)

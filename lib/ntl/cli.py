@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="interval data: a day missing more of its intervals is missing (default 0.1)",
     )
     score.add_argument(
+        "--max-daily-kwh",
+        type=float,
+        help="readings above this many kWh a day are implausible and set missing (default 100000)",
+    )
+    score.add_argument(
         "--reasons-for-top",
         type=int,
         metavar="N",
@@ -180,6 +185,7 @@ def _score(args: argparse.Namespace) -> int:
         "timezone": args.timezone,
         "interval_stamps": args.interval_stamps,
         "max_missing_share": args.max_missing_share,
+        "max_daily_kwh": args.max_daily_kwh,
     }  # given only: the defaults are read_meter_data's
     read_options.update({k: v for k, v in interval_options.items() if v is not None})
     ranked = score_file(

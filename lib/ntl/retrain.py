@@ -317,7 +317,10 @@ def retrain(
     chain = _chain_params(params, run_dir, reports)
     run_chain(chain, html=html, echo=echo)
 
-    store.write_text("model_card.md", add_label_lines(store.read_text("model_card.md"), counts))
+    # the card gets its label lines through a store of its own: what the card was made from is
+    # not an input of the files written after it
+    card = ArtifactStore(run_dir, notebook="retrain", parameters={"data": str(data_path)})
+    card.write_text("model_card.md", add_label_lines(card.read_text("model_card.md"), counts))
     split = store.read_parquet("split.parquet")
     own_test = split.index[split["split"].astype(str) == "test"].astype(str)
     next_holdout = labelled.loc[labelled.index.isin(holdout.union(own_test)), [LABEL_COLUMN]]

@@ -172,6 +172,9 @@ def data_sha256(artifacts_dir: Path, params: Mapping[str, Any]) -> str:
 def scoring_copy(artifacts_dir: Path) -> Iterator[Path]:
     """A temporary copy of the files scoring needs (models, transforms, thresholds, baseline,
     manifest): the model's artifacts, without the run's data tables and figures."""
+    from ntl.artifacts import MANIFEST, ArtifactStore
+
+    ArtifactStore(artifacts_dir, notebook="tracking").verify()  # hashes and lineage, whole run
     with tempfile.TemporaryDirectory(prefix="ntl-model-") as tmp:
         target = Path(tmp) / "run"
         target.mkdir()
@@ -182,7 +185,33 @@ def scoring_copy(artifacts_dir: Path) -> Iterator[Path]:
                 and (path.suffix not in NOT_IN_MODEL_SUFFIXES)
             ):
                 shutil.copy2(path, target / path.name)
+        package_manifest(target / MANIFEST, {path.name for path in target.iterdir()})
         yield target
+
+
+def package_manifest(manifest_path: Path, kept: set[str]) -> None:
+    """The model copy's manifest: entries of the files it holds, their lineage restricted to them.
+
+    The whole run's lineage was verified before the copy; the data tables it was made from stay
+    behind, so the copy records only what it can check itself (hashes unchanged).
+    """
+    import json
+
+    manifest = json.loads(manifest_path.read_text())
+    manifest["artifacts"] = {
+        name: {
+            **entry,
+            "inputs": {
+                source: digest
+                for source, digest in (entry.get("inputs") or {}).items()
+                if source in kept
+            },
+        }
+        for name, entry in manifest["artifacts"].items()
+        if name in kept
+    }
+    manifest["packaged_model"] = True
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def log_model(mlflow: Any, artifacts_dir: Path, register: bool) -> Any:

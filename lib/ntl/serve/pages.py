@@ -16,9 +16,9 @@ import pandas as pd
 from fastapi import APIRouter, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ntl.clustering import profile_shapes
 from ntl.errors import NtlError
-from ntl.frame import consumption_matrix, day_index
+from ntl.frame import build_frame, consumption_matrix, day_index
+from ntl.preprocess import PreprocessConfig, describe_customers
 from ntl.risk import NO_STANDOUT, NOT_EXPLAINED, TIER_ORDER
 from ntl.score import readings_frame
 from ntl.serve.api import ScoringRefused, score_upload, service_of
@@ -246,11 +246,12 @@ def chart_context(
     reasons: list[str],
     drop_days_ago: float | None,
     typical: np.ndarray | None,
-    recent_days: int,
+    config: PreprocessConfig,
 ) -> dict[str, Any]:
     """The consumption chart with the reasons' marks numbered, and the two profile charts;
-    `recent_days` is the fitted preprocessing's recent window (the one the phrases name)."""
-    marks = reason_marks(values, dates, drop_days_ago, recent_days=recent_days)
+    `config` is the fitted preprocessing's (its recent window is the one the phrases name, and
+    the profile shape is computed the chain's one way)."""
+    marks = reason_marks(values, dates, drop_days_ago, recent_days=config.recent_days)
     numbered: dict[str, list[int]] = {}
     located = []
     for number, reason in enumerate(reasons, start=1):  # at most n_reasons (3)
@@ -261,7 +262,8 @@ def chart_context(
             {"number": number, "text": reason, "mark": marks[kind].label if kind in marks else None}
         )
     shown_marks = {kind: mark for kind, mark in marks.items() if kind in numbered}
-    shape = profile_shapes(values[None, :].astype(np.float32), dates)[0]
+    frame = build_frame(["customer"], values[None, :].astype(np.float32), dates[0])
+    shape = describe_customers(frame, config, n_threads=1).shapes[0]
     week, year = profile_charts(shape, typical)
     return {
         "consumption_chart": consumption_svg(values, dates, shown_marks, numbered),
@@ -292,7 +294,7 @@ def customer(request: Request, result_id: str, customer_id: str) -> HTMLResponse
     cluster_id = int(row["cluster"])
     typical = service.typical_shapes[cluster_id] if cluster_id >= 0 else None
     reasons = shown_reasons(row)
-    context = chart_context(values, dates, reasons, drop, typical, service.recent_days)
+    context = chart_context(values, dates, reasons, drop, typical, service.config)
     probability = row["probability"]
     return page(
         request,
@@ -331,7 +333,7 @@ def enter(request: Request, readings: str = Form("")) -> HTMLResponse:
         return page(request, "enter.html", status=422, text=readings, outcome=None, error=str(exc))
     values = consumption_matrix(frame)[0].astype(np.float64)
     context = chart_context(
-        values, day_index(frame), outcome["reasons"], None, None, service.recent_days
+        values, day_index(frame), outcome["reasons"], None, None, service.config
     )
     return page(request, "enter.html", text=readings, outcome=outcome, **context)
 

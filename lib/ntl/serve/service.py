@@ -29,6 +29,7 @@ from ntl.artifacts import MANIFEST, ArtifactStore
 from ntl.drift import drift_messages
 from ntl.errors import MissingArtifactError, ParameterError
 from ntl.frame import ID_COLUMN
+from ntl.preprocess import PreprocessConfig
 from ntl.score import (
     READ_OPTIONS,
     ScoredInput,
@@ -99,8 +100,9 @@ def load_record(loaded: ScoringArtifacts) -> ModelRecord:
     for name in RECORD_ARTIFACTS:
         if store.exists(name):
             texts[name] = store.read_text(name) if name.endswith(".md") else store.read_json(name)
-    used = {"preprocessing.joblib", "thresholds.json", "drift_baseline.json", *texts}
-    used |= {name for name in entries if name.startswith("model_") or name == "calibrator.joblib"}
+    used = {"preprocessing.json", "preprocessing_clusters.skops", "thresholds.json", *texts}
+    used.add("drift_baseline.json")
+    used |= {name for name in entries if name.startswith("model_") or name == "calibrator.skops"}
     return ModelRecord(
         artifacts_dir=str(store.root),
         run_name=_run_name(manifest, store.root),
@@ -176,9 +178,9 @@ class ModelService:
         self._lock = threading.Lock()
 
     @property
-    def recent_days(self) -> int:
-        """The fitted preprocessing's recent window (the one the reason phrases name)."""
-        return int(self.loaded.preprocessor.config.recent_days)
+    def config(self) -> PreprocessConfig:
+        """The fitted preprocessing's settings (the reason phrases' windows, the profile shape)."""
+        return self.loaded.preprocessor.config
 
     @property
     def typical_shapes(self):
