@@ -263,7 +263,10 @@ def test_api_score_file_json_csv_raw_and_long(client, export, consumption, tmp_p
     assert answer.status_code == 200
     document = answer.json()
     assert document["source"] == "meters.csv" and document["n_customers"] == len(consumption)
-    assert document["drift"]["available"] is True and document["drift"]["alerts"] == []
+    # the run's own customers again: training customers' probability is in-sample here and
+    # out-of-fold in the baseline, so it alone may move
+    assert document["drift"]["available"] is True
+    assert set(document["drift"]["alerts"]) <= {"probability"}
     raw = client.post(
         "/api/score-file?format=csv&filename=m.csv",
         content=export.read_bytes(),

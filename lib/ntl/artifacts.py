@@ -208,7 +208,8 @@ class ArtifactStore:
                 "ntl_version": __version__,
                 "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "session": self.session,
-                "inputs": self._lineage(),
+                # an artifact updated in place (retraining adds lines to the card) is not its own input
+                "inputs": {source: h for source, h in self._lineage().items() if source != name},
             }
 
     def retire_stale(self) -> list[str]:
