@@ -26,11 +26,15 @@ pytestmark = pytest.mark.chain
 STEMS = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+CORRUPT_METER = "C000004"  # one implausible reading: the loader sets it missing, 02 flags LOW
+
+
 def write_export(path: Path) -> None:
     """300 customers x 60 days as a utility would send them: SGCC wide layout, dates 2016/3/1."""
     consumption, _ = generate_consumption(300, n_days=60, start="2016-03-01", seed=11)
     days = consumption.columns[1:]
     consumption[days] = consumption[days].where(consumption[days] >= 0)
+    consumption.loc[CORRUPT_METER, days[9]] = 1e12  # a meter's garbage reading, kWh a day
     consumption.columns = ["FLAG", *pd.to_datetime(days).strftime("%Y/%-m/%-d")]
     consumption.to_csv(path)
 
@@ -130,3 +134,15 @@ def test_the_list_is_one_a_team_can_act_on(real_run):
     assert not any("last 90 days" in reason for reason in reasons)  # a 60-day file
     assert not any("steady weekly rhythm" in reason for reason in reasons)
     assert np.all(pd.to_datetime(ranked["last_reading"].dropna()) <= pd.Timestamp("2016-04-29"))
+
+
+def test_implausible_readings_reach_the_quality_flags(real_run):
+    """The 1e12 kWh reading is set missing by the loader, named in 01's summary, and makes the
+    customer LOW quality in 02 (it was HIGH: a set-missing reading looks like any gap)."""
+    artifacts, _ = real_run
+    store = ArtifactStore(artifacts)
+    summary = store.read_json("data_summary.json")
+    assert summary["implausible_readings"] == {CORRUPT_METER: 1}
+    assert any("implausible reading(s)" in line for line in summary["messages"])
+    quality = store.read_parquet("preprocessed.parquet")["quality_flag"]
+    assert quality.loc[CORRUPT_METER] == "LOW"

@@ -486,12 +486,14 @@ def test_implausible_readings_are_set_missing_and_reported_with_dates(tmp_path):
     assert np.isnan(matrix[1, 3]) and np.isnan(matrix[1, 4])
     assert matrix[2, 0] == pytest.approx(99999)  # at the ceiling's side: kept
     assert report.implausible_readings_set_missing == 2 and report.implausible_customers == 1
+    assert report.implausible_by_customer == {"B2": 2}  # stage 02 flags B2's quality from it
     text = " ".join(report.messages())
     assert "2 implausible reading(s) of 1 customer(s) above 100,000 kWh/day (max_daily_kwh)" in text
     assert "e.g. 1e+12 kWh for customer 'B2' on 2014-01-04" in text
     assert report.missing_fraction == pytest.approx(2 / (3 * N_DAYS))
     _, lenient = read_meter_data(path, max_daily_kwh=1e13)
     assert lenient.implausible_readings_set_missing == 0
+    assert lenient.implausible_by_customer == {}
     with pytest.raises(MeterDataError, match="max_daily_kwh must be a number > 0, got 0"):
         read_meter_data(path, max_daily_kwh=0)
 

@@ -16,12 +16,14 @@ from ntl.features import FEATURE_NAMES
 from ntl.frame import LABEL_COLUMN, build_frame
 from ntl.persist import load_preprocessor, save_preprocessor
 from ntl.preprocess import (
+    IMPLAUSIBLE_REASON,
     PreprocessConfig,
     Preprocessor,
     clean_readings,
     describe_customers,
     fit_preprocessor,
     fit_transform,
+    quality_flags,
 )
 
 NAN = np.nan
@@ -157,6 +159,33 @@ def test_quality_table(frame):
     assert "longest gap > 30 days" in table.loc["C002", "quality_reason"]
     assert (table.iloc[3:]["quality_flag"] == "HIGH").all()
     assert (table.iloc[3:]["quality_reason"] == "").all()
+
+
+def test_implausible_readings_make_quality_low_with_their_own_reason(frame):
+    """Readings the loader set missing above max_daily_kwh looked like any gap: a customer whose
+    meter reported 1e12 kWh a day stayed HIGH quality. Now such a customer is LOW with a reason
+    of its own; customers absent from the mapping are untouched."""
+    config = PreprocessConfig(min_present_share=0.0, max_gap_days=200, max_zero_share=1.0)
+    clean_id, other_id = frame.index[5], frame.index[6]
+    table = describe_customers(frame, config, implausible={clean_id: 3, "not-in-file": 1}).quality
+    assert table.loc[clean_id, "quality_flag"] == "LOW"
+    assert table.loc[clean_id, "quality_reason"] == IMPLAUSIBLE_REASON
+    assert table.loc[clean_id, "implausible_readings"] == 3
+    assert table.loc[other_id, "quality_flag"] == "HIGH"
+    assert table.drop(index=clean_id)["implausible_readings"].eq(0).all()
+    plain = describe_customers(frame, config).quality
+    assert (plain["quality_flag"] == "HIGH").all()
+    # the same mapping through the fitted preprocessor's transform (the scorer's path)
+    preprocessor = fit_preprocessor(frame, PreprocessConfig(n_clusters=2), seed=0)
+    preprocessed = preprocessor.transform(frame, implausible={clean_id: 1})
+    assert preprocessed.loc[clean_id, "quality_flag"] == "LOW"
+
+
+def test_implausible_reason_joins_the_other_reasons():
+    measures = np.array([0.2, 0.9]), np.array([0, 0]), np.array([0.0, 0.0])
+    table = quality_flags(*measures, PreprocessConfig(), implausible_readings=np.array([2, 0]))
+    assert table["quality_reason"].tolist() == [f"present share < 0.5; {IMPLAUSIBLE_REASON}", ""]
+    assert table["quality_flag"].tolist() == ["LOW", "HIGH"]
 
 
 def test_thresholds_are_parameters(frame):

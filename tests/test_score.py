@@ -384,6 +384,23 @@ def test_every_input_customer_is_in_the_output_unscorable_ones_with_the_reason(
     }
 
 
+def test_a_customer_with_implausible_readings_is_listed_low_quality(run, chain, tmp_path):
+    """1e12 kWh a day was set missing and the customer then scored as HIGH quality."""
+    consumption = chain["consumption"].copy()
+    corrupt = consumption.index[7]
+    consumption.loc[corrupt, consumption.columns[5]] = 1e12
+    path = tmp_path / "corrupt.csv"
+    consumption.to_csv(path)
+    ranked = score.score_file(path, run, tmp_path / "corrupt_list.csv", progress=False)
+    quality = ranked.set_index("CONS_NO")["quality_flag"]
+    assert quality.loc[corrupt] == "LOW"
+    clean = score.score_file(
+        _export_of(chain, tmp_path, "clean", None), run, tmp_path / "clean_list.csv", progress=False
+    ).set_index("CONS_NO")["quality_flag"]
+    assert clean.loc[corrupt] == "HIGH"
+    assert quality.drop(corrupt).equals(clean.drop(corrupt))
+
+
 def test_rescoring_training_customers_warns_that_they_are_in_sample(run, chain, tmp_path, capsys):
     split = ArtifactStore(run).read_parquet("split.parquet")["split"]
     train_ids = split.index[split == "train"]

@@ -89,6 +89,7 @@ class LoadReport:
     implausible_readings_set_missing: int = 0
     implausible_customers: int = 0
     implausible_example: str = ""
+    implausible_by_customer: dict[str, int] = field(default_factory=dict)  # CONS_NO -> readings
     max_daily_kwh: float = MAX_DAILY_KWH
     all_missing_customers_dropped: int = 0
     dropped_ids: list[str] = field(default_factory=list)  # the customers with no reading at all
@@ -285,6 +286,7 @@ def canonical_rows(
     report.implausible_readings_set_missing += implausible[0]
     report.implausible_customers += implausible[1]
     report.implausible_example = report.implausible_example or implausible[2]
+    report.implausible_by_customer.update(implausible[3])
     missing_per_customer = count_missing(readings)
     keep = missing_per_customer < readings.shape[1]
     dropped = len(keep) - int(np.count_nonzero(keep))
@@ -775,22 +777,26 @@ def set_implausible_missing(
     ids: np.ndarray,
     max_daily_kwh: float,
     first_day: pd.Timestamp | None = None,
-) -> tuple[np.ndarray, tuple[int, int, str]]:
-    """Readings above `max_daily_kwh` set to NaN; (how many, customers affected, an example).
+) -> tuple[np.ndarray, tuple[int, int, str, dict[str, int]]]:
+    """Readings above `max_daily_kwh` set to NaN; (how many, customers affected, an example,
+    readings set missing per affected customer). The per-customer counts let stage 02 flag those
+    customers' quality: once set missing, an implausible reading looks like any gap.
 
     One NaN-ignoring max answers the usual case (nothing implausible) without a mask or a copy.
     """
     if readings.size == 0 or not np.fmax.reduce(readings.ravel(order="K")) > max_daily_kwh:
-        return readings, (0, 0, "")
+        return readings, (0, 0, "", {})
     implausible = readings > max_daily_kwh
-    rows = np.flatnonzero(implausible.any(axis=1))
+    per_customer = np.count_nonzero(implausible, axis=1)
+    rows = np.flatnonzero(per_customer)
+    by_customer = {str(ids[row]): int(per_customer[row]) for row in rows}  # affected rows only
     row, day = np.argwhere(implausible)[0]
     example = (
         f"{float(readings[row, day]):.6g} kWh for customer {ids[row]!r} on "
         f"{_day_name(first_day, day)}"
     )
     cleaned = np.where(implausible, np.float32(np.nan), readings)
-    return cleaned, (int(np.count_nonzero(implausible)), len(rows), example)
+    return cleaned, (int(np.count_nonzero(implausible)), len(rows), example, by_customer)
 
 
 def _fill_summary(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -189,20 +190,32 @@ def clean_readings(raw: np.ndarray, config: PreprocessConfig) -> CleanedReadings
     return CleanedReadings(cleaned, present, missing, runs, counts)
 
 
+IMPLAUSIBLE_REASON = "implausible readings (above max_daily_kwh) set missing"
+
+
 def quality_flags(
     present_share: np.ndarray,
     gap_longest: np.ndarray,
     zero_share: np.ndarray,
     config: PreprocessConfig,
+    implausible_readings: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """quality_flag (HIGH/LOW) and the reason of each LOW flag from the three quality measures."""
+    """quality_flag (HIGH/LOW) and the reason of each LOW flag from the quality measures.
+
+    `implausible_readings` counts, per customer, the readings the loader set missing for being
+    above ``max_daily_kwh``: any such reading makes the customer LOW, since a meter reporting
+    1e12 kWh a day says its other readings may be corrupt too.
+    """
+    if implausible_readings is None:
+        implausible_readings = np.zeros(len(present_share), dtype=np.int64)
     rules = {
         f"present share < {config.min_present_share:g}": present_share < config.min_present_share,
         f"longest gap > {config.max_gap_days} days": gap_longest > config.max_gap_days,
         f"zero share > {config.max_zero_share:g}": zero_share > config.max_zero_share,
+        IMPLAUSIBLE_REASON: np.asarray(implausible_readings) > 0,
     }
     reason = np.full(len(present_share), "", dtype=object)
-    for text, failed in rules.items():  # three rules
+    for text, failed in rules.items():  # four rules
         reason = np.where(failed, np.where(reason == "", text, reason + "; " + text), reason)
     low = np.logical_or.reduce(list(rules.values()))
     return pd.DataFrame(
@@ -212,6 +225,7 @@ def quality_flags(
             "zero_share": zero_share,
             "quality_flag": np.where(low, LOW, HIGH),
             "quality_reason": reason.astype(str),
+            "implausible_readings": np.asarray(implausible_readings, dtype=np.int64),
         }
     )
 
@@ -269,6 +283,7 @@ def describe_customers(
     config: PreprocessConfig,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     n_threads: int | None = None,
+    implausible: Mapping[str, int] | None = None,
 ) -> CustomerDescriptions:
     """Clean, flag and describe every customer in one pass over blocks of rows.
 
@@ -279,6 +294,8 @@ def describe_customers(
     Each block is gap-filled, capped, summarised and turned into features while it is small
     enough to stay in cache; no value depends on another customer, so blocks run on
     `n_threads` threads (default: the available cores, at most 8) with the same result.
+    `implausible` (CONS_NO -> readings the loader set missing above ``max_daily_kwh``, its
+    ``LoadReport.implausible_by_customer``) flags those customers' quality.
     """
     frame = canonical_days(consumption)
     dates = day_index(frame)
@@ -317,9 +334,21 @@ def describe_customers(
         block_counts = [describe(start) for start in starts]
     cleaning = {key: sum(counts[key] for counts in block_counts) for key in block_counts[0]}
     present_share, gap_longest, zero_share = quality_measures.T
-    quality = quality_flags(present_share, gap_longest.astype(np.int64), zero_share, config)
+    implausible_readings = implausible_counts(frame.index, implausible)
+    quality = quality_flags(
+        present_share, gap_longest.astype(np.int64), zero_share, config, implausible_readings
+    )
     quality.index = frame.index
     return CustomerDescriptions(frame, dates, quality, shapes, table, cleaning)
+
+
+def implausible_counts(index: pd.Index, implausible: Mapping[str, int] | None) -> np.ndarray:
+    """Per customer of `index`, the implausible readings set missing (0 for the customers absent
+    from the mapping)."""
+    if not implausible:
+        return np.zeros(len(index), dtype=np.int64)
+    counts = pd.Series(implausible, dtype=np.int64)
+    return counts.reindex(index.astype(str)).fillna(0).to_numpy(dtype=np.int64)
 
 
 def default_threads() -> int:
@@ -346,9 +375,12 @@ class Preprocessor:
         """Number of shape clusters."""
         return self.clusters.n_clusters
 
-    def transform(self, consumption: pd.DataFrame) -> pd.DataFrame:
-        """The preprocessed frame: FLAG, quality_flag, cluster, then float32 features."""
-        return self.assemble(describe_customers(consumption, self.config))
+    def transform(
+        self, consumption: pd.DataFrame, implausible: Mapping[str, int] | None = None
+    ) -> pd.DataFrame:
+        """The preprocessed frame: FLAG, quality_flag, cluster, then float32 features
+        (`implausible`: as in `describe_customers`)."""
+        return self.assemble(describe_customers(consumption, self.config, implausible=implausible))
 
     def assemble(self, computed: CustomerDescriptions) -> pd.DataFrame:
         """Assign clusters and peer deviation to described customers and lay them out as the

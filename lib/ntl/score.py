@@ -192,13 +192,18 @@ def _check_read_options(read_options: Mapping[str, Any] | None, min_days: int) -
 
 
 def preprocess_in_chunks(
-    preprocessor: Preprocessor, consumption: pd.DataFrame, progress: tqdm | None = None
+    preprocessor: Preprocessor,
+    consumption: pd.DataFrame,
+    progress: tqdm | None = None,
+    implausible: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Preprocessor.transform over blocks of customers (every feature is per customer, so the
-    result equals one transform of the whole frame); the progress bar advances per block."""
+    result equals one transform of the whole frame); the progress bar advances per block.
+    `implausible`: the load report's readings set missing per customer (quality flags)."""
     blocks = []
     for start in range(0, len(consumption), CHUNK_ROWS):
-        blocks.append(preprocessor.transform(consumption.iloc[start : start + CHUNK_ROWS]))
+        block = consumption.iloc[start : start + CHUNK_ROWS]
+        blocks.append(preprocessor.transform(block, implausible=implausible))
         if progress is not None:
             progress.update(1)
     return blocks[0] if len(blocks) == 1 else pd.concat(blocks)
@@ -238,13 +243,15 @@ def score_consumption(
     reasons_for_top: int | None = None,
     progress: tqdm | None = None,
     with_drift: bool = True,
+    implausible: Mapping[str, int] | None = None,
 ) -> ScoredData:
     """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline
-    (unless `with_drift` is False: one customer is no population to compare)."""
+    (unless `with_drift` is False: one customer is no population to compare). `implausible`:
+    the load report's implausible readings per customer, which make their quality LOW."""
     from ntl.risk import build_inspection_list
 
     loaded = _artifacts(artifacts)
-    preprocessed = preprocess_in_chunks(loaded.preprocessor, consumption, progress)
+    preprocessed = preprocess_in_chunks(loaded.preprocessor, consumption, progress, implausible)
     if progress is not None:
         progress.set_postfix_str("score")
     scores = loaded.bundle.score(preprocessed)
@@ -430,7 +437,11 @@ def score_input(
     _step(progress, "preprocess")
     notes = history_notes(consumption, loaded.preprocessor)
     scored = score_consumption(
-        consumption, loaded, reasons_for_top=reasons_for_top, progress=progress
+        consumption,
+        loaded,
+        reasons_for_top=reasons_for_top,
+        progress=progress,
+        implausible=report.implausible_by_customer,
     )
     ranked = scored.inspection_list
     in_sample = mark_in_sample(ranked, loaded.training_ids)
