@@ -151,6 +151,9 @@ def test_rows_to_explain(ranked_population):
     assert {"E", "F"} <= set(explained)
     assert risk.rows_to_explain(scores, tiers, 3).tolist() == ["A", "E", "F"]  # data order
     assert risk.rows_to_explain(scores, tiers, 0).tolist() == []
+    known_e = tiers.astype(str).where(tiers.index != "E", risk.KNOWN_TIER)
+    # E, the riskiest, is a known case listed last: the top 3 a team reads are F, A, B
+    assert risk.rows_to_explain(scores, known_e, 3).tolist() == ["A", "B", "F"]
     with pytest.raises(ParameterError, match="reasons_for_top must be >= 0"):
         risk.rows_to_explain(scores, tiers, -1)
 

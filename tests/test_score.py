@@ -100,7 +100,10 @@ def scored(export, run, tmp_path_factory) -> tuple[pd.DataFrame, Path]:
 
 def test_score_file_equals_the_chain(scored, chain):
     ranked, _ = scored
-    assert ranked["risk_score"].is_monotonic_decreasing
+    known = ranked["known_case"].to_numpy(dtype=bool)
+    assert ranked.loc[~known, "risk_score"].is_monotonic_decreasing  # customers to inspect first
+    assert ranked.loc[known, "risk_score"].is_monotonic_decreasing  # then the known cases
+    assert not known[: int((~known).sum())].any()
     by_id = ranked.set_index("CONS_NO")
     expected = chain["scores"]
     assert set(by_id.index) == set(expected.index)
@@ -110,7 +113,29 @@ def test_score_file_equals_the_chain(scored, chain):
     np.testing.assert_allclose(
         by_id.loc[expected.index, "probability"], expected["probability"], rtol=1e-12
     )
-    assert (by_id.loc[expected.index, "tier"] == chain["tiers"].astype(str)).all()
+    thieves = chain["consumption"]["FLAG"].eq(1).fillna(False)
+    tiers = chain["tiers"].astype(str).where(~thieves.reindex(chain["tiers"].index), "known theft")
+    assert (by_id.loc[expected.index, "tier"] == tiers.loc[expected.index]).all()
+    assert by_id["known_case"].equals(thieves.reindex(by_id.index).astype(bool))
+
+
+def test_known_cases_of_the_input_are_set_apart(run, chain, tmp_path):
+    """The input's FLAG 1 customers are cases the team knows: tier 'known theft', listed after
+    every customer still to inspect; the same file without FLAG lists them by risk like anyone."""
+    consumption = chain["consumption"]
+    ranked = score.score_file(
+        _export_of(chain, tmp_path, "labelled", None), run, tmp_path / "l.csv", progress=False
+    )
+    thieves = set(consumption.index[consumption["FLAG"].eq(1).fillna(False)])
+    assert thieves and set(ranked.loc[ranked["known_case"], "CONS_NO"]) == thieves
+    assert (ranked.loc[ranked["known_case"], "tier"] == "known theft").all()
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    assert ranked["known_case"].tolist() == sorted(ranked["known_case"].tolist())
+    unlabelled = consumption.assign(FLAG=pd.NA)
+    path = tmp_path / "unlabelled.parquet"
+    unlabelled.to_parquet(path)
+    plain = score.score_file(path, run, tmp_path / "u.csv", progress=False)
+    assert not plain["known_case"].any() and "known theft" not in set(plain["tier"])
 
 
 def test_score_file_writes_csv_parquet_and_drift(scored):

@@ -127,17 +127,21 @@ def inspection_list(
 def rows_to_explain(
     scores: pd.DataFrame, tiers: pd.Series, reasons_for_top: int | None
 ) -> pd.Index:
-    """Customers who get reason codes: the REASON_TIERS (None) or the top N by risk.
+    """Customers who get reason codes: the REASON_TIERS (None) or the top N of the list.
 
-    Exact SHAP costs about a millisecond per customer, so scoring tens of thousands explains the
-    customers the team inspects this period rather than everyone (the 10-second budget for
-    42k customers); pass a count >= the population to explain all.
+    The list's order is by risk with the known cases (KNOWN_TIER) after everyone still to
+    inspect, so the top N are the first N rows a team reads. Exact SHAP costs about a
+    millisecond per customer, so scoring tens of thousands explains the customers the team
+    inspects this period rather than everyone (the 10-second budget for 42k customers); pass a
+    count >= the population to explain all.
     """
     if reasons_for_top is None:
         return tiers.index[tiers.astype(str).isin(REASON_TIERS).to_numpy()]
     if reasons_for_top < 0:
         raise ParameterError(f"reasons_for_top must be >= 0 or None, got {reasons_for_top}")
     order = rank_order(scores["risk_score"])
+    known = tiers.astype(str).to_numpy()[order] == KNOWN_TIER
+    order = np.concatenate([order[~known], order[known]])
     return scores.index[np.sort(order[:reasons_for_top])]
 
 

@@ -32,7 +32,7 @@ import pandas as pd
 from ntl._version import __version__
 from ntl.drift import ALERT_PSI, drift_messages, drift_report, too_few_message
 from ntl.errors import MeterDataError, NtlError, ParameterError
-from ntl.frame import build_frame, day_index
+from ntl.frame import LABEL_COLUMN, build_frame, day_index
 from ntl.io import (
     MAX_DAILY_KWH,
     LoadReport,
@@ -248,7 +248,7 @@ def score_consumption(
     """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline
     (unless `with_drift` is False: one customer is no population to compare). `implausible`:
     the load report's implausible readings per customer, which make their quality LOW."""
-    from ntl.risk import build_inspection_list
+    from ntl.risk import KNOWN_TIER, build_inspection_list, known_thieves, with_known_cases
 
     loaded = _artifacts(artifacts)
     preprocessed = preprocess_in_chunks(loaded.preprocessor, consumption, progress, implausible)
@@ -256,6 +256,9 @@ def score_consumption(
         progress.set_postfix_str("score")
     scores = loaded.bundle.score(preprocessed)
     tiers = assign_tiers(scores["risk_score"], loaded.thresholds)
+    known = known_thieves(preprocessed[LABEL_COLUMN])  # the input's FLAG 1: cases, not leads
+    if known.any():
+        tiers = tiers.astype(str).where(~known, KNOWN_TIER)
     _step(progress, "explain")
     baseline_features = loaded.drift_baseline["features"] if loaded.drift_baseline else None
     ranked = build_inspection_list(
@@ -269,6 +272,7 @@ def score_consumption(
         reasons_for_top=reasons_for_top,
         consumption=consumption,
     )
+    ranked = with_known_cases(ranked, known)
     _step(progress, "drift")
     drift = None
     if with_drift and loaded.drift_baseline is not None:

@@ -14,13 +14,15 @@ import pandas as pd
 
 from ntl.errors import ParameterError
 from ntl.frame import ID_COLUMN
-from ntl.risk import TIER_ORDER
+from ntl.risk import KNOWN_TIER, TIER_ORDER
 from ntl.score import NOT_SCORED_TIER
 
 SORTABLE = ("rank", ID_COLUMN, "risk_score", "probability", "tier", "cluster", "quality_flag")
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 500
-LIST_TIERS = (*TIER_ORDER, NOT_SCORED_TIER)  # customers without a reading are listed, unscored
+# known thefts (the input's FLAG 1) follow the customers to inspect; customers without a reading
+# are listed, unscored, last
+LIST_TIERS = (*TIER_ORDER, KNOWN_TIER, NOT_SCORED_TIER)
 TIER_SEVERITY = {name: len(LIST_TIERS) - position for position, name in enumerate(LIST_TIERS)}
 
 
