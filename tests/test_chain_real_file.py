@@ -101,9 +101,11 @@ def test_no_synthetic_only_text_in_a_meter_files_reports(real_run):
     _, reports = real_run
     for stem in STEMS:
         text = report_text(reports / f"{stem}.ipynb")
-        for phrase in (r"\bh[1-6]\b", "Spring Festival", "generator builds", "move-out"):
+        synthetic_only = ("Spring Festival", "generator builds", "move-out", "Jokar", "ntl.synth")
+        for phrase in (r"\bh[1-6]\b", *synthetic_only):
             assert not re.search(phrase, text), (stem, phrase)
         assert not re.search(r"\d\.\d+e[-+]\d\d", text), stem  # no share printed as 7.197e-01
+    assert "This run reads a utility's own export" in report_text(reports / f"{STEMS[0]}.ipynb")
 
 
 def test_small_data_is_said_and_no_verdict_contradicts_its_numbers(real_run):
