@@ -116,6 +116,25 @@ def test_report_stable_on_same_population_and_flags_shift():
     assert len(messages) == int(report["alert"].sum())
 
 
+def test_probability_is_reported_as_derived_and_never_alerted():
+    """The run's own customers scored again showed a probability PSI of about 0.7 beside a
+    risk-score PSI of 0.01: the baseline mixes the steps of several calibrators, a rescore only
+    the final one's. Probability is the calibrator of risk_score: reported, never alerted."""
+    reference, reference_scores = _population(2000, seed=1)
+    steps = np.array([0.02, 0.04, 0.09, 0.3])
+    mixed = np.where(np.arange(2000) % 2 == 0, steps[np.arange(2000) % 4], 0.05)  # two calibrators
+    baseline = drift.drift_baseline(reference, reference_scores.assign(probability=mixed))
+    rescored = reference_scores.assign(probability=steps[np.arange(2000) % 4])  # final one only
+    report = drift.drift_report(baseline, reference, rescored).set_index("variable")
+    assert report.loc["probability", "psi"] > drift.ALERT_PSI  # what used to alarm
+    assert report.loc["probability", "status"] == "derived"
+    assert not report["alert"].any()
+    assert drift.drift_messages(report.reset_index()) == []
+    moved = rescored.assign(risk_score=rescored["risk_score"] + 0.3)  # the score itself moves
+    alerted = drift.drift_report(baseline, reference, moved).set_index("variable")
+    assert alerted.loc["risk_score", "alert"] and not alerted.loc["probability", "alert"]
+
+
 def test_report_refuses_data_without_baseline_features():
     reference, scores = _population(200, seed=1)
     baseline = drift.drift_baseline(reference, scores)

@@ -102,9 +102,9 @@ def test_results_page_lists_sorts_filters_and_pages(client, result_url, consumpt
     assert [float(v) for v in rows] == sorted((float(v) for v in rows), reverse=True)
     assert f"page 1 of {int(np.ceil(len(consumption) / 50))}" in page.text
     assert 'id="next-page"' in page.text and 'id="drift"' in page.text
-    # the run's own customers again: the drift section judges them (the probability of training
-    # customers is in-sample here, out-of-fold in the baseline, so it may move)
-    assert "No drift alert" in page.text or "population stability index" in page.text
+    # the run's own customers again: the drift section judges them and finds no shift (the
+    # probability, whose calibrator steps differ from the baseline's, is reported, not alerted)
+    assert "No drift alert" in page.text
     rising = client.get(f"{result_url}?sort=risk_score&order=asc&per_page=20")
     scores = [float(v) for v in re.findall(r'<td class="num score">([0-9.]+)</td>', rising.text)]
     assert len(scores) == 20 and scores == sorted(scores)
@@ -263,10 +263,9 @@ def test_api_score_file_json_csv_raw_and_long(client, export, consumption, tmp_p
     assert answer.status_code == 200
     document = answer.json()
     assert document["source"] == "meters.csv" and document["n_customers"] == len(consumption)
-    # the run's own customers again: training customers' probability is in-sample here and
-    # out-of-fold in the baseline, so it alone may move
+    # the run's own customers again: the same population, no alert
     assert document["drift"]["available"] is True
-    assert set(document["drift"]["alerts"]) <= {"probability"}
+    assert document["drift"]["alerts"] == []
     raw = client.post(
         "/api/score-file?format=csv&filename=m.csv",
         content=export.read_bytes(),

@@ -25,6 +25,13 @@ An alert must mean the population changed, not the calendar:
   PSI would alarm (24 warnings on a 90-day file). The report then marks each variable
   "not comparable" and gives one warning about the history length instead.
 
+- ``probability`` is the calibrator applied to ``risk_score``: a step function with a handful of
+  values. Its PSI says nothing the risk score's does not, and it is fragile: the baseline mixes
+  the final calibrator's steps (test customers) with those of the cross-fitted and out-of-fold
+  calibrators (validation and training customers), steps a rescore never produces, so the run's
+  own customers scored again showed a probability PSI of about 0.7 beside a risk-score PSI of
+  0.01. It is reported with status "derived" and never alerted; ``risk_score`` carries the alert.
+
 PSI needs a population: with 11 bins, chance alone gives a PSI of about 10 / n for n customers
 scored, and a single customer scored alone lands in one bin of each variable (PSI about 8 on every
 variable). Below `MIN_DRIFT_CUSTOMERS` (200: chance PSI about 0.05, a quarter of the alert level)
@@ -54,6 +61,8 @@ CATEGORY_COLUMNS = ("cluster", "quality_flag")
 # Positions of the largest drop, counted from the end or as a share of the history: they move
 # with the calendar, so they are reported but never alerted.
 CALENDAR_FEATURES = ("drop_days_ago", "drop_position")
+# A monotone function of risk_score through the fitted calibrator: reported, never alerted.
+DERIVED_SCORES = ("probability",)
 HISTORY_TOLERANCE = 0.1  # histories differing by more than this share are not comparable
 
 
@@ -212,9 +221,9 @@ def drift_report(
 
     Columns: variable, kind (feature / score / category), psi, status, alert (psi >
     alert_threshold, for comparable variables only), baseline_median, median (numeric variables).
-    Status: stable / moderate / shift; "calendar" for CALENDAR_FEATURES (never alerted); "not
-    comparable" for every variable when the history length `n_days` differs from the baseline's
-    by more than HISTORY_TOLERANCE; "too few customers" for every variable when fewer than
+    Status: stable / moderate / shift; "calendar" for CALENDAR_FEATURES and "derived" for
+    DERIVED_SCORES (both never alerted); "not comparable" for every variable when the history
+    length `n_days` differs from the baseline's by more than HISTORY_TOLERANCE; "too few customers" for every variable when fewer than
     `min_customers` were scored (never alerted). The history lengths and the population are kept
     in ``report.attrs``.
     """
@@ -260,6 +269,8 @@ def drift_report(
     report = pd.DataFrame(rows)
     status = pd.Series([_status(value, alert_threshold) for value in report["psi"]])
     status[report["variable"].isin(CALENDAR_FEATURES).to_numpy()] = "calendar"
+    derived = (report["kind"] == "score") & report["variable"].isin(DERIVED_SCORES)
+    status[derived.to_numpy()] = "derived"
     comparable = comparable_history(baseline, n_days)
     if not comparable:
         status[:] = "not comparable"
