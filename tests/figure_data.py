@@ -1,0 +1,39 @@
+"""Read back what a matplotlib figure drew, so plot tests can assert the plotted values."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+
+def step_histogram(patch: Patch) -> tuple[np.ndarray, np.ndarray]:
+    """(heights, bin edges) of a histtype='step' histogram from its outline polygon.
+
+    The outline runs (e0, 0), (e0, h0), (e1, h0), (e1, h1), ..., (en, h_{n-1}), (en, 0).
+    """
+    outline = np.asarray(patch.get_xy(), dtype=float)
+    return outline[1:-1:2, 1], outline[0:-1:2, 0]
+
+
+def bar_heights(axis: Axes) -> list[float]:
+    """Heights of the bars (rectangles) of an axis, in drawing order."""
+    return [float(bar.get_height()) for bar in axis.patches]
+
+
+def labelled_lines(axis: Axes) -> dict[str, Line2D]:
+    """The lines of an axis that carry a legend label, by label."""
+    return {
+        line.get_label(): line for line in axis.get_lines() if not line.get_label().startswith("_")
+    }
+
+
+def tick_texts(labels) -> list[str]:
+    """The strings of a list of tick labels (get_xticklabels / get_yticklabels)."""
+    return [label.get_text() for label in labels]
+
+
+def legend_texts(axis: Axes) -> list[str]:
+    """The entries of an axis's legend."""
+    return [text.get_text() for text in axis.get_legend().get_texts()]
