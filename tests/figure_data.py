@@ -37,3 +37,12 @@ def tick_texts(labels) -> list[str]:
 def legend_texts(axis: Axes) -> list[str]:
     """The entries of an axis's legend."""
     return [text.get_text() for text in axis.get_legend().get_texts()]
+
+
+def unmasked(values) -> np.ndarray:
+    """A drawn array (offsets, image, heatmap cells) as floats, masked entries as NaN.
+
+    numpy's assert functions skip masked entries, so a comparison on the masked array itself
+    would pass whatever a masked cell held.
+    """
+    return np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)

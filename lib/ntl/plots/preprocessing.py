@@ -118,6 +118,8 @@ def feature_distribution_figure(
 def correlation_figure(features: pd.DataFrame) -> Figure:
     """Spearman correlation between features (rank-based: robust to the heavy tails)."""
     usable = features.loc[:, features.notna().any() & (features.nunique() > 1)]
+    # Ranks of each column, then pairwise Pearson: Spearman exactly without NaN, within ~1e-4
+    # with a few NaN; pandas' exact pairwise Spearman is ~20x slower at 42k customers.
     correlation = usable.rank().corr()
     size = max(6.0, 0.32 * len(correlation))
     figure, axis = plt.subplots(figsize=(size + 1.5, size))
