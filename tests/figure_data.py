@@ -46,3 +46,27 @@ def unmasked(values) -> np.ndarray:
     would pass whatever a masked cell held.
     """
     return np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
+
+
+def box_medians(axis: Axes, width: float) -> list[tuple[float, float]]:
+    """(centre, median) of each box of a boxplot with boxes `width` wide, left to right.
+
+    A median is a two-point horizontal line as wide as its box (caps are half as wide,
+    whiskers vertical).
+    """
+    medians = []
+    for line in axis.get_lines():
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        if len(x) == 2 and y[0] == y[1] and np.isclose(x[1] - x[0], width):
+            medians.append((float(x.mean()), float(y[0])))
+    return sorted(medians)
+
+
+def box_quartiles(axis: Axes) -> list[tuple[float, float, float]]:
+    """(centre, lower quartile, upper quartile) of each filled box (patch_artist), left to right."""
+    boxes = []
+    for patch in axis.patches:
+        corners = patch.get_path().vertices
+        centre = (corners[:, 0].min() + corners[:, 0].max()) / 2
+        boxes.append((float(centre), float(corners[:, 1].min()), float(corners[:, 1].max())))
+    return sorted(boxes)

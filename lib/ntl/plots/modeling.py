@@ -127,8 +127,9 @@ def calibration_figure(
 
 
 def feature_importance_figure(importance: pd.Series, label: str, top: int = 20) -> Figure:
-    """Horizontal bars of the `top` most important features, largest at the top."""
-    shown = importance.head(top)[::-1]
+    """Horizontal bars of the `top` most important features, largest at the top (sorted here,
+    so an unsorted `importance` cannot show its first rows as the top ones)."""
+    shown = importance.sort_values(ascending=False, kind="stable").head(top)[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.2))
     ax.barh(shown.index.astype(str), shown.to_numpy(), color="tab:blue")
     ax.set(xlabel=label, title=f"Feature importance (top {len(shown)})")
