@@ -245,6 +245,10 @@ def test_consumption_distribution_puts_each_level_in_its_bin_and_counts_zeros_ap
             assert heights.sum() == pytest.approx(1.0)  # shares: every customer/reading once
     assert legend_texts(daily_axis) == ["normal (zeros: 0.0%)", "theft (zeros: 50.0%)"]
     assert legend_texts(mean_axis) == ["normal", "theft"]
+    tiny = build_frame(["a", "b"], np.tile([0.004, 0.01, 2.0, 0.0], (2, 3)), "2014-01-06", [0, 1])
+    for patch in eda.consumption_distribution_figure(tiny).axes[1].patches:
+        heights, edges = step_histogram(patch)  # readings under 0.01 kWh are counted too
+        assert heights.sum() == pytest.approx(1.0) and edges[0] < 0.004
 
 
 def test_weekly_profile_draws_each_groups_mean_relative_weekday_profile(monkeypatch):

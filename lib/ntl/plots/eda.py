@@ -149,15 +149,23 @@ def consumption_distribution_figure(
         mean_bins = np.logspace(low - 0.1, high + 0.1, 40)
     else:
         mean_bins = np.logspace(-2, 2, 40)
-    daily_bins = np.logspace(-2, np.log10(max(1.0, np.nanmax(matrix, initial=1.0))) + 0.1, 50)
-    for name, mask in label_groups(frame).items():
+    groups = label_groups(frame)
+    sampled = {}
+    for name, mask in groups.items():
+        readings = matrix[sample_rows(mask, max_customers, seed)]
+        sampled[name] = readings[~np.isnan(readings)]
+    # The bins reach below the smallest positive reading drawn, so every one of them is counted.
+    smallest = min((r[r > 0].min() for r in sampled.values() if (r > 0).any()), default=1.0)
+    daily_low = min(-2.0, float(np.log10(smallest)) - 0.1)
+    daily_high = np.log10(max(1.0, np.nanmax(matrix, initial=1.0))) + 0.1
+    daily_bins = np.logspace(daily_low, daily_high, 50)
+    for name, mask in groups.items():
         colour = GROUP_COLOURS[name]
         means = customer_mean[mask]
         means = means[means > 0]
         mean_ax.hist(means, bins=mean_bins, weights=np.full(len(means), 1 / max(1, len(means))),
                      histtype="step", linewidth=2, color=colour, label=name)  # fmt: skip
-        readings = matrix[sample_rows(mask, max_customers, seed)]
-        readings = readings[~np.isnan(readings)]
+        readings = sampled[name]
         zero_share = float((readings == 0).mean()) if readings.size else 0.0
         positive = readings[readings > 0]
         daily_ax.hist(positive, bins=daily_bins,
