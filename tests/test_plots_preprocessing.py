@@ -82,7 +82,7 @@ def test_quality_figure_histograms_the_three_measures_and_marks_the_thresholds()
         assert list(axis.get_lines()[0].get_xdata()) == [threshold, threshold]
     assert legend_texts(figure.axes[0]) == ["LOW below 0.5"]
     assert legend_texts(figure.axes[1]) == ["LOW above 180"]
-    assert figure._suptitle.get_text() == (
+    assert figure.get_suptitle() == (
         "Data quality per customer: 25.0% flagged LOW (kept and scored)"
     )
 
