@@ -210,10 +210,13 @@ def test_score_cli_reproduces_the_chain(run_a, tmp_path):
     )
     from ntl.thresholds import assign_tiers
 
-    # ntl score tiers by 03's threshold; the chain's list re-sizes its tiers to the capacity
-    # among customers to inspect (known thieves apart), so compare with the threshold tiers
-    expected = assign_tiers(unseen["risk_score"], store.read_json("thresholds.json"))
-    assert (scored.loc[unseen.index, "tier"] == expected.astype(str)).all()
+    # ntl score tiers by 03's threshold and sets the input's known thieves apart, as the chain's
+    # list does; the chain's list re-sizes its tiers to the capacity among customers to inspect
+    expected = assign_tiers(unseen["risk_score"], store.read_json("thresholds.json")).astype(str)
+    known = consumption["FLAG"].eq(1).fillna(False).reindex(unseen.index).to_numpy(dtype=bool)
+    expected[known] = "known theft"
+    assert (scored.loc[unseen.index, "tier"] == expected).all()
+    assert (scored.loc[unseen.index, "known_case"].to_numpy() == known).all()
 
 
 def test_unlabeled_export_runs_end_to_end(run_a, tmp_path):
@@ -334,6 +337,7 @@ def test_test_customers_shape_nothing_that_is_fitted(run_a, tmp_path):
     changed.loc[test_ids, days] = (changed.loc[test_ids, days] * 3.0 + 1.0).astype(np.float32)
     changed.loc[test_ids[::2], days[:60]] = np.float32(np.nan)
     store.write_parquet("consumption.parquet", changed)
+    store.write_json("data_summary.json", original.read_json("data_summary.json"))
     params = load_params(SMOKE, {})
     params.update(artifacts_dir=str(artifacts), reports_dir=str(tmp_path / "reports"))
     run_chain(params, start="02", stop="03", html=False, echo=lambda line: None)
