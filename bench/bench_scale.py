@@ -87,7 +87,11 @@ def run_size(client, n_customers: int, work: Path, limit_bytes: int, seed: int) 
     """Every stage at one size; one row per stage."""
     from ntl.distributed.models import train_partitions
     from ntl.distributed.partitions import generate_partitions
-    from ntl.distributed.preprocess import preprocess_partitions
+    from ntl.distributed.preprocess import (
+        preprocess_partitions,
+        split_partitions,
+        training_masks,
+    )
     from ntl.distributed.scoring import score_partitions, write_ranked_list
     from ntl.preprocess import PreprocessConfig
     from ntl.thresholds import fit_thresholds
@@ -131,12 +135,18 @@ def run_size(client, n_customers: int, work: Path, limit_bytes: int, seed: int) 
         ),
     )
     config = PreprocessConfig()
+    split = split_partitions(client, consumption, (0.6, 0.2, 0.2), seed)  # first, as in 02
     pre = stage(
         "preprocess",
-        lambda: preprocess_partitions(client, consumption, folder / "preprocessed", config, seed),
+        lambda: preprocess_partitions(
+            client, consumption, folder / "preprocessed", config, seed, training_masks(split)
+        ),
     )
     trained = stage(
-        "train", lambda: train_partitions(client, pre.preprocessed, seed=seed, **MODEL_SETTINGS)
+        "train",
+        lambda: train_partitions(
+            client, pre.preprocessed, split=split, seed=seed, **MODEL_SETTINGS
+        ),
     )
     validation = trained.validation
     thresholds = fit_thresholds(

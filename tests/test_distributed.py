@@ -37,6 +37,7 @@ from ntl.distributed.partitions import (
 )
 from ntl.distributed.preprocess import preprocess_partitions, sample_positions
 from ntl.errors import ArtifactIntegrityError, MeterDataError, MissingArtifactError, ParameterError
+from ntl.frame import day_columns
 from ntl.io import read_meter_data
 from ntl.preprocess import PreprocessConfig, describe_customers, fit_transform
 from ntl.synth import generate_consumption
@@ -305,6 +306,65 @@ def test_preprocessing_equals_the_in_memory_path(
     assert (tmp_path / "pre" / DATASET_FILE).exists()
 
 
+def test_split_first_and_clustering_fitted_on_training_customers_only(
+    tmp_path, consumption, client
+):
+    """Stage 02 on Dask as in notebook 02 since issue 10: the split is drawn first (the
+    in-memory rule on FLAG), the clustering is fitted on the training customers only, and the
+    result equals ``fit_transform(..., fit_on=train)`` of the whole frame."""
+    from ntl.distributed.preprocess import split_partitions, training_masks
+    from ntl.frame import labels
+    from ntl.models import SPLITS, split_customers
+
+    config = PreprocessConfig(k_range=(2, 5), silhouette_sample_size=1000, cluster_sample_size=900)
+    frame = consumption.read_all()
+    split = split_customers(labels(frame), fractions=(0.6, 0.2, 0.2), seed=42)
+    codes = split_partitions(client, consumption, (0.6, 0.2, 0.2), seed=42)
+    assert [len(c) for c in codes] == consumption.part_rows
+    np.testing.assert_array_equal(np.asarray(SPLITS)[np.concatenate(codes)], split["split"])
+    train = split.index[split["split"] == "train"]
+    preprocessor, expected = fit_transform(frame, config, seed=42, fit_on=train)
+    result = preprocess_partitions(
+        client, consumption, tmp_path / "pre", config, 42, training_masks(codes)
+    )
+    pd.testing.assert_frame_equal(result.preprocessed.read_all(), expected, check_index_type=False)
+    assert result.preprocessor.summary() == preprocessor.summary()
+    assert result.preprocessor.fitted_on["customers"] == len(train) == 1800
+    np.testing.assert_array_equal(
+        result.preprocessor.clusters.kmeans.cluster_centers_,
+        preprocessor.clusters.kmeans.cluster_centers_,
+    )
+    # fitted on training customers only: other readings changed, the same fitted clustering
+    changed = frame.copy()
+    others = split.index[split["split"] != "train"]
+    days = day_columns(changed)
+    changed.loc[others, days] = changed.loc[others, days].to_numpy()[:, ::-1] * 7.0  # new shapes
+    moved = write_frame_partitions(
+        changed, tmp_path / "changed", "consumption", PART_ROWS, consumption.info
+    )
+    refit = preprocess_partitions(
+        client, moved, tmp_path / "pre2", config, 42, training_masks(codes)
+    )
+    np.testing.assert_array_equal(
+        refit.preprocessor.clusters.kmeans.cluster_centers_,
+        result.preprocessor.clusters.kmeans.cluster_centers_,
+    )
+    moved_features = refit.preprocessed.read_all().loc[others, "mean_kwh"]
+    assert not np.allclose(moved_features, expected.loc[others, "mean_kwh"])  # the change is real
+    whole = preprocess_partitions(client, consumption, tmp_path / "pre3", config, 42)
+    assert whole.preprocessor.fitted_on["customers"] == N_CUSTOMERS  # no split: every customer
+
+
+def test_fit_on_masks_are_checked(tmp_path, consumption, client):
+    config = PreprocessConfig(k_range=(2, 3), silhouette_sample_size=500)
+    with pytest.raises(ParameterError, match="fit_on has 1 masks for 5 parts"):
+        preprocess_partitions(client, consumption, tmp_path / "a", config, 42, [np.ones(3, bool)])
+    nobody = [np.zeros(n, dtype=bool) for n in consumption.part_rows]
+    with pytest.raises(ParameterError, match="fit_on selects no customer"):
+        preprocess_partitions(client, consumption, tmp_path / "b", config, 42, nobody)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_customer_ids_of_a_part_are_padded_for_the_population():
     from ntl.synth import customer_ids
 
@@ -423,9 +483,14 @@ def test_training_on_the_cluster(trained, client):
     from ntl.models import SPLITS, ranking_metrics
     from ntl.models.bundle import cluster_ids
 
-    result = train_partitions(client, trained["parts"], seed=42, **FAST)
     frame, memory = trained["frame"], trained["bundle"]
     split = trained["split"]["split"].reindex(frame.index).to_numpy()
+    codes = pd.Index(SPLITS).get_indexer(split)
+    edges = np.cumsum([0, *trained["parts"].part_rows])
+    given = [codes[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]  # 02's split
+    with pytest.raises(MeterDataError, match=r"split: \[2\] customers per part"):
+        train_partitions(client, trained["parts"], split=[codes[:2]], seed=42, **FAST)
+    result = train_partitions(client, trained["parts"], split=given, seed=42, **FAST)
     np.testing.assert_array_equal(np.asarray(SPLITS)[np.concatenate(result.split_codes)], split)
     features, clusters = memory.features(frame), cluster_ids(frame)
     np.testing.assert_array_equal(  # forests fitted on the same customers: the same scores

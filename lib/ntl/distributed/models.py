@@ -18,7 +18,7 @@ exactly as one trained in memory.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -195,14 +195,18 @@ def train_partitions(
     preprocessed: PartitionedDataset,
     *,
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    split: Sequence[np.ndarray] | None = None,
     isolation_sample_size: int = ISOLATION_SAMPLE,
     baseline_sample_size: int = BASELINE_SAMPLE,
     **params: Any,
 ) -> DistributedTraining:
     """Fit the model bundle on a partitioned preprocessed dataset.
 
-    `params` are ``ntl.models.ModelParameters`` fields (the random search and the out-of-fold
-    scores of training customers are not run on this path: the bundle scores new data).
+    `split` is stage 02's split (per part, positions in SPLITS, from
+    ``ntl.distributed.preprocess.split_partitions``); without it the split is drawn here by the
+    same rule from `split_fractions` and the seed. `params` are ``ntl.models.ModelParameters``
+    fields (the random search and the out-of-fold scores of training customers are not run on
+    this path: the bundle scores new data).
     """
     from ntl.models import ModelBundle, ModelParameters
     from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine
@@ -223,8 +227,16 @@ def train_partitions(
     )
     flags = client.gather(client.map(lambda arrays: arrays.flag, loaded))
     flag = pd.Series(np.concatenate(flags)).astype("Int8").where(lambda f: f >= 0)
-    codes = split_codes(flag, split_fractions, options.seed)
     edges = np.cumsum([0, *(len(f) for f in flags)])
+    if split is None:
+        codes = split_codes(flag, split_fractions, options.seed)
+    else:
+        if [len(s) for s in split] != [len(f) for f in flags]:
+            raise MeterDataError(
+                f"split: {[len(s) for s in split]} customers per part, the preprocessed "
+                f"dataset has {[len(f) for f in flags]}"
+            )
+        codes = np.concatenate([np.asarray(s, dtype=np.int64) for s in split])
     per_part = [codes[a:b].astype(np.int8) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     parts = client.map(with_split, loaded, per_part)
     del loaded

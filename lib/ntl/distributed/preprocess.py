@@ -1,5 +1,10 @@
 """Stage 02 on a cluster: quality, cleaning and features per customer partition, clusters fitted
-on a seeded sample and assigned everywhere -- through ``ntl.preprocess``'s own functions.
+on a seeded sample of the training customers and assigned everywhere -- through
+``ntl.preprocess``'s own functions.
+
+The split comes first, as in notebook 02: `split_partitions` draws it from FLAG alone (one byte a
+customer travels to the client) with ``ntl.split.split_codes``, the in-memory rule, and
+`preprocess_partitions` fits the clustering on the training customers only (`fit_on`).
 
 Each part goes through ``describe_customers`` (the in-memory path's one pass over the readings) on a
 worker; only small things travel to the client: per-part counts, then the seeded sample of
@@ -28,7 +33,8 @@ from ntl.distributed.partitions import (
     read_part,
     write_part,
 )
-from ntl.frame import LABEL_COLUMN
+from ntl.errors import ParameterError
+from ntl.frame import LABEL_COLUMN, labels
 from ntl.preprocess import (
     HIGH,
     MIN_HIGH_TO_CLUSTER,
@@ -38,6 +44,7 @@ from ntl.preprocess import (
     describe_customers,
     fit_on_shapes,
 )
+from ntl.split import split_codes
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -55,22 +62,64 @@ def describe_part(
     return dataclasses.replace(computed, frame=computed.frame[[LABEL_COLUMN]])
 
 
-def fit_counts(computed: CustomerDescriptions) -> tuple[int, int, int]:
-    """Customers of one part that are HIGH quality, HIGH with a shape, and with a shape."""
-    high = (computed.quality["quality_flag"] == HIGH).to_numpy()
-    valid = has_shape(computed.shapes)
-    return int(high.sum()), int((high & valid).sum()), int(valid.sum())
+def part_flags(root: str, part: Mapping[str, Any]) -> np.ndarray:
+    """FLAG of one part's customers as int8 (1 theft, 0 normal, -1 unlabelled)."""
+    frame = read_part(root, part, columns=[LABEL_COLUMN])
+    return labels(frame).fillna(-1).to_numpy(dtype=np.int8)
+
+
+def split_partitions(
+    client: Client, dataset: PartitionedDataset, fractions: Sequence[float], seed: int
+) -> list[np.ndarray]:
+    """Per part, each customer's position in ``ntl.split.SPLITS`` (0 train, 1 validation,
+    2 test): ``split_codes`` on the FLAG of every customer in part order, so the split equals
+    ``split_customers`` of the concatenated parts."""
+    root = str(dataset.root)
+    flags = client.gather(client.map(part_flags, [root] * len(dataset.parts), list(dataset.parts)))
+    flag = pd.Series(np.concatenate(flags)).astype("Int8").where(lambda f: f >= 0)
+    codes = split_codes(flag, fractions, seed).astype(np.int8)
+    edges = np.cumsum([0, *(len(f) for f in flags)])
+    return [codes[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]  # parts
+
+
+def training_masks(codes: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per part, the mask of its training customers (split code 0)."""
+    return [np.asarray(part) == 0 for part in codes]
+
+
+def fit_rows_of(computed: CustomerDescriptions, fit_rows: np.ndarray | None) -> np.ndarray:
+    """The part's customers the transforms are fitted on (all when `fit_rows` is None)."""
+    n = len(computed.shapes)
+    if fit_rows is None:
+        return np.ones(n, dtype=bool)
+    rows = np.asarray(fit_rows, dtype=bool)
+    if rows.shape != (n,):
+        raise ParameterError(f"fit_on mask of a part has {rows.shape[0]} entries for {n} customers")
+    return rows
+
+
+def fit_counts(
+    computed: CustomerDescriptions, fit_rows: np.ndarray | None = None
+) -> tuple[int, int, int, int]:
+    """Of one part's customers to fit on: how many, HIGH quality, HIGH with a shape, and with a
+    shape."""
+    rows = fit_rows_of(computed, fit_rows)
+    high = rows & (computed.quality["quality_flag"] == HIGH).to_numpy()
+    valid = rows & has_shape(computed.shapes)
+    return int(rows.sum()), int(high.sum()), int((high & valid).sum()), int(valid.sum())
 
 
 def eligible_shapes(
-    computed: CustomerDescriptions, positions: np.ndarray, high_only: bool
+    computed: CustomerDescriptions,
+    positions: np.ndarray,
+    fit_rows: np.ndarray | None,
+    high_only: bool,
 ) -> np.ndarray:
-    """Shapes at `positions` among the part's customers the clustering may be fitted on."""
-    rows = np.asarray(
-        computed.quality["quality_flag"] == HIGH
-        if high_only
-        else np.ones(len(computed.shapes), dtype=bool)
-    )
+    """Shapes at `positions` among the part's customers the clustering may be fitted on
+    (``cluster_fit_rows``' rule: the HIGH ones among the fit rows, or all fit rows)."""
+    rows = fit_rows_of(computed, fit_rows)
+    if high_only:
+        rows = rows & (computed.quality["quality_flag"] == HIGH).to_numpy()
     eligible = computed.shapes[rows & has_shape(computed.shapes)]
     return eligible[positions]
 
@@ -125,32 +174,42 @@ def preprocess_partitions(
     out_root: str | Path,
     config: PreprocessConfig,
     seed: int,
+    fit_on: Sequence[np.ndarray] | None = None,
 ) -> DistributedPreprocessing:
-    """Fit stage 02 on a partitioned consumption dataset and write the preprocessed one.
+    """Fit stage 02 on the `fit_on` customers of a partitioned consumption dataset (per part a
+    boolean mask, e.g. ``training_masks(split_partitions(...))``) and write the preprocessed one.
 
-    Equal to ``ntl.preprocess.fit_transform`` on the concatenated parts: same quality flags,
-    cleaning and features per customer, the clustering fitted on the same seeded sample.
+    Equal to ``ntl.preprocess.fit_transform(frame, config, seed, fit_on=...)`` on the
+    concatenated parts: same quality flags, cleaning and features per customer, the clustering
+    fitted on the same seeded sample of the same training customers. None fits on every
+    customer (data without a split, as in memory).
     """
     root = str(consumption.root)
+    n_parts = len(consumption.parts)
+    masks = [None] * n_parts if fit_on is None else list(fit_on)
+    if len(masks) != n_parts:
+        raise ParameterError(f"fit_on has {len(masks)} masks for {n_parts} parts")
     passes: list[Future] = client.map(
-        describe_part, [root] * len(consumption.parts), list(consumption.parts), config=config
+        describe_part, [root] * n_parts, list(consumption.parts), config=config
     )
-    counts = np.asarray(client.gather(client.map(fit_counts, passes)), dtype=np.int64)
-    n_high, n_high_valid, n_valid = counts.T
+    counts = np.asarray(client.gather(client.map(fit_counts, passes, masks)), dtype=np.int64)
+    n_fit, n_high, n_high_valid, n_valid = counts.T
+    if int(n_fit.sum()) == 0:
+        raise ParameterError("fit_on selects no customer")
     high_only = int(n_high.sum()) >= MIN_HIGH_TO_CLUSTER  # the rule of cluster_fit_rows
     eligible = n_high_valid if high_only else n_valid
     positions = sample_positions(eligible, config.cluster_sample_size, seed)
     shapes = np.concatenate(
-        client.gather(client.map(eligible_shapes, passes, positions, high_only=high_only))
+        client.gather(client.map(eligible_shapes, passes, positions, masks, high_only=high_only))
     )
     first, last = consumption.info["first_day"], consumption.info["last_day"]
     preprocessor = fit_on_shapes(
         shapes,
         config,
         seed,
-        customers=consumption.n_customers,
+        customers=int(n_fit.sum()),
         dates=pd.date_range(first, last, freq="D"),
-        customers_clustered=int(n_high.sum()) if high_only else consumption.n_customers,
+        customers_clustered=int(n_high.sum()) if high_only else int(n_fit.sum()),
     )
     fitted = client.scatter(preprocessor, broadcast=True)
     with DatasetWriter(out_root, PREPROCESSED) as writer:
