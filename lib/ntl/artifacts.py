@@ -55,6 +55,7 @@ NOTEBOOKS = (
 
 _PRODUCERS = {
     "consumption.parquet": NOTEBOOKS[0],
+    "consumption_dataset.json": NOTEBOOKS[0],  # the Dask path: consumption.parts/ listing
     "ground_truth.parquet": NOTEBOOKS[0],
     "data_summary.json": NOTEBOOKS[0],
     "preprocessed.parquet": NOTEBOOKS[1],

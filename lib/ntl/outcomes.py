@@ -289,4 +289,6 @@ def known_customers(artifacts_dir: str | Path) -> pd.Index:
 
     store = ArtifactStore(artifacts_dir, notebook="outcomes")
     store.check_compatible()
+    if not store.exists("consumption.parquet") and store.exists("consumption_dataset.json"):
+        return store.read_parquet("split.parquet").index.astype(str)  # Dask path: every customer
     return store.read_parquet("consumption.parquet", columns=[LABEL_COLUMN]).index.astype(str)

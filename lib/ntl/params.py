@@ -104,6 +104,7 @@ RULES: dict[str, Rule] = {
     "recovery_per_theft": _at_least(0),
     "marginal_batch_share": _share(low_open=True),
     "reasons_for_top": _optional(_at_least(0)),
+    "part_rows": _optional(_POSITIVE),
     "top_k": (
         lambda v: isinstance(v, list) and bool(v) and all(_number(k) and k > 0 for k in v),
         "must be a non-empty list of counts (>= 1) or shares (0, 1]",
@@ -177,6 +178,14 @@ def _stage_problems(merged: Mapping[str, Any]) -> list[str]:
     if _integer(merged.get("k_min")) and _integer(merged.get("k_max")):
         if merged["k_max"] < merged["k_min"]:
             problems.append(f"k_max ({merged['k_max']}) must be >= k_min ({merged['k_min']})")
+    scheduler = merged.get("dask_scheduler")
+    if isinstance(scheduler, str):
+        from ntl.distributed.cluster import parse_scheduler  # does not import Dask
+
+        try:
+            parse_scheduler(scheduler)
+        except ParameterError as exc:
+            problems.append(str(exc))
     if merged.get("source") == "file":
         data_path = merged.get("data_path")
         if not isinstance(data_path, str) or not data_path:

@@ -360,7 +360,10 @@ def run_chain(
         str(params["source"]) == "synthetic"
         if "source" in params
         else chosen[0] == all_stems[0]
-        or not (artifacts_dir / "consumption.parquet").exists()
+        or not (
+            (artifacts_dir / "consumption.parquet").exists()
+            or (artifacts_dir / "consumption_dataset.json").exists()
+        )
         or (artifacts_dir / "ground_truth.parquet").exists()
     )
     params.update(artifacts_dir=str(artifacts_dir), reports_dir=str(reports_dir))

@@ -165,6 +165,8 @@ def data_sha256(artifacts_dir: Path, params: Mapping[str, Any]) -> str:
         if path.is_file():
             return sha256_file(path)
     store = ArtifactStore(artifacts_dir)
+    if not store.exists("consumption.parquet") and store.exists("consumption_dataset.json"):
+        return store.record("consumption_dataset.json")["sha256"]  # the Dask path's listing
     return store.record("consumption.parquet")["sha256"]
 
 

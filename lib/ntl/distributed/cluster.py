@@ -7,6 +7,7 @@ seconds with one line naming it, never a hang.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -209,3 +210,35 @@ def worker_losses_as_errors(what: str) -> Iterator[None]:
             f"(last on {worker}); usually a worker ran out of memory: give workers more memory "
             "or use smaller parts. Nothing was written"
         ) from None
+
+
+def notebook_client(dask_scheduler: str | None) -> Client | None:
+    """The client a notebook's ``dask_scheduler`` asks for (None: in memory, Dask not imported),
+    closed with its local cluster when the kernel exits or `close_client` is called."""
+    choice = parse_scheduler(dask_scheduler)
+    if not choice.distributed:
+        return None
+    client = start_local_cluster() if choice.kind == "local" else connect(choice.address)
+    atexit.register(close_client, client)
+    return client
+
+
+def close_client(client: Client | None) -> None:
+    """Close `client` and the local cluster it started (nothing for None or a remote one)."""
+    if client is None or client.status == "closed":
+        return
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def path_note(dask_scheduler: str | None) -> str:
+    """What notebook 03 says about the path: the features it fits on are in memory either way."""
+    if not parse_scheduler(dask_scheduler).distributed:
+        return "Ran in memory on this machine (dask_scheduler empty)."
+    return (
+        f"Dask path (dask_scheduler={dask_scheduler!r}): the readings stay in the workers' parts; "
+        "02 gathered the features (about 30 numbers a customer), and the models below are "
+        "fitted on them here, in memory, exactly as on the in-memory path."
+    )

@@ -53,12 +53,17 @@ PREPROCESSED = "preprocessed"
 
 
 def describe_part(
-    root: str, part: Mapping[str, Any], config: PreprocessConfig
+    root: str,
+    part: Mapping[str, Any],
+    config: PreprocessConfig,
+    implausible: Mapping[str, int] | None = None,
 ) -> CustomerDescriptions:
     """``describe_customers`` of one consumption part, keeping FLAG but not the readings (the pass is
-    held on the worker until the clustering is fitted)."""
+    held on the worker until the clustering is fitted); `implausible` as there."""
     frame = read_part(root, part)
-    computed = describe_customers(frame, config, n_threads=1)  # one task per core already
+    computed = describe_customers(  # one task per core already
+        frame, config, n_threads=1, implausible=implausible
+    )
     return dataclasses.replace(computed, frame=computed.frame[[LABEL_COLUMN]])
 
 
@@ -166,6 +171,7 @@ class DistributedPreprocessing:
     preprocessed: PartitionedDataset
     quality_counts: pd.Series  # customers per quality flag and LOW reason
     cleaning: dict[str, int]
+    quality: pd.DataFrame  # describe_customers' quality table of every customer (a few numbers)
 
 
 def preprocess_partitions(
@@ -175,6 +181,7 @@ def preprocess_partitions(
     config: PreprocessConfig,
     seed: int,
     fit_on: Sequence[np.ndarray] | None = None,
+    implausible: Mapping[str, int] | None = None,
 ) -> DistributedPreprocessing:
     """Fit stage 02 on the `fit_on` customers of a partitioned consumption dataset (per part a
     boolean mask, e.g. ``training_masks(split_partitions(...))``) and write the preprocessed one.
@@ -182,7 +189,8 @@ def preprocess_partitions(
     Equal to ``ntl.preprocess.fit_transform(frame, config, seed, fit_on=...)`` on the
     concatenated parts: same quality flags, cleaning and features per customer, the clustering
     fitted on the same seeded sample of the same training customers. None fits on every
-    customer (data without a split, as in memory).
+    customer (data without a split, as in memory). `implausible` (CONS_NO -> readings the
+    loader set missing above max_daily_kwh) flags those customers' quality, as in memory.
     """
     root = str(consumption.root)
     n_parts = len(consumption.parts)
@@ -190,7 +198,11 @@ def preprocess_partitions(
     if len(masks) != n_parts:
         raise ParameterError(f"fit_on has {len(masks)} masks for {n_parts} parts")
     passes: list[Future] = client.map(
-        describe_part, [root] * n_parts, list(consumption.parts), config=config
+        describe_part,
+        [root] * n_parts,
+        list(consumption.parts),
+        config=config,
+        implausible=dict(implausible or {}),
     )
     counts = np.asarray(client.gather(client.map(fit_counts, passes, masks)), dtype=np.int64)
     n_fit, n_high, n_high_valid, n_valid = counts.T
@@ -225,10 +237,20 @@ def preprocess_partitions(
         cleaning = _sum_counts([r.pop("cleaning") for r in records])
         quality = [r.pop("quality") for r in records]
         writer.commit(records, {**consumption.info, "n_clusters": preprocessor.n_clusters})
+    table = pd.concat(client.gather(client.map(quality_table, passes)))
     del passes
     return DistributedPreprocessing(
-        preprocessor, open_dataset(out_root, PREPROCESSED), _quality_counts(quality), cleaning
+        preprocessor,
+        open_dataset(out_root, PREPROCESSED),
+        _quality_counts(quality),
+        cleaning,
+        table,
     )
+
+
+def quality_table(computed: CustomerDescriptions) -> pd.DataFrame:
+    """The part's quality table (flag, reason and the shares behind them)."""
+    return computed.quality
 
 
 def _sum_counts(dicts: Sequence[Mapping[str, int]]) -> dict[str, int]:

@@ -1,0 +1,129 @@
+"""The notebook chain on the Dask path: the smoke chain with dask_scheduler=local.
+
+Each notebook starts its own LocalCluster on loopback (one single-threaded worker per core) and
+closes it when its kernel exits. 3,000 customers in parts of 1,000, so stage 02 really runs part
+by part; the checks: the notebooks say which path ran and on how many workers, the artifacts are
+the chain's contract with the readings as a partitioned dataset, and stage 02 on the cluster
+equals stage 02 in memory on the same customers (split first, fitted on training customers).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntl.artifacts import ArtifactStore
+from ntl.distributed.chain import CONSUMPTION_LISTING, CONSUMPTION_PARTS, read_consumption
+from ntl.distributed.cluster import machine_cores
+from ntl.errors import ArtifactIntegrityError
+from ntl.frame import labels, last_reading_dates
+from ntl.persist import load_preprocessor
+from ntl.preprocess import fit_transform
+from ntl.split import split_customers
+from tests.conftest import smoke_run
+from tests.test_chain import CONTRACT
+
+pytestmark = pytest.mark.chain
+
+N_CUSTOMERS, PART_ROWS = 3000, 1000
+NOTEBOOKS = (
+    "01_data_generation_eda",
+    "02_preprocessing_clustering",
+    "03_modeling",
+    "04_evaluation_risk",
+)
+
+
+@pytest.fixture(scope="module")
+def dask_run(tmp_path_factory):
+    """The smoke chain on the Dask path; the artifacts and reports folders."""
+    tmp = tmp_path_factory.mktemp("dask_chain")
+    artifacts = smoke_run(tmp, dask_scheduler="local", n_customers=N_CUSTOMERS, part_rows=PART_ROWS)
+    return artifacts, tmp / "reports"
+
+
+def outputs(notebook_path) -> str:
+    """Every text output of an executed notebook, joined."""
+    cells = json.loads(notebook_path.read_text())["cells"]
+    texts = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            texts.append("".join(output.get("text", "")))
+            texts.append("".join(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(texts)
+
+
+def test_the_notebooks_say_which_path_ran(dask_run):
+    _, reports = dask_run
+    said = {name: outputs(reports / f"{name}.ipynb") for name in NOTEBOOKS}
+    workers = machine_cores()
+    for name in ("01_data_generation_eda", "02_preprocessing_clustering", "04_evaluation_risk"):
+        found = re.search(r"Ran on Dask at tcp://127\.0\.0\.1:\d+: (\d+) workers", said[name])
+        assert found, name
+        assert int(found.group(1)) == workers
+    assert "Dask path (dask_scheduler='local')" in said["03_modeling"]
+    assert "fitted on them here, in memory" in said["03_modeling"]
+    assert "the readings stay in 3 parquet parts" in said["01_data_generation_eda"]
+    assert f"seeded sample of {N_CUSTOMERS:,} of {N_CUSTOMERS:,} customers" in said[NOTEBOOKS[0]]
+
+
+def test_the_contract_with_the_readings_as_parts(dask_run):
+    artifacts, _ = dask_run
+    store = ArtifactStore(artifacts)
+    expected = [name for name in CONTRACT if name != "consumption.parquet"]
+    missing = [name for name in expected if not store.exists(name)]
+    assert not missing
+    assert not (artifacts / "consumption.parquet").exists()
+    assert store.exists(CONSUMPTION_LISTING)
+    dataset = read_consumption(ArtifactStore(artifacts, notebook="reader"))
+    assert dataset.part_rows == [PART_ROWS] * 3
+    hidden = [p.name for p in artifacts.iterdir() if p.name.startswith(".") and p.is_dir()]
+    assert hidden == []  # staged ground truth and preprocessed parts were removed
+    assert store.verify()  # hashes and lineage of every artifact
+    ranked = pd.read_csv(artifacts / "inspection_list.csv", dtype={"CONS_NO": str})
+    assert len(ranked) == N_CUSTOMERS
+    frame = dataset.read_all()
+    last = last_reading_dates(frame).dt.strftime("%Y-%m-%d")
+    shown = ranked.set_index("CONS_NO")["last_reading"]
+    pd.testing.assert_series_equal(
+        shown.reindex(frame.index).fillna(""), last.fillna(""), check_names=False
+    )
+    evaluation = json.loads((artifacts / "evaluation.json").read_text())
+    assert evaluation["data"]["n_customers"] == N_CUSTOMERS
+    assert evaluation["data"]["n_days"] == frame.shape[1] - 1
+
+
+def test_stage_02_on_the_cluster_equals_the_in_memory_stage(dask_run):
+    """Split first, the clustering fitted on the training customers only: the same split and
+    the same preprocessed frame as the in-memory functions give on the same readings."""
+    artifacts, _ = dask_run
+    store = ArtifactStore(artifacts, notebook="reader")
+    frame = read_consumption(store).read_all()
+    split = store.read_parquet("split.parquet")
+    expected_split = split_customers(labels(frame), fractions=(0.6, 0.2, 0.2), seed=42)
+    pd.testing.assert_frame_equal(split, expected_split)
+    fitted = load_preprocessor(store)
+    train = split.index[split["split"] == "train"]
+    preprocessor, expected = fit_transform(frame, fitted.config, seed=42, fit_on=train)
+    got = store.read_parquet("preprocessed.parquet")
+    pd.testing.assert_frame_equal(got, expected, check_index_type=False)
+    assert fitted.fitted_on["customers"] == len(train)
+    np.testing.assert_array_equal(
+        fitted.clusters.kmeans.cluster_centers_, preprocessor.clusters.kmeans.cluster_centers_
+    )
+
+
+def test_a_replaced_parts_folder_is_refused(dask_run, tmp_path):
+    import shutil
+
+    artifacts, _ = dask_run
+    copy = tmp_path / "artifacts"
+    shutil.copytree(artifacts, copy)
+    listing = copy / CONSUMPTION_PARTS / "_dataset.json"
+    listing.write_text(listing.read_text().replace('"synthetic": true', '"synthetic": false'))
+    with pytest.raises(ArtifactIntegrityError, match="is not the dataset"):
+        read_consumption(ArtifactStore(copy, notebook="reader"))
