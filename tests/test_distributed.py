@@ -212,6 +212,102 @@ def test_convert_in_pieces_equals_the_loader(tmp_path, suffix):
     }
 
 
+def test_convert_reads_the_missing_strings_as_the_loader(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "CONS_NO,2014/1/1,2014/1/2,2014/1/3,FLAG\nA,1.5,Null,NA,0\nB,-,2,N/A,1\nC,nan,,3.25,\n"
+    )
+    expected, _ = read_meter_data(path, min_days=1)
+    dataset, report = convert_meter_file(path, tmp_path / "parts", rows_per_part=2, min_days=1)
+    pd.testing.assert_frame_equal(dataset.read_all(), expected, check_index_type=False)
+    assert dataset.part_rows == [2, 1]
+    assert np.isnan(dataset.read_all().loc["A", ["2014-01-02", "2014-01-03"]]).all()
+
+
+def long_daily_rows(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A canonical frame as a long daily export (customer_id, date, kwh, FLAG), rows shuffled,
+    missing readings written as Null or absent rows."""
+    melted = frame.reset_index().melt(
+        id_vars=["CONS_NO", "FLAG"], var_name="date", value_name="kwh"
+    )
+    melted = melted.rename(columns={"CONS_NO": "customer_id"})
+    rng = np.random.default_rng(seed)
+    melted = melted.iloc[rng.permutation(len(melted))]
+    absent = melted["kwh"].isna().to_numpy() & (rng.random(len(melted)) < 0.5)
+    return melted[~absent]
+
+
+def test_convert_a_long_daily_file_in_pieces_equals_the_loader(tmp_path, monkeypatch):
+    from ntl.distributed import partitions
+
+    frame, _ = generate_consumption(500, n_days=30, seed=4)
+    frame.iloc[1:, 1] = np.nan  # the first day read by one customer only:
+    frame.iloc[:-1, -1] = np.nan  # most pieces have a shorter calendar of their own
+    rows = long_daily_rows(frame, seed=1)
+    path = tmp_path / "long.csv"
+    text = rows.to_csv(index=False, float_format="%.3f").replace(",,", ",Null,")
+    path.write_text(text)
+    expected, expected_report = read_meter_data(path)
+    loaded = []
+    real_loader = partitions.meter_io.read_meter_data
+
+    def loader(piece, **options):
+        loaded.append((piece, sum(1 for _ in open(piece)) - 1))
+        return real_loader(piece, **options)
+
+    monkeypatch.setattr(partitions.meter_io, "read_meter_data", loader)
+    monkeypatch.setattr(partitions, "CSV_BLOCK_BYTES", 64 << 10)  # many blocks
+    dataset, report = convert_meter_file(path, tmp_path / "parts", rows_per_part=150)
+    assert dataset.part_rows == [150, 150, 150, 50]
+    assert path not in [piece for piece, _ in loaded]  # the file is never loaded whole
+    assert sum(n for _, n in loaded) == len(rows)  # every row routed to one piece
+    assert max(n for _, n in loaded) < len(rows) / 3
+    got = dataset.read_all()
+    pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index(), check_index_type=False)
+    assert dataset.info["first_day"] == expected_report.first_day == "2014-01-01"
+    for name in ("n_customers", "n_days", "n_theft", "n_normal", "layout", "file_format"):
+        assert getattr(report, name) == getattr(expected_report, name), name
+    assert report.missing_fraction == pytest.approx(expected_report.missing_fraction)
+    assert not list(tmp_path.glob(".parts*"))  # the pieces and the staging are gone
+
+
+def test_convert_interval_files_in_pieces_equals_the_loader(tmp_path):
+    """Half-hourly long parquet and wide-interval CSV (both detected), through the loader."""
+    rng = np.random.default_rng(3)
+    customers = [f"M{i:03d}" for i in range(40)]
+    stamps = pd.date_range("2014-03-01", periods=20 * 48, freq="30min")
+    long = pd.DataFrame(
+        {
+            "customer_id": np.repeat(customers, len(stamps)),
+            "date": np.tile(stamps.strftime("%Y-%m-%d %H:%M:%S"), len(customers)),
+            "kwh": rng.gamma(2.0, 0.2, len(customers) * len(stamps)).round(3),
+        }
+    ).iloc[rng.permutation(len(customers) * len(stamps))]
+    long.loc[long.index[:200], "kwh"] = np.nan
+    path = tmp_path / "half_hours.parquet"
+    long.to_parquet(path, index=False)
+    expected, expected_report = read_meter_data(path)
+    dataset, report = convert_meter_file(path, tmp_path / "long_parts", rows_per_part=15)
+    assert dataset.part_rows == [15, 15, 10]
+    got = dataset.read_all().sort_index()
+    pd.testing.assert_frame_equal(got, expected.sort_index(), check_index_type=False)
+    assert report.interval.readings == expected_report.interval.readings
+    assert report.interval.scaled_days == expected_report.interval.scaled_days
+
+    wide = long.assign(day=long["date"].str[:10], slot=long["date"].str[11:16]).pivot_table(
+        index=["customer_id", "day"], columns="slot", values="kwh", dropna=False
+    )
+    wide = wide.reset_index().rename(columns={"day": "date"})
+    wide_path = tmp_path / "wide_interval.csv"
+    wide.to_csv(wide_path, index=False, na_rep="NA")
+    expected, _ = read_meter_data(wide_path)
+    dataset, report = convert_meter_file(wide_path, tmp_path / "wide_parts", rows_per_part=25)
+    assert report.layout == "wide-interval"
+    assert dataset.part_rows == [25, 15]
+    got = dataset.read_all().sort_index()
+    pd.testing.assert_frame_equal(got, expected.sort_index(), check_index_type=False)
+
+
 def test_convert_finds_duplicates_across_pieces_and_writes_nothing(tmp_path):
     frame, _ = generate_consumption(300, n_days=20, seed=2)
     ids = frame.index.to_numpy().copy()
@@ -229,8 +325,12 @@ def test_convert_names_bad_input(tmp_path):
     path.write_text("CONS_NO,2014/1/1,2014/1/2,FLAG\nA,1.5,oops,0\n")
     with pytest.raises(MeterDataError, match="non-numeric reading 'oops' in column '2014/1/2'"):
         convert_meter_file(path, tmp_path / "parts", min_days=1)
-    with pytest.raises(ParameterError, match="only the wide layout"):
+    with pytest.raises(MeterDataError, match="long layout needs a 'date' column"):
         convert_meter_file(path, tmp_path / "parts", layout="long", min_days=1)
+    with pytest.raises(MeterDataError, match="layout must be one of"):
+        convert_meter_file(path, tmp_path / "parts", layout="tall", min_days=1)
+    with pytest.raises(ParameterError, match=r"unknown option\(s\) \['tz'\]"):
+        convert_meter_file(path, tmp_path / "parts", tz="UTC", min_days=1)
     with pytest.raises(MeterDataError, match="only 2 day"):
         convert_meter_file(path, tmp_path / "parts")
     with pytest.raises(MeterDataError, match="file not found"):
@@ -619,6 +719,17 @@ def test_cli_partition_writes_a_dataset_and_refuses_bad_input(tmp_path, capsys):
     assert cli.main(["partition", str(path), str(tmp_path / "mine")]) == 2
     assert "exists and is not a partitioned ntl dataset" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+    long_path = tmp_path / "long.csv"
+    long_daily_rows(frame, seed=2).rename(columns={"date": "day"}).to_csv(long_path, index=False)
+    long_out = tmp_path / "long_parts"
+    argv = ["partition", str(long_path), str(long_out), "--rows-per-part", "100"]
+    assert cli.main([*argv, "--date-column", "day"]) == 0
+    printed = capsys.readouterr().out
+    assert "Read 300 customers x 20 days" in printed and "(long layout, csv)" in printed
+    got = open_dataset(long_out, "consumption").read_all().sort_index()
+    pd.testing.assert_frame_equal(
+        got, read_meter_data(long_path, date_column="day")[0].sort_index(), check_index_type=False
+    )
 
 
 def test_worker_losses_become_one_clear_error():

@@ -97,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress bar")
 
     partition = commands.add_parser(
-        "partition", help="write a wide meter export as a partitioned parquet dataset, in pieces"
+        "partition", help="write a meter export as a partitioned parquet dataset, in pieces"
     )
-    partition.add_argument("input", help="meter data file (SGCC wide layout; csv, csv.gz, parquet)")
+    partition.add_argument(
+        "input", help="meter data file (wide, long or interval layout; csv, csv.gz, parquet)"
+    )
     partition.add_argument("out", help="dataset folder to write (a new folder)")
     partition.add_argument(
         "--rows-per-part", type=int, help="customers per part (default: ~64 MB of readings)"
@@ -107,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     partition.add_argument("--id-column", default="CONS_NO")
     partition.add_argument("--label-column", default="FLAG")
     partition.add_argument("--min-days", type=int, default=14)
+    partition.add_argument("--layout", default="auto", help="auto, wide, long or wide-interval")
+    partition.add_argument("--date-column", default="date")
+    partition.add_argument("--value-column", default="kwh")
+    partition.add_argument("--period-column", help="interval number column (1..48), if any")
+    partition.add_argument("--timezone", help="interval data: the utility's time zone")
+    partition.add_argument("--interval-stamps", default="start", help="start or end")
+    partition.add_argument("--max-daily-kwh", type=float, default=100000.0)
 
     serve = commands.add_parser("serve", help="web app and JSON API over a run's models")
     serve.add_argument(
@@ -218,6 +227,13 @@ def _partition(args: argparse.Namespace) -> int:
         id_column=args.id_column,
         label_column=args.label_column,
         min_days=args.min_days,
+        layout=args.layout,
+        date_column=args.date_column,
+        value_column=args.value_column,
+        period_column=args.period_column,
+        timezone=args.timezone,
+        interval_stamps=args.interval_stamps,
+        max_daily_kwh=args.max_daily_kwh,
     )
     for line in report.messages():
         print(line)

@@ -19,6 +19,7 @@ client is given).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import uuid
@@ -37,7 +38,7 @@ from ntl import io as meter_io
 from ntl._version import __version__
 from ntl.artifacts import sha256_file
 from ntl.errors import ArtifactIntegrityError, MeterDataError, MissingArtifactError, ParameterError
-from ntl.frame import ID_COLUMN, LABEL_COLUMN, day_columns
+from ntl.frame import ID_COLUMN, LABEL_COLUMN, build_frame, day_columns
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -263,13 +264,8 @@ def _open_wide(
     file_format = meter_io.detect_file_format(path)
     header = meter_io.read_header(path, file_format)
     meter_io._check_unique_header(header, path)
-    looks_long = all(name in header for name in long_columns)
-    if layout == "long" or (layout == "auto" and looks_long):
-        raise ParameterError(
-            f"{path}: only the wide layout (one row per customer) is converted in pieces; "
-            "a long export (one row per customer and day) has to be pivoted first "
-            "(ntl.io.read_meter_data, then write_frame_partitions)"
-        )
+    if layout != "wide":
+        raise ParameterError(f"{path}: layout {layout!r} is not the wide layout")
     id_name = meter_io._resolve_column(
         header, id_column, meter_io.ID_FALLBACKS, path, required=True
     )
@@ -313,7 +309,9 @@ def _csv_pieces(source: _WideSource, rows: int) -> Iterator[pa.Table]:
             read_options=pacsv.ReadOptions(use_threads=True, block_size=CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
-                column_types=column_types, strings_can_be_null=True
+                column_types=column_types,
+                null_values=list(meter_io.MISSING_STRINGS),  # "Null", "NA", "-" ... as the loader
+                strings_can_be_null=True,
             ),
         )
         yield from _exact_pieces(reader, rows)
@@ -351,7 +349,7 @@ def _parquet_pieces(source: _WideSource, rows: int) -> Iterator[pa.Table]:
 
 
 def _piece_frame(
-    source: _WideSource, table: pa.Table, negative_readings: str
+    source: _WideSource, table: pa.Table, negative_readings: str, max_daily_kwh: float
 ) -> tuple[pd.DataFrame, int]:
     """One piece of the export as a canonical frame, through the loader's own steps."""
     path = source.path
@@ -365,7 +363,7 @@ def _piece_frame(
     else:
         flag = meter_io._no_labels(len(ids))
     return meter_io.canonical_rows(
-        ids, readings, source.dates, flag, negative_readings, path, source.report
+        ids, readings, source.dates, flag, negative_readings, path, source.report, max_daily_kwh
     )
 
 
@@ -381,13 +379,19 @@ def convert_meter_file(
     min_days: int = 14,
     date_column: str = "date",
     value_column: str = "kwh",
+    max_daily_kwh: float = meter_io.MAX_DAILY_KWH,
+    **interval_options: Any,
 ) -> tuple[PartitionedDataset, meter_io.LoadReport]:
-    """Write a wide meter export (CSV, csv.gz or parquet) as a partitioned consumption dataset.
+    """Write a meter export (CSV, csv.gz or parquet; any layout ``ntl.io`` reads) as a
+    partitioned consumption dataset, never holding the whole file.
 
-    The file is streamed in pieces of `rows_per_part` customers (default: about 64 MB of
+    A wide file is streamed in pieces of `rows_per_part` customers (default: about 64 MB of
     readings), each checked and laid out exactly as ``ntl.io.read_meter_data`` would; customer IDs
-    are checked unique across the whole file from an 8-byte hash per customer. Returns the dataset
-    and the loader's report summed over the pieces.
+    are checked unique across the whole file from an 8-byte hash per customer. A long or
+    wide-interval file (rows of readings, a customer's rows anywhere in the file) goes through
+    `convert_rows_file`; `interval_options` (period_column, day_code_origin, timezone,
+    interval_stamps, max_missing_share) are the loader's. Returns the dataset and the loader's
+    report summed over the pieces.
     """
     path = Path(path)
     if negative_readings not in meter_io.NEGATIVE_POLICIES:
@@ -395,7 +399,30 @@ def convert_meter_file(
             f"negative_readings must be one of {meter_io.NEGATIVE_POLICIES}, "
             f"got {negative_readings!r}"
         )
-    source = _open_wide(path, id_column, label_column, layout, (date_column, value_column))
+    if not (isinstance(max_daily_kwh, (int, float)) and max_daily_kwh > 0):
+        raise MeterDataError(f"max_daily_kwh must be a number > 0, got {max_daily_kwh!r}")
+    if layout not in meter_io.LAYOUTS:
+        raise MeterDataError(f"layout must be one of {meter_io.LAYOUTS}, got {layout!r}")
+    unknown = set(interval_options) - set(INTERVAL_OPTIONS)
+    if unknown:
+        raise ParameterError(f"convert_meter_file: unknown option(s) {sorted(unknown)}")
+    resolved = _resolve_layout(path, layout, id_column, label_column, date_column, value_column)
+    if resolved != "wide":
+        return convert_rows_file(
+            path,
+            root,
+            layout=resolved,
+            rows_per_part=rows_per_part,
+            id_column=id_column,
+            label_column=label_column,
+            negative_readings=negative_readings,
+            min_days=min_days,
+            date_column=date_column,
+            value_column=value_column,
+            max_daily_kwh=max_daily_kwh,
+            **interval_options,
+        )
+    source = _open_wide(path, id_column, label_column, "wide", (date_column, value_column))
     meter_io.check_history_length(path, len(source.dates), min_days)
     rows = rows_per_part or default_part_rows(len(source.dates))
     pieces = _parquet_pieces if source.file_format == "parquet" else _csv_pieces
@@ -406,7 +433,7 @@ def convert_meter_file(
     calendar: dict[str, Any] = {}
     with DatasetWriter(root, "consumption") as writer:
         for table in pieces(source, rows):
-            frame, piece_missing = _piece_frame(source, table, negative_readings)
+            frame, piece_missing = _piece_frame(source, table, negative_readings, max_daily_kwh)
             if not len(frame):
                 continue
             hashes.append(pd.util.hash_array(frame.index.to_numpy(dtype=object)))
@@ -427,6 +454,259 @@ def convert_meter_file(
         report.n_unlabeled = labels["unlabeled"]
         report.missing_fraction = n_missing / (n_customers * calendar["n_days"])
         info = {**calendar, "source": str(path), "labels": labels}
+        writer.commit(parts, info | {"dropped_ids": list(report.dropped_ids)})
+    return open_dataset(root, "consumption"), report
+
+
+# ---------------------------------------------------------------------------------------------
+# From a long or wide-interval export (rows of readings), in pieces
+
+INTERVAL_OPTIONS = (
+    "period_column",
+    "day_code_origin",
+    "timezone",
+    "interval_stamps",
+    "max_missing_share",
+)
+PIECE_FILE_ROWS = 16_000_000  # rows of the export per part (about 400 MB of loader work)
+HASH_MERGE_BATCHES = 64  # batches between merges of the distinct-ID hashes
+
+
+def _resolve_layout(
+    path: Path,
+    layout: str,
+    id_column: str,
+    label_column: str | None,
+    date_column: str,
+    value_column: str,
+) -> str:
+    """The layout ``ntl.io.read_meter_data`` would read `path` with (``detect_layout`` on auto)."""
+    if layout != "auto":
+        return layout
+    header = meter_io.read_header(path, meter_io.detect_file_format(path))
+    return meter_io.detect_layout(header, date_column, value_column, id_column, label_column)
+
+
+def _row_batches(path: Path, file_format: str) -> Iterator[pa.RecordBatch]:
+    """The export's rows, block by block: CSV as text (the loader parses it again, as it parses
+    the file), parquet in its stored types."""
+    if file_format == "parquet":
+        try:
+            yield from pq.ParquetFile(path).iter_batches(batch_size=1 << 18)
+        except (pa.ArrowException, OSError) as exc:
+            raise MeterDataError(f"{path}: unreadable or corrupt parquet file ({exc})") from exc
+        return
+    header = meter_io.read_header(path, file_format)
+    delimiter = meter_io.csv_delimiter(meter_io._first_line(path, file_format))
+    try:
+        yield from pacsv.open_csv(
+            pa.input_stream(path, compression="gzip" if file_format == "csv.gz" else None),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        raise MeterDataError(f"{path}: cannot read the file as CSV ({exc})") from None
+
+
+def _id_hashes(batch: pa.RecordBatch, id_name: str) -> np.ndarray:
+    """An 8-byte hash of each row's customer ID (as text)."""
+    ids = batch.column(id_name).cast(pa.string()).to_numpy(zero_copy_only=False)
+    return pd.util.hash_array(ids.astype(object))
+
+
+def _distinct_hashes(path: Path, file_format: str, id_name: str) -> tuple[np.ndarray, int]:
+    """Sorted distinct ID hashes of the export (8 bytes a customer) and its number of rows."""
+    merged = np.empty(0, dtype=np.uint64)
+    pending: list[np.ndarray] = []
+    n_rows = 0
+    for batch in _row_batches(path, file_format):  # blocks of the file, never the whole file
+        n_rows += batch.num_rows
+        pending.append(np.unique(_id_hashes(batch, id_name)))
+        if len(pending) >= HASH_MERGE_BATCHES:
+            merged = np.unique(np.concatenate([merged, *pending]))
+            pending = []
+    return np.unique(np.concatenate([merged, *pending])), n_rows
+
+
+class _PieceFiles:
+    """One file per part in a hidden folder: the export's rows routed by customer, written in
+    the export's own format (text CSV stays text), so the loader reads each as it reads the file."""
+
+    def __init__(self, folder: Path, file_format: str, schema: pa.Schema) -> None:
+        self.folder, self.schema = folder, schema
+        self.suffix = "parquet" if file_format == "parquet" else "csv"
+        self.writers: dict[int, Any] = {}
+
+    def path(self, piece: int) -> Path:
+        return self.folder / f"piece-{piece:05d}.{self.suffix}"
+
+    def write(self, piece: int, table: pa.Table) -> None:
+        writer = self.writers.get(piece)
+        if writer is None:
+            if self.suffix == "parquet":
+                writer = pq.ParquetWriter(self.path(piece), self.schema)
+            else:
+                options = pacsv.WriteOptions(quoting_style="needed")
+                writer = pacsv.CSVWriter(self.path(piece), self.schema, write_options=options)
+            self.writers[piece] = writer
+        writer.write_table(table.cast(self.schema))
+
+    def close(self) -> list[int]:
+        """Close every file; the pieces written, in order."""
+        for writer in self.writers.values():
+            writer.close()
+        return sorted(self.writers)
+
+
+def _route_rows(
+    path: Path, file_format: str, id_name: str, distinct: np.ndarray, rows: int, folder: Path
+) -> list[Path]:
+    """Write each row into the piece of its customer: customers in hash order, `rows` a piece."""
+    files: _PieceFiles | None = None
+    for batch in _row_batches(path, file_format):  # blocks of the file
+        table = pa.Table.from_batches([batch])
+        piece = np.searchsorted(distinct, _id_hashes(batch, id_name)) // rows
+        order = np.argsort(piece, kind="stable")
+        table, piece = table.take(pa.array(order)), piece[order]
+        starts = np.flatnonzero(np.r_[True, piece[1:] != piece[:-1]])
+        ends = np.r_[starts[1:], len(piece)]
+        if files is None:
+            files = _PieceFiles(folder, file_format, table.schema)
+        for start, end in zip(starts, ends, strict=True):  # pieces in this block
+            files.write(int(piece[start]), table.slice(start, end - start))
+    if files is None:
+        raise MeterDataError(f"{path}: has a header but no rows")
+    return [files.path(piece) for piece in files.close()]
+
+
+def _on_calendar(frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """A part's canonical frame on the dataset's whole calendar (NaN before and after its own)."""
+    own = day_columns(frame)
+    if own == [f"{d:%Y-%m-%d}" for d in dates]:
+        return frame
+    offset = dates.get_loc(pd.Timestamp(own[0]))
+    readings = np.full((len(frame), len(dates)), np.nan, dtype=np.float32)
+    readings[:, offset : offset + len(own)] = frame[own].to_numpy(dtype=np.float32)
+    return build_frame(frame.index, readings, dates[0], flag=frame[LABEL_COLUMN].array)
+
+
+def _sum_reports(reports: Sequence[meter_io.LoadReport], path: Path) -> meter_io.LoadReport:
+    """The pieces' reports as one: counts summed, lists joined, the rest from the first."""
+    total = dataclasses.replace(
+        reports[0],
+        source=str(path),
+        file_format=meter_io.detect_file_format(path),
+        dropped_ids=[],
+        calendar_days_inserted=max(r.calendar_days_inserted for r in reports),
+    )
+    for name in (
+        "negative_readings_set_missing",
+        "implausible_readings_set_missing",
+        "implausible_customers",
+        "all_missing_customers_dropped",
+    ):
+        setattr(total, name, sum(getattr(r, name) for r in reports))
+    total.dropped_ids = [c for r in reports for c in r.dropped_ids]
+    total.implausible_example = next(
+        (r.implausible_example for r in reports if r.implausible_example), ""
+    )
+    if total.interval is not None:
+        counts = [f.name for f in dataclasses.fields(total.interval) if f.type in ("int", int)]
+        summed = {n: sum(getattr(r.interval, n) for r in reports) for n in counts}
+        summed["daylight_saving_days"] = max(r.interval.daylight_saving_days for r in reports)
+        total.interval = dataclasses.replace(total.interval, **summed)
+    return total
+
+
+def convert_rows_file(
+    path: str | Path,
+    root: str | Path,
+    *,
+    layout: str,
+    rows_per_part: int | None = None,
+    id_column: str = ID_COLUMN,
+    label_column: str | None = LABEL_COLUMN,
+    negative_readings: str = "missing",
+    min_days: int = 14,
+    date_column: str = "date",
+    value_column: str = "kwh",
+    max_daily_kwh: float = meter_io.MAX_DAILY_KWH,
+    **interval_options: Any,
+) -> tuple[PartitionedDataset, meter_io.LoadReport]:
+    """A long or wide-interval export (daily or interval rows) as a partitioned dataset.
+
+    A customer's rows may be anywhere in the file, so it is read twice, block by block: first
+    the distinct customer IDs (an 8-byte hash each), then every row is routed into the piece of
+    its customer (`rows_per_part` customers a piece; by default as many as make about
+    PIECE_FILE_ROWS rows of the file). Each piece is then read by ``ntl.io.read_meter_data``
+    itself, so interval days, daylight saving, completeness, missing strings and every check
+    are the loader's, and put on the whole file's calendar. Memory: one piece's rows.
+    Customer IDs are compared as written (a file with `C1` and ` C1` has two customers here,
+    which the duplicate check then names).
+    """
+    path = Path(path)
+    if layout not in ("long", "wide-interval"):
+        raise ParameterError(
+            f"convert_rows_file: layout must be long or wide-interval, got {layout!r}"
+        )
+    file_format = meter_io.detect_file_format(path)
+    header = meter_io.read_header(path, file_format)
+    meter_io._check_unique_header(header, path)
+    id_name = meter_io._resolve_column(
+        header, id_column, meter_io.ID_FALLBACKS, path, required=True
+    )
+    options = dict(
+        layout=layout, id_column=id_column, label_column=label_column, date_column=date_column,
+        value_column=value_column, negative_readings=negative_readings, min_days=1,
+        max_daily_kwh=max_daily_kwh, **interval_options,
+    )  # fmt: skip
+    scratch = Path(root).parent / f".{Path(root).name}.rows-{uuid.uuid4().hex[:8]}"
+    with DatasetWriter(root, "consumption") as writer:
+        try:
+            scratch.mkdir(parents=True)
+            distinct, n_rows = _distinct_hashes(path, file_format, id_name)
+            rows = rows_per_part or max(
+                MIN_PART_ROWS, PIECE_FILE_ROWS // max(1, n_rows // max(len(distinct), 1))
+            )
+            pieces = _route_rows(path, file_format, id_name, distinct, rows, scratch)
+            reports, firsts, lasts, parts = [], [], [], []
+            for piece in pieces:  # parts, not customers
+                frame, report = meter_io.read_meter_data(piece, **options)
+                piece.unlink()
+                reports.append(report)
+                days = day_columns(frame)
+                firsts.append(days[0])
+                lasts.append(days[-1])
+                parts.append(write_part(writer.staging, len(parts), frame))
+            dates = pd.date_range(min(firsts), max(lasts), freq="D")
+            meter_io.check_history_length(path, len(dates), min_days)
+            hashes, labels = [], {"theft": 0, "normal": 0, "unlabeled": 0}
+            n_missing = 0
+            for position, part in enumerate(parts):  # parts: onto the whole calendar
+                frame = _on_calendar(read_part(writer.staging, part), dates)
+                parts[position] = write_part(writer.staging, position, frame)
+                hashes.append(pd.util.hash_array(frame.index.to_numpy(dtype=object)))
+                flag = frame[LABEL_COLUMN]
+                labels["theft"] += int((flag == 1).sum())
+                labels["normal"] += int((flag == 0).sum())
+                labels["unlabeled"] += int(flag.isna().sum())
+                n_missing += int(np.isnan(frame[day_columns(frame)].to_numpy()).sum())
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        _check_unique_ids(np.concatenate(hashes), writer.staging, parts, path)
+        report = _sum_reports(reports, path)
+        n_customers = int(sum(part["customers"] for part in parts))
+        calendar = {"first_day": f"{dates[0]:%Y-%m-%d}", "last_day": f"{dates[-1]:%Y-%m-%d}"}
+        report.n_customers, report.n_days = n_customers, len(dates)
+        report.days_in_file = max(r.days_in_file for r in reports)
+        report.first_day, report.last_day = calendar["first_day"], calendar["last_day"]
+        report.n_theft, report.n_normal = labels["theft"], labels["normal"]
+        report.n_unlabeled = labels["unlabeled"]
+        report.missing_fraction = n_missing / (n_customers * len(dates))
+        info = {**calendar, "n_days": len(dates), "source": str(path), "labels": labels}
         writer.commit(parts, info | {"dropped_ids": list(report.dropped_ids)})
     return open_dataset(root, "consumption"), report
 
