@@ -65,7 +65,10 @@ def test_the_notebooks_say_which_path_ran(dask_run):
         found = re.search(r"Ran on Dask at tcp://127\.0\.0\.1:\d+: (\d+) workers", said[name])
         assert found, name
         assert int(found.group(1)) == workers
-    assert "Dask path (dask_scheduler='local')" in said["03_modeling"]
+    assert (
+        "Dask path (dask_scheduler='local'): the readings stay in consumption.parts/"
+        in said["03_modeling"]
+    )
     assert "fitted on them here, in memory" in said["03_modeling"]
     assert "the readings stay in 3 parquet parts" in said["01_data_generation_eda"]
     assert f"seeded sample of {N_CUSTOMERS:,} of {N_CUSTOMERS:,} customers" in said[NOTEBOOKS[0]]
@@ -127,3 +130,42 @@ def test_a_replaced_parts_folder_is_refused(dask_run, tmp_path):
     listing.write_text(listing.read_text().replace('"synthetic": true', '"synthetic": false'))
     with pytest.raises(ArtifactIntegrityError, match="is not the dataset"):
         read_consumption(ArtifactStore(copy, notebook="reader"))
+
+
+def test_the_run_folder_serves_the_scorer_tracking_and_outcomes(dask_run, tmp_path):
+    """What reads a run folder after the chain works on one whose readings are parts."""
+    from ntl.models import load_model_bundle
+    from ntl.outcomes import known_customers
+    from ntl.score import score_input
+    from ntl.tracking import data_sha256
+
+    artifacts, _ = dask_run
+    store = ArtifactStore(artifacts, notebook="reader")
+    frame = read_consumption(store).read_all()
+    path = tmp_path / "new.parquet"
+    frame.iloc[:300].to_parquet(path)
+    scored = score_input(path, artifacts)
+    ranked = scored.inspection_list.set_index("CONS_NO")
+    preprocessed = store.read_parquet("preprocessed.parquet").iloc[:300]
+    expected = load_model_bundle(store).score(preprocessed)["risk_score"]
+    np.testing.assert_allclose(ranked.loc[expected.index, "risk_score"], expected, rtol=1e-6)
+    assert list(known_customers(artifacts)) == list(frame.index)
+    assert (
+        data_sha256(artifacts, {"source": "synthetic"})
+        == store.record(CONSUMPTION_LISTING)["sha256"]
+    )
+
+
+def test_a_rerun_in_memory_retires_the_parts(dask_run, tmp_path):
+    """01 rerun in memory into the folder: its first write retires the listing and the parts
+    folder it pinned, so no reading of the Dask run is left to mix with the new one."""
+    import shutil
+
+    artifacts, _ = dask_run
+    shutil.copytree(artifacts, tmp_path / "artifacts")
+    smoke_run(tmp_path, stop="01")
+    store = ArtifactStore(tmp_path / "artifacts")
+    assert store.exists("consumption.parquet")
+    assert not store.exists(CONSUMPTION_LISTING)
+    assert not (tmp_path / "artifacts" / CONSUMPTION_PARTS).exists()
+    assert not store.exists("preprocessed.parquet")  # later notebooks' outputs retired too

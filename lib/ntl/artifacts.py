@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -89,6 +90,10 @@ _PRODUCERS = {
         )
     },
 }
+
+
+# Artifacts that pin a folder of parquet parts (the Dask path); the folder goes with them.
+DATASET_FOLDERS = {"consumption_dataset.json": "consumption.parts"}
 
 
 def producer_of(name: str) -> str | None:
@@ -232,6 +237,8 @@ class ArtifactStore:
                 if later and entry.get("session") != self.session:
                     with contextlib.suppress(FileNotFoundError):
                         self.path(name).unlink()
+                    if name in DATASET_FOLDERS:  # the folder of parts its listing pinned
+                        shutil.rmtree(self.root / DATASET_FOLDERS[name], ignore_errors=True)
                     del manifest["artifacts"][name]
                     removed.append(name)
         return removed

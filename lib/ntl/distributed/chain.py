@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ntl.artifacts import DATASET_FOLDERS
 from ntl.distributed.partitions import (
     DATASET_FILE,
     PartitionedDataset,
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     from ntl.distributed.preprocess import DistributedPreprocessing
     from ntl.preprocess import PreprocessConfig
 
-CONSUMPTION_PARTS = "consumption.parts"  # folder of the run's readings on the Dask path
-CONSUMPTION_LISTING = "consumption_dataset.json"  # the artifact that pins it
+CONSUMPTION_LISTING = "consumption_dataset.json"  # the artifact that pins the run's readings
+CONSUMPTION_PARTS = DATASET_FOLDERS[CONSUMPTION_LISTING]  # their folder (retired with it)
 PREPROCESSED_PARTS = ".preprocessed.parts"  # stage 02's parts, gathered and removed
 EDA_SAMPLE = 20_000  # customers notebook 01 gathers for its summary and figures
 

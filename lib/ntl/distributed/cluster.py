@@ -238,7 +238,7 @@ def path_note(dask_scheduler: str | None) -> str:
     if not parse_scheduler(dask_scheduler).distributed:
         return "Ran in memory on this machine (dask_scheduler empty)."
     return (
-        f"Dask path (dask_scheduler={dask_scheduler!r}): the readings stay in the workers' parts; "
-        "02 gathered the features (about 30 numbers a customer), and the models below are "
-        "fitted on them here, in memory, exactly as on the in-memory path."
+        f"Dask path (dask_scheduler={dask_scheduler!r}): the readings stay in "
+        "consumption.parts/; 02 gathered the features (about 30 numbers a customer), and the "
+        "models below are fitted on them here, in memory, exactly as on the in-memory path."
     )
