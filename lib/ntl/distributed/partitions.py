@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -512,9 +513,10 @@ def _row_batches(path: Path, file_format: str) -> Iterator[pa.RecordBatch]:
 
 
 def _id_hashes(batch: pa.RecordBatch, id_name: str) -> np.ndarray:
-    """An 8-byte hash of each row's customer ID (as text)."""
-    ids = batch.column(id_name).cast(pa.string()).to_numpy(zero_copy_only=False)
-    return pd.util.hash_array(ids.astype(object))
+    """An 8-byte hash of each row's customer ID, as text trimmed of whitespace (the loader's
+    IDs: ` C1` and `C1` are one customer, so their rows go to one piece)."""
+    ids = pc.utf8_trim_whitespace(batch.column(id_name).cast(pa.string()))
+    return pd.util.hash_array(ids.to_numpy(zero_copy_only=False).astype(object))
 
 
 def _distinct_hashes(path: Path, file_format: str, id_name: str) -> tuple[np.ndarray, int]:
@@ -644,8 +646,6 @@ def convert_rows_file(
     PIECE_FILE_ROWS rows of the file). Each piece is then read by ``ntl.io.read_meter_data``
     itself, so interval days, daylight saving, completeness, missing strings and every check
     are the loader's, and put on the whole file's calendar. Memory: one piece's rows.
-    Customer IDs are compared as written (a file with `C1` and ` C1` has two customers here,
-    which the duplicate check then names).
     """
     path = Path(path)
     if layout not in ("long", "wide-interval"):
