@@ -243,6 +243,7 @@ def test_convert_a_long_daily_file_in_pieces_equals_the_loader(tmp_path, monkeyp
     frame, _ = generate_consumption(500, n_days=30, seed=4)
     frame.iloc[1:, 1] = np.nan  # the first day read by one customer only:
     frame.iloc[:-1, -1] = np.nan  # most pieces have a shorter calendar of their own
+    frame.iloc[[3, 400], 5] = 2e5  # implausible readings (above max_daily_kwh) in two pieces
     rows = long_daily_rows(frame, seed=1)
     path = tmp_path / "long.csv"
     padded = rows["customer_id"] == frame.index[7]
@@ -267,8 +268,12 @@ def test_convert_a_long_daily_file_in_pieces_equals_the_loader(tmp_path, monkeyp
     got = dataset.read_all()
     pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index(), check_index_type=False)
     assert dataset.info["first_day"] == expected_report.first_day == "2014-01-01"
-    for name in ("n_customers", "n_days", "n_theft", "n_normal", "layout", "file_format"):
+    for name in (
+        "n_customers", "n_days", "n_theft", "n_normal", "layout", "file_format",
+        "implausible_readings_set_missing", "implausible_customers", "implausible_by_customer",
+    ):  # fmt: skip
         assert getattr(report, name) == getattr(expected_report, name), name
+    assert report.implausible_by_customer == {frame.index[3]: 1, frame.index[400]: 1}
     assert report.missing_fraction == pytest.approx(expected_report.missing_fraction)
     assert not list(tmp_path.glob(".parts*"))  # the pieces and the staging are gone
 
@@ -544,12 +549,14 @@ def test_scores_and_ranking_equal_the_in_memory_path(
     tmp_path, consumption, trained, client, reasons_for_top
 ):
     from ntl.distributed.scoring import score_partitions, write_ranked_list
-    from ntl.risk import build_inspection_list
+    from ntl.risk import KNOWN_TIER, build_inspection_list, known_thieves, with_known_cases
     from ntl.thresholds import assign_tiers
 
     bundle, frame, thresholds = trained["bundle"], trained["frame"], trained["thresholds"]
     scores = bundle.score(frame)
-    tiers = assign_tiers(scores["risk_score"], thresholds)
+    known = known_thieves(frame["FLAG"])  # as ntl.score.score_consumption: cases, not leads
+    tiers = assign_tiers(scores["risk_score"], thresholds).astype(str).where(~known, KNOWN_TIER)
+    assert known.sum() > 100
     last_day = pd.Timestamp(consumption.info["last_day"])
     expected = build_inspection_list(
         frame,
@@ -561,6 +568,7 @@ def test_scores_and_ranking_equal_the_in_memory_path(
         reasons_for_top=reasons_for_top,
         consumption=consumption.read_all(),  # last_reading and the recent window, as ntl score
     )
+    expected = with_known_cases(expected, known)
     result = score_partitions(
         client,
         consumption,

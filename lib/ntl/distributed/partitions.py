@@ -455,7 +455,7 @@ def convert_meter_file(
         report.n_unlabeled = labels["unlabeled"]
         report.missing_fraction = n_missing / (n_customers * calendar["n_days"])
         info = {**calendar, "source": str(path), "labels": labels}
-        writer.commit(parts, info | {"dropped_ids": list(report.dropped_ids)})
+        writer.commit(parts, info | _load_notes(report))
     return open_dataset(root, "consumption"), report
 
 
@@ -603,6 +603,11 @@ def _sum_reports(reports: Sequence[meter_io.LoadReport], path: Path) -> meter_io
         file_format=meter_io.detect_file_format(path),
         dropped_ids=[],
         calendar_days_inserted=max(r.calendar_days_inserted for r in reports),
+        implausible_by_customer={
+            customer: count
+            for r in reports
+            for customer, count in r.implausible_by_customer.items()
+        },
     )
     for name in (
         "negative_readings_set_missing",
@@ -707,8 +712,17 @@ def convert_rows_file(
         report.n_unlabeled = labels["unlabeled"]
         report.missing_fraction = n_missing / (n_customers * len(dates))
         info = {**calendar, "n_days": len(dates), "source": str(path), "labels": labels}
-        writer.commit(parts, info | {"dropped_ids": list(report.dropped_ids)})
+        writer.commit(parts, info | _load_notes(report))
     return open_dataset(root, "consumption"), report
+
+
+def _load_notes(report: meter_io.LoadReport) -> dict[str, Any]:
+    """What the loader changed that later steps need: customers dropped for having no reading
+    (scored as such) and implausible readings per customer (their quality is LOW)."""
+    return {
+        "dropped_ids": list(report.dropped_ids),
+        "implausible_by_customer": dict(report.implausible_by_customer),
+    }
 
 
 def _check_unique_ids(

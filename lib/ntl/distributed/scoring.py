@@ -52,16 +52,25 @@ def score_part(
     preprocessor: Preprocessor | None,
     bundle: ModelBundle,
     thresholds: Mapping[str, Any],
+    implausible: Mapping[str, int] | None = None,
 ) -> ScoredPart:
-    """Preprocess (unless the part already is), score and tier one part."""
-    from ntl.frame import last_reading_dates
-    from ntl.risk import history_days
+    """Preprocess (unless the part already is), score and tier one part, as
+    ``ntl.score.score_consumption`` does: the input's known thieves (FLAG 1) get KNOWN_TIER;
+    `implausible` (CONS_NO -> readings set missing above max_daily_kwh) flags quality."""
+    from ntl.frame import LABEL_COLUMN, last_reading_dates
+    from ntl.risk import KNOWN_TIER, history_days, known_thieves
     from ntl.thresholds import assign_tiers
 
     frame = read_part(root, part)
-    preprocessed = frame if preprocessor is None else preprocessor.transform(frame)
+    if preprocessor is None:
+        preprocessed = frame
+    else:
+        preprocessed = preprocessor.transform(frame, implausible=implausible)
     scores = own_copy(bundle).score(preprocessed)
     tiers = assign_tiers(scores["risk_score"], dict(thresholds))
+    known = known_thieves(preprocessed[LABEL_COLUMN])  # the input's FLAG 1: cases, not leads
+    if known.any():
+        tiers = tiers.astype(str).where(~known, KNOWN_TIER)
     if preprocessor is None:
         return ScoredPart(preprocessed, scores, tiers)
     return ScoredPart(preprocessed, scores, tiers, last_reading_dates(frame), history_days(frame))
@@ -79,20 +88,26 @@ def for_scoring(bundle: ModelBundle) -> ModelBundle:
     return dataclasses.replace(bundle, baselines={})
 
 
-def risk_scores(scored: ScoredPart) -> np.ndarray:
-    """The part's risk scores, all the client needs for the global ranking."""
-    return scored.scores["risk_score"].to_numpy(dtype=np.float64)
+def rank_keys(scored: ScoredPart) -> tuple[np.ndarray, np.ndarray]:
+    """The part's risk scores and known-case flags: all the client needs for the global ranking."""
+    from ntl.risk import KNOWN_TIER
+
+    known = scored.tiers.astype(str).to_numpy() == KNOWN_TIER
+    return scored.scores["risk_score"].to_numpy(dtype=np.float64), known
 
 
-def global_ranks(scores_per_part: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Per part, each customer's 1-based rank in the whole population (``rank_order``'s order:
-    highest risk first, ties in part order then row order, as in one concatenated frame)."""
+def global_ranks(keys_per_part: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Per part, each customer's 1-based rank in the whole list: the customers to inspect by
+    risk (``rank_order``: highest first, ties in part then row order, as in one concatenated
+    frame), then the known cases by risk (``ntl.risk.with_known_cases``' order)."""
     from ntl.evaluate import rank_order
 
-    order = rank_order(np.concatenate(scores_per_part))
+    order = rank_order(np.concatenate([keys[0] for keys in keys_per_part]))
+    known = np.concatenate([keys[1] for keys in keys_per_part])[order]
+    order = np.concatenate([order[~known], order[known]])
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(1, len(order) + 1)
-    edges = np.cumsum([0, *(len(s) for s in scores_per_part)])
+    edges = np.cumsum([0, *(len(keys[0]) for keys in keys_per_part)])
     return [ranks[start:stop] for start, stop in zip(edges[:-1], edges[1:], strict=True)]
 
 
@@ -112,7 +127,15 @@ def list_part(
     of the whole population (``rows_to_explain``'s rule, applied to global ranks).
     """
     from ntl.explain import customer_reasons
-    from ntl.risk import inspection_list, phrase_config, rows_to_explain, with_last_reading
+    from ntl.frame import LABEL_COLUMN
+    from ntl.risk import (
+        inspection_list,
+        known_thieves,
+        phrase_config,
+        rows_to_explain,
+        with_known_cases,
+        with_last_reading,
+    )
 
     if reasons_for_top is None:
         explained = rows_to_explain(scored.scores, scored.tiers, None)
@@ -128,6 +151,7 @@ def list_part(
     ranked = inspection_list(scored.preprocessed, scored.scores, scored.tiers, reasons)
     if scored.last_readings is not None:  # as build_inspection_list gives the in-memory list
         ranked = with_last_reading(ranked, scored.last_readings)
+    ranked = with_known_cases(ranked, known_thieves(scored.preprocessed[LABEL_COLUMN]))
     ranked["rank"] = np.sort(ranks)  # a part's own order is the global order restricted to it
     return ranked
 
@@ -192,6 +216,7 @@ def score_partitions(
     reasons_for_top: int | None = None,
     drift_baseline: Mapping[str, Any] | None = None,
     preprocessing: PreprocessConfig | None = None,
+    implausible: Mapping[str, int] | None = None,
 ) -> DistributedScores:
     """Score every customer of `dataset` (consumption with `preprocessor`, or preprocessed).
 
@@ -216,8 +241,9 @@ def score_partitions(
         [shared_preprocessor] * n_parts,
         [shared_bundle] * n_parts,
         [dict(thresholds)] * n_parts,
+        implausible=dict(implausible or {}),
     )
-    ranks = global_ranks(client.gather(client.map(risk_scores, scored)))
+    ranks = global_ranks(client.gather(client.map(rank_keys, scored)))
     last_day = pd.Timestamp(dataset.info["last_day"])
     baseline_features = drift_baseline["features"] if drift_baseline else None
     phrase_config = preprocessing or (
@@ -390,6 +416,7 @@ def score_file_distributed(
                 preprocessor=loaded.preprocessor,
                 reasons_for_top=reasons_for_top,
                 drift_baseline=loaded.drift_baseline,
+                implausible=dataset.info.get("implausible_by_customer", {}),
             )
             top, in_sample = write_ranked_list(
                 client,
