@@ -462,6 +462,22 @@ def test_split_first_and_clustering_fitted_on_training_customers_only(
     assert whole.preprocessor.fitted_on["customers"] == N_CUSTOMERS  # no split: every customer
 
 
+def test_implausible_readings_flag_quality_on_the_cluster(tmp_path, consumption, client):
+    from ntl.preprocess import IMPLAUSIBLE_REASON
+
+    config = PreprocessConfig(k_range=(2, 3), silhouette_sample_size=500)
+    frame = consumption.read_all()
+    implausible = {frame.index[5]: 2, frame.index[2500]: 1}  # in the first and the fourth part
+    result = preprocess_partitions(
+        client, consumption, tmp_path / "pre", config, 42, implausible=implausible
+    )
+    expected = describe_customers(frame, config, implausible=implausible).quality
+    pd.testing.assert_frame_equal(result.quality, expected, check_index_type=False)
+    flagged = result.quality.loc[list(implausible)]
+    assert (flagged["quality_flag"] == "LOW").all()
+    assert flagged["quality_reason"].str.contains(IMPLAUSIBLE_REASON, regex=False).all()
+
+
 def test_fit_on_masks_are_checked(tmp_path, consumption, client):
     config = PreprocessConfig(k_range=(2, 3), silhouette_sample_size=500)
     with pytest.raises(ParameterError, match="fit_on has 1 masks for 5 parts"):
