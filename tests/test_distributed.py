@@ -785,3 +785,58 @@ def test_a_failing_part_leaves_no_dataset(tmp_path, client):
             client=client,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ the notebooks' helpers
+
+
+def test_chain_helpers_gather_what_the_notebooks_show(consumption, client):
+    from ntl.distributed import chain as nb_chain
+    from ntl.frame import day_index, labels, last_reading_dates
+
+    frame = consumption.read_all()
+    rows = nb_chain.sample_rows(N_CUSTOMERS, 500, seed=7)
+    np.testing.assert_array_equal(  # the draw notebook 02 makes on the in-memory path
+        rows, np.sort(np.random.default_rng(7).permutation(N_CUSTOMERS)[:500])
+    )
+    pd.testing.assert_frame_equal(nb_chain.take_rows(client, consumption, rows), frame.iloc[rows])
+    assert len(nb_chain.take_rows(client, consumption, np.array([], dtype=int))) == 0
+    wanted = [frame.index[2999], frame.index[0], frame.index[1400]]  # across parts, any order
+    pd.testing.assert_frame_equal(
+        nb_chain.take_customers(client, consumption, wanted), frame.loc[wanted]
+    )
+    with pytest.raises(ArtifactIntegrityError, match=r"no readings for \['nobody'\]"):
+        nb_chain.take_customers(client, consumption, ["nobody"])
+    pd.testing.assert_series_equal(nb_chain.gather_labels(client, consumption), labels(frame))
+    pd.testing.assert_series_equal(
+        nb_chain.gather_last_readings(client, consumption), last_reading_dates(frame)
+    )
+    empty = nb_chain.calendar_frame(consumption)
+    assert len(empty) == 0 and list(empty.columns) == list(frame.columns)
+    assert nb_chain.calendar(consumption).equals(day_index(frame))
+    split = pd.DataFrame({"split": "test"}, index=frame.index)
+    split.iloc[[1, 701, 2999], 0] = "train"
+    masks = nb_chain.training_masks_of(split, consumption, frame.index)
+    assert [int(m.sum()) for m in masks] == [1, 1, 0, 0, 1]
+    assert nb_chain.sample_note(consumption, 500).startswith(
+        "Dask path: the readings stay in 5 parquet parts ("
+    )
+
+
+def test_convert_run_pins_the_parts_in_the_run_folder(tmp_path):
+    from ntl.artifacts import ArtifactStore
+    from ntl.distributed import chain as nb_chain
+
+    frame, _ = generate_consumption(300, n_days=20, seed=4)
+    path = tmp_path / "export.csv"
+    sgcc_layout(frame).to_csv(path, float_format="%.2f")
+    store = ArtifactStore(tmp_path / "run", notebook="01_data_generation_eda")
+    dataset, report = nb_chain.convert_run(store, path, rows_per_part=120, min_days=14)
+    assert report.n_customers == 300 and dataset.part_rows == [120, 120, 60]
+    assert dataset.root == tmp_path / "run" / nb_chain.CONSUMPTION_PARTS
+    reader = ArtifactStore(tmp_path / "run", notebook="02_preprocessing_clustering")
+    again = nb_chain.read_consumption(reader)
+    pd.testing.assert_frame_equal(
+        again.read_all(), read_meter_data(path)[0], check_index_type=False
+    )
+    assert nb_chain.CONSUMPTION_LISTING in reader._lineage()  # an input like any artifact
