@@ -169,3 +169,24 @@ def test_a_rerun_in_memory_retires_the_parts(dask_run, tmp_path):
     assert not store.exists(CONSUMPTION_LISTING)
     assert not (tmp_path / "artifacts" / CONSUMPTION_PARTS).exists()
     assert not store.exists("preprocessed.parquet")  # later notebooks' outputs retired too
+
+
+def test_monitor_reads_the_training_readings_from_the_parts(dask_run, tmp_path, monkeypatch):
+    from ntl import cli
+    from ntl.monitor import reading_shares
+
+    monkeypatch.setenv("NTL_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("NTL_TRACKING", "0")
+    artifacts, _ = dask_run
+    frame = read_consumption(ArtifactStore(artifacts, notebook="reader")).read_all()
+    month = tmp_path / "month.parquet"
+    frame.iloc[:1000].to_parquet(month)
+    out = tmp_path / "report"
+    assert cli.main(["monitor", str(month), "--artifacts", str(artifacts), "--out", str(out)]) in (
+        0,
+        3,
+    )
+    report = json.loads((out / "monitor.json").read_text())
+    assert report["readings"]["training"] == pytest.approx(reading_shares(frame))
+    assert report["customers"]["n_trained"] == N_CUSTOMERS
+    assert report["customers"]["vanished"] == N_CUSTOMERS - 1000

@@ -65,16 +65,40 @@ class MonitorThresholds:
             raise ParameterError("--high-tier-ratio-low must not exceed --high-tier-ratio-high")
 
 
-def reading_shares(consumption: pd.DataFrame) -> dict[str, float]:
-    """Share of missing readings and of zero readings (among present ones) of a consumption frame."""
+def reading_counts(consumption: pd.DataFrame) -> np.ndarray:
+    """Readings of a consumption frame: cells (customers x days), present ones, zero ones."""
     days = day_index(consumption)
     values = consumption[[f"{d:%Y-%m-%d}" for d in days]].to_numpy(dtype=np.float32)
-    present = ~np.isnan(values)
-    n_present = int(present.sum())
+    present = int((~np.isnan(values)).sum())
+    return np.array([values.size, present, int((values == 0).sum())], dtype=np.int64)
+
+
+def shares_of_counts(counts: np.ndarray) -> dict[str, float]:
+    """Missing share (of all cells) and zero share (of present readings) from reading_counts
+    (summed over the parts of a partitioned run)."""
+    cells, present, zeros = (int(value) for value in counts)
     return {
-        "missing_share": float(1.0 - n_present / values.size) if values.size else float("nan"),
-        "zero_share": float((values == 0).sum() / n_present) if n_present else float("nan"),
+        "missing_share": float(1.0 - present / cells) if cells else float("nan"),
+        "zero_share": float(zeros / present) if present else float("nan"),
     }
+
+
+def reading_shares(consumption: pd.DataFrame) -> dict[str, float]:
+    """Share of missing readings and of zero readings (among present ones) of a consumption frame."""
+    return shares_of_counts(reading_counts(consumption))
+
+
+def training_readings(store: Any) -> tuple[dict[str, float], pd.Index]:
+    """The run's training readings' shares and its customers: from ``consumption.parquet``, or
+    on a Dask run from its parts, one part at a time (customers from ``split.parquet``)."""
+    if store.exists("consumption.parquet") or not store.exists("consumption_dataset.json"):
+        trained = store.read_parquet("consumption.parquet")
+        return reading_shares(trained), trained.index
+    from ntl.distributed.chain import read_consumption  # no Dask import: reads the parts here
+
+    dataset = read_consumption(store)
+    counts = sum(reading_counts(dataset.read_part(i)) for i in range(len(dataset.parts)))
+    return shares_of_counts(counts), store.read_parquet("split.parquet").index
 
 
 def customer_changes(new: pd.Index, trained: pd.Index) -> dict[str, Any]:
@@ -265,7 +289,7 @@ def monitor(
     )
     store = loaded.store
     evaluation = store.read_json("evaluation.json") if store.exists("evaluation.json") else {}
-    trained = store.read_parquet("consumption.parquet")
+    training_shares, trained_customers = training_readings(store)
     features = drift[drift["kind"] == "feature"]
     score_rows = drift[(drift["kind"] == "score") & (drift["variable"] == "risk_score")]
     tiers = assign_tiers(scored.scores["risk_score"], loaded.thresholds)
@@ -293,8 +317,8 @@ def monitor(
             "score_psi": float(score_rows["psi"].iloc[0]) if len(score_rows) else None,
             "variables": drift.replace({np.nan: None}).to_dict(orient="records"),
         },
-        "readings": {"now": reading_shares(window), "training": reading_shares(trained)},
-        "customers": customer_changes(consumption.index, trained.index),
+        "readings": {"now": reading_shares(window), "training": training_shares},
+        "customers": customer_changes(consumption.index, trained_customers),
         "capacity": {
             "high_share": high_share,
             "capacity_share": capacity_share,
