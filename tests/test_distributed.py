@@ -111,8 +111,10 @@ def test_parse_scheduler_refuses(value, message):
 def test_empty_scheduler_never_imports_dask():
     code = (
         "import sys\n"
-        "from ntl.distributed.cluster import dask_client, describe_text\n"
-        "import ntl.preprocess, ntl.score\n"
+        "from ntl.distributed.cluster import dask_client, describe_text, notebook_client\n"
+        "import ntl.preprocess, ntl.score, ntl.monitor\n"
+        "import ntl.distributed.chain  # what the notebooks import on either path\n"
+        "assert notebook_client('') is None\n"
         "with dask_client('') as client:\n"
         "    assert client is None\n"
         "    print(describe_text(client))\n"
