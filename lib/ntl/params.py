@@ -105,6 +105,7 @@ RULES: dict[str, Rule] = {
     "marginal_batch_share": _share(low_open=True),
     "reasons_for_top": _optional(_at_least(0)),
     "part_rows": _optional(_POSITIVE),
+    "dask_workers": _optional(_POSITIVE),
     "top_k": (
         lambda v: isinstance(v, list) and bool(v) and all(_number(k) and k > 0 for k in v),
         "must be a non-empty list of counts (>= 1) or shares (0, 1]",

@@ -212,13 +212,17 @@ def worker_losses_as_errors(what: str) -> Iterator[None]:
         ) from None
 
 
-def notebook_client(dask_scheduler: str | None) -> Client | None:
+def notebook_client(dask_scheduler: str | None, n_workers: int | None = None) -> Client | None:
     """The client a notebook's ``dask_scheduler`` asks for (None: in memory, Dask not imported),
-    closed with its local cluster when the kernel exits or `close_client` is called."""
+    closed with its local cluster when the kernel exits or `close_client` is called.
+    `n_workers` sizes a ``local`` cluster (None: one per core)."""
     choice = parse_scheduler(dask_scheduler)
     if not choice.distributed:
         return None
-    client = start_local_cluster() if choice.kind == "local" else connect(choice.address)
+    if choice.kind == "local":
+        client = start_local_cluster(n_workers)
+    else:
+        client = connect(choice.address)
     atexit.register(close_client, client)
     return client
 
