@@ -44,6 +44,7 @@ MODEL_SETTINGS = {
     "xgb_params": {"n_estimators": 300, "learning_rate": 0.1},
     "early_stopping_rounds": 30,
     "rf_n_estimators": 50,
+    "oof_folds": 2,  # the out-of-fold fold models: 2 keeps the bench's train stage ~2x one fit
 }
 
 

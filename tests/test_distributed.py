@@ -618,7 +618,7 @@ def test_training_on_the_cluster(trained, client):
     given = [codes[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]  # 02's split
     with pytest.raises(MeterDataError, match=r"split: \[2\] customers per part"):
         train_partitions(client, trained["parts"], split=[codes[:2]], seed=42, **FAST)
-    result = train_partitions(client, trained["parts"], split=given, seed=42, **FAST)
+    result = train_partitions(client, trained["parts"], split=given, seed=42, oof_folds=2, **FAST)
     np.testing.assert_array_equal(np.asarray(SPLITS)[np.concatenate(result.split_codes)], split)
     features, clusters = memory.features(frame), cluster_ids(frame)
     np.testing.assert_array_equal(  # forests fitted on the same customers: the same scores
@@ -638,6 +638,26 @@ def test_training_on_the_cluster(trained, client):
     assert len(result.validation) == int(valid.sum())
     assert 0 <= result.bundle.ensemble_weight <= 1
     assert result.bundle.score(frame)["probability"].between(0, 1).all()
+    # out of fold, as in memory: every labelled training customer, from a model without it
+    oof, memory_oof = result.oof_scores, trained["report"]["oof_scores"]
+    assert sorted(oof.index) == sorted(memory_oof.index)
+    assert oof[["xgb_probability", "risk_score", "probability"]].notna().all().all()
+    assert result.bundle.training_info["out_of_fold"] == {"folds": 2, "customers": len(oof)}
+    y_train = frame.loc[oof.index, "FLAG"].to_numpy(dtype=int)
+    oof_pr = ranking_metrics(y_train, oof["risk_score"].to_numpy())["pr_auc"]
+    memory_oof_pr = ranking_metrics(
+        frame.loc[memory_oof.index, "FLAG"].to_numpy(dtype=int), memory_oof["risk_score"].to_numpy()
+    )["pr_auc"]
+    in_sample = result.bundle.score(frame.loc[oof.index])["risk_score"].to_numpy()
+    in_sample_pr = ranking_metrics(y_train, in_sample)["pr_auc"]
+    assert abs(oof_pr - memory_oof_pr) < 0.05, (oof_pr, memory_oof_pr)
+    assert oof_pr < in_sample_pr  # the in-sample scores saw the labels
+    np.testing.assert_array_equal(  # the anomaly score never saw a label: the bundle's own
+        oof["anomaly_score"].to_numpy(),
+        result.bundle.score(frame.loc[oof.index])["anomaly_score"].to_numpy(),
+    )
+    crossfit = result.validation["probability_out_of_fold"]
+    assert crossfit.between(0, 1).all() and len(crossfit) == int(valid.sum())
 
 
 # ------------------------------------------------------------------ ntl score on Dask

@@ -8,7 +8,11 @@ What travels to the client, and how big at 10 million customers (30 features):
   no larger than the sample);
 - the baseline sample, `baseline_sample_size` labelled training customers (24 MB at 200,000);
 - three numbers per labelled validation customer (XGBoost probability, anomaly score, label;
-  2 million -> 34 MB) for ``choose_weight`` and ``ScoreCalibrator.fit``.
+  2 million -> 34 MB) for ``choose_weight``, ``ScoreCalibrator.fit`` and the cross-fitted
+  validation probability (``out_of_fold_probability``);
+- the out-of-fold scores of the labelled training customers (four numbers and the ID each:
+  6 million -> about 500 MB), from one ``xgboost.dask`` model per fold (``fold_ids``, the
+  in-memory folds, sent back as 1 byte a customer), each fitted on the workers' other folds.
 XGBoost itself trains on the workers' partitions (``xgboost.dask``: each worker builds its
 histograms on its own rows, the trees are agreed through the Rabit allreduce). The fitted
 booster is converted to a plain ``XGBClassifier``, so the bundle scores, explains and saves
@@ -17,8 +21,10 @@ exactly as one trained in memory.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +35,7 @@ from ntl.distributed.partitions import PartitionedDataset, read_part
 from ntl.distributed.preprocess import sample_positions
 from ntl.distributed.scoring import for_scoring
 from ntl.errors import MeterDataError
-from ntl.frame import feature_columns, labels
+from ntl.frame import ID_COLUMN, feature_columns, labels
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -50,6 +56,8 @@ class PartArrays:
     clusters: np.ndarray  # int64, -1 unassigned
     flag: np.ndarray  # int8: 1 theft, 0 normal, -1 unlabelled
     split: np.ndarray | None = None  # int8 positions in SPLITS, set once the split is drawn
+    ids: np.ndarray | None = None  # CONS_NO of each row
+    fold: np.ndarray | None = None  # int8 out-of-fold fold of labelled training rows, else -1
 
 
 def part_arrays(root: str, part: Mapping[str, Any], feature_names: list[str]) -> PartArrays:
@@ -58,12 +66,18 @@ def part_arrays(root: str, part: Mapping[str, Any], feature_names: list[str]) ->
 
     frame = read_part(root, part)
     flag = labels(frame).fillna(-1).to_numpy(dtype=np.int8)
-    return PartArrays(feature_matrix(frame, feature_names), cluster_ids(frame), flag)
+    ids = frame.index.to_numpy(dtype=object)
+    return PartArrays(feature_matrix(frame, feature_names), cluster_ids(frame), flag, ids=ids)
 
 
 def with_split(arrays: PartArrays, codes: np.ndarray) -> PartArrays:
     """The part with its customers' split positions attached."""
-    return PartArrays(arrays.features, arrays.clusters, arrays.flag, codes.astype(np.int8))
+    return dataclasses.replace(arrays, split=codes.astype(np.int8))
+
+
+def with_folds(arrays: PartArrays, folds: np.ndarray) -> PartArrays:
+    """The part with the out-of-fold fold of its labelled training customers (-1 elsewhere)."""
+    return dataclasses.replace(arrays, fold=folds.astype(np.int8))
 
 
 def rows_of(arrays: PartArrays, split: int, labelled: bool) -> np.ndarray:
@@ -85,14 +99,29 @@ def count_rows(arrays: PartArrays, split: int, labelled: bool) -> int:
     return int(rows_of(arrays, split, labelled).sum())
 
 
-def split_features(arrays: PartArrays, split: int) -> np.ndarray:
-    """Labelled customers' features of `split` (an XGBoost input block)."""
-    return arrays.features[rows_of(arrays, split, labelled=True)]
+def labelled_rows(arrays: PartArrays, split: int) -> np.ndarray:
+    """Mask of the part's labelled customers of `split`."""
+    return rows_of(arrays, split, labelled=True)
 
 
-def split_labels(arrays: PartArrays, split: int) -> np.ndarray:
-    """Labelled customers' labels of `split` (an XGBoost label block)."""
-    return arrays.flag[rows_of(arrays, split, labelled=True)].astype(np.int64)
+def fold_fit_rows(arrays: PartArrays, fold: int) -> np.ndarray:
+    """Mask of the labelled training customers a fold model is fitted on (the other folds)."""
+    return (arrays.fold >= 0) & (arrays.fold != fold)
+
+
+def count_mask(arrays: PartArrays, mask: Callable[..., np.ndarray], **where: Any) -> int:
+    """How many of the part's customers `mask(arrays, **where)` selects."""
+    return int(mask(arrays, **where).sum())
+
+
+def masked_features(arrays: PartArrays, mask: Callable[..., np.ndarray], **where: Any):
+    """Features of the selected customers (an XGBoost input block)."""
+    return arrays.features[mask(arrays, **where)]
+
+
+def masked_labels(arrays: PartArrays, mask: Callable[..., np.ndarray], **where: Any):
+    """Labels of the selected customers (an XGBoost label block)."""
+    return arrays.flag[mask(arrays, **where)].astype(np.int64)
 
 
 def validation_outputs(arrays: PartArrays, bundle: ModelBundle) -> np.ndarray:
@@ -124,15 +153,20 @@ def gather_sample(
 
 
 def dask_blocks(
-    client: Client, parts: list[Future], split: int, n_features: int
+    client: Client,
+    parts: list[Future],
+    n_features: int,
+    mask: Callable[..., np.ndarray] = labelled_rows,
+    **where: Any,
 ) -> tuple[Any, Any]:
-    """Dask arrays of the labelled customers of `split`: features and labels, one block a part."""
+    """Dask arrays of the customers `mask(arrays, **where)` selects (by default the labelled
+    customers of ``split=``): features and labels, one block a part."""
     import dask
     import dask.array as da
 
-    sizes = client.gather(client.map(count_rows, parts, split=split, labelled=True))
-    features = client.map(split_features, parts, split=split)
-    flags = client.map(split_labels, parts, split=split)
+    sizes = client.gather(client.map(count_mask, parts, mask=mask, **where))
+    features = client.map(masked_features, parts, mask=mask, **where)
+    flags = client.map(masked_labels, parts, mask=mask, **where)
     keep = [i for i, size in enumerate(sizes) if size]
     x = da.concatenate(
         [
@@ -149,7 +183,7 @@ def dask_blocks(
 def fit_xgb_dask(
     client: Client,
     train: tuple[Any, Any],
-    validation: tuple[Any, Any],
+    validation: tuple[Any, Any] | None,
     hyperparameters: Mapping[str, Any],
     scale_pos_weight: float,
     *,
@@ -158,7 +192,8 @@ def fit_xgb_dask(
     n_jobs: int = 1,
 ) -> xgb.XGBClassifier:
     """The in-memory recipe (``xgb_settings``) trained with ``xgboost.dask`` on dask arrays,
-    stopping early on validation PR-AUC, returned as a plain ``XGBClassifier``."""
+    stopping early on validation PR-AUC (without `validation`: all ``n_estimators`` rounds, as
+    the fold models), returned as a plain ``XGBClassifier``."""
     import xgboost as xgb
     import xgboost.dask
 
@@ -167,17 +202,94 @@ def fit_xgb_dask(
     settings = xgb_settings(
         hyperparameters,
         scale_pos_weight,
-        early_stopping_rounds=early_stopping_rounds,
+        early_stopping_rounds=early_stopping_rounds if validation is not None else None,
         seed=seed,
         n_jobs=n_jobs,
     )
     model = xgb.dask.DaskXGBClassifier(**settings)
     model.client = client
+    evaluation = {"eval_set": [validation]} if validation is not None else {}
     with client.as_current(), xgb.config_context(verbosity=0):  # xgboost.dask asks get_client()
-        model.fit(*train, eval_set=[validation], verbose=False)
+        model.fit(*train, verbose=False, **evaluation)
     plain = xgb.XGBClassifier(**settings)
     plain.load_model(bytearray(model.get_booster().save_raw(raw_format="json")))
     return plain
+
+
+def fold_probabilities(arrays: PartArrays, model: xgb.XGBClassifier, fold: int) -> np.ndarray:
+    """XGBoost probability of the part's labelled training customers of `fold` from the model
+    fitted without them; NaN for the other labelled training customers."""
+    labelled = arrays.fold[arrays.fold >= 0]
+    result = np.full(len(labelled), np.nan)
+    held_out = labelled == fold
+    if held_out.any():
+        own = copy.deepcopy(model)  # a private booster: no thread-setting race between tasks
+        rows = np.flatnonzero(arrays.fold >= 0)[held_out]
+        result[held_out] = own.predict_proba(arrays.features[rows])[:, 1]
+    return result
+
+
+def out_of_fold_part(
+    arrays: PartArrays, bundle: ModelBundle, *per_fold: np.ndarray
+) -> pd.DataFrame:
+    """The part's labelled training customers' out-of-fold scores (``ModelBundle.scores_from``
+    with each customer's fold-model probability, as ``ntl.models.training`` does in memory)."""
+    rows = arrays.fold >= 0
+    probability = np.full(int(rows.sum()), np.nan)
+    for predicted in per_fold:  # folds
+        probability = np.where(np.isnan(probability), predicted, probability)
+    anomaly = bundle.isolation.score(arrays.features[rows], arrays.clusters[rows])
+    index = pd.Index(arrays.ids[rows], name=ID_COLUMN)
+    return bundle.scores_from(anomaly, probability, index)
+
+
+def out_of_fold_scores(
+    client: Client,
+    parts: list[Future],
+    bundle: ModelBundle,
+    codes: np.ndarray,
+    y: np.ndarray,
+    known: np.ndarray,
+    edges: np.ndarray,
+    options: Any,
+    n_features: int,
+) -> tuple[pd.DataFrame | None, int]:
+    """Cross-fitted scores of the labelled training customers: ``fold_ids`` (the in-memory
+    folds) over them, one ``xgboost.dask`` model per fold on the other folds with the main
+    model's rounds and its own class weight, each customer predicted by the model that left it
+    out. Returns the scores (None when too few thieves for two folds) and the folds used."""
+    from ntl.models.crossfit import fold_count, fold_ids
+    from ntl.models.supervised import weight_from_counts
+
+    fit_rows = known & (codes == TRAIN)
+    k = fold_count(y[fit_rows], options.oof_folds)
+    if k < 2:
+        return None, k
+    folds = np.full(len(codes), -1, dtype=np.int8)
+    folds[fit_rows] = fold_ids(y[fit_rows], options.oof_folds, seed=options.seed)
+    per_part = [folds[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]  # parts
+    parts = client.map(with_folds, parts, per_part)
+    rounds = {**options.xgb_params, "n_estimators": int(bundle.xgb.best_iteration) + 1}
+    predictions = []
+    for fold in range(k):  # a handful of folds
+        fitted_on = fit_rows & (folds != fold)
+        weight = weight_from_counts(int((y[fitted_on] == 0).sum()), int((y[fitted_on] == 1).sum()))
+        model = fit_xgb_dask(
+            client,
+            dask_blocks(client, parts, n_features, fold_fit_rows, fold=fold),
+            None,
+            rounds,
+            weight,
+            seed=options.seed,
+            n_jobs=options.n_jobs,
+        )
+        shared = client.scatter(model, broadcast=True)
+        predictions.append(client.map(fold_probabilities, parts, model=shared, fold=fold))
+    shared_bundle = client.scatter(for_scoring(bundle), broadcast=True)
+    pieces = client.gather(
+        client.map(out_of_fold_part, parts, [shared_bundle] * len(parts), *predictions)
+    )
+    return pd.concat(pieces), k
 
 
 @dataclass
@@ -188,6 +300,7 @@ class DistributedTraining:
     split_codes: list[np.ndarray]  # per part, positions in SPLITS
     validation: pd.DataFrame  # xgb_probability, anomaly_score, FLAG of labelled validation
     report: dict[str, Any]
+    oof_scores: pd.DataFrame | None = None  # labelled training customers, out-of-fold scores
 
 
 def train_partitions(
@@ -205,11 +318,17 @@ def train_partitions(
     `split` is stage 02's split (per part, positions in SPLITS, from
     ``ntl.distributed.preprocess.split_partitions``); without it the split is drawn here by the
     same rule from `split_fractions` and the seed. `params` are ``ntl.models.ModelParameters``
-    fields (the random search and the out-of-fold scores of training customers are not run on
-    this path: the bundle scores new data).
+    fields (the random search is not run on this path). The labelled training customers get
+    out-of-fold scores (``DistributedTraining.oof_scores``, what notebook 03 writes to
+    ``oof_scores.parquet``) and the validation customers a cross-fitted probability.
     """
     from ntl.models import ModelBundle, ModelParameters
-    from ntl.models.ensemble import ScoreCalibrator, choose_weight, combine
+    from ntl.models.ensemble import (
+        ScoreCalibrator,
+        choose_weight,
+        combine,
+        out_of_fold_probability,
+    )
     from ntl.models.isolation import fit_isolation
     from ntl.models.metrics import comparison_table
     from ntl.models.supervised import fit_baselines, weight_from_counts
@@ -262,6 +381,7 @@ def train_partitions(
     supervised, reason = supervision_decision(flag, codes == TRAIN, codes == VALIDATION)
     bundle = ModelBundle(names, supervised, None, isolation)
     report: dict[str, Any] = {"supervised": supervised, "reason": reason, "times": times}
+    oof_scores = None
     validation = pd.DataFrame(columns=["xgb_probability", "anomaly_score", "FLAG"])
     if supervised:
         started = time.perf_counter()
@@ -271,8 +391,8 @@ def train_partitions(
         weight = weight_from_counts(
             int((y[train_known] == 0).sum()), int((y[train_known] == 1).sum())
         )
-        train = dask_blocks(client, parts, TRAIN, len(names))
-        tune = dask_blocks(client, parts, VALIDATION, len(names))
+        train = dask_blocks(client, parts, len(names), split=TRAIN)
+        tune = dask_blocks(client, parts, len(names), split=VALIDATION)
         bundle.xgb = fit_xgb_dask(
             client,
             train,
@@ -317,7 +437,16 @@ def train_partitions(
         )
         bundle.calibrator = ScoreCalibrator.fit(risk, y_valid, options.calibration)
         validation["risk_score"] = risk
+        validation["probability_out_of_fold"] = out_of_fold_probability(
+            risk, y_valid, options.calibration, folds=options.oof_folds, seed=options.seed
+        )  # each validation customer's calibrator never saw it, as in memory
         times["ensemble_and_calibration"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        oof_scores, folds_used = out_of_fold_scores(
+            client, parts, bundle, codes, y, known, edges, options, len(names)
+        )
+        times["out_of_fold"] = round(time.perf_counter() - started, 3)
+        report.update(oof_folds_used=folds_used)
         report.update(
             best_iteration=int(bundle.xgb.best_iteration),
             ensemble_weight=weight_chosen,
@@ -345,6 +474,10 @@ def train_partitions(
             "training_customers": report["sizes"]["train"],
         },
         "best_iteration": report.get("best_iteration"),
-        "out_of_fold": None,
+        "out_of_fold": (
+            {"folds": report["oof_folds_used"], "customers": len(oof_scores)}
+            if oof_scores is not None
+            else None
+        ),
     }
-    return DistributedTraining(bundle, per_part, validation, report)
+    return DistributedTraining(bundle, per_part, validation, report, oof_scores)
