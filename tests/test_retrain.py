@@ -117,3 +117,38 @@ def test_cli_retrain_refuses_bad_arguments_before_writing(tmp_path, monkeypatch,
     assert cli.main(["retrain", "--data", str(data), "--set", "colour=blue"]) == 2
     assert "unknown parameter(s) colour" in capsys.readouterr().err
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_retraining_reads_data_with_every_option_ntl_score_knows(tmp_path):
+    """Interval settings and the plausibility ceiling reach the read of --data (they were
+    ignored: retrain knew only seven of the options); the chain then reads the canonical
+    training file, keeping only the ceiling."""
+    from ntl import retrain
+    from ntl.io import read_meter_data
+    from ntl.score import READ_OPTIONS
+
+    params = {"seed": 1, "max_daily_kwh": 500.0, "timezone": "Europe/London", "min_days": 3}
+    params |= {"interval_stamps": "end", "max_missing_share": 0.2, "n_bootstrap": 50}
+    options = retrain.read_options(params)
+    assert options == {
+        "timezone": "Europe/London",
+        "interval_stamps": "end",
+        "max_missing_share": 0.2,
+        "min_days": 3,
+        "max_daily_kwh": 500.0,
+    }
+    assert set(retrain.read_options(dict.fromkeys(READ_OPTIONS, 1))) == set(READ_OPTIONS)
+    days = pd.date_range("2016-01-01", periods=4).strftime("%Y-%m-%d").tolist()
+    meter = pd.DataFrame(
+        [[1.0, 600.0, 2.0, 3.0]], columns=days, index=pd.Index(["a"], name="CONS_NO")
+    )
+    meter.to_csv(tmp_path / "meter.csv")
+    read = {k: v for k, v in options.items() if k in ("max_daily_kwh", "min_days")}
+    consumption, _ = read_meter_data(tmp_path / "meter.csv", **read)
+    assert np.isnan(consumption.loc["a", days[1]]) and consumption.loc["a", days[2]] == 2.0
+    chain = retrain._chain_params(params, tmp_path / "run", tmp_path / "reports")
+    assert chain["max_daily_kwh"] == 500.0 and chain["seed"] == 1 and chain["n_bootstrap"] == 50
+    assert not {"timezone", "interval_stamps", "max_missing_share", "min_days"} & set(chain)
+    assert chain["layout"] == "wide" and chain["data_path"] == str(
+        tmp_path / "run" / "training_data.parquet"
+    )

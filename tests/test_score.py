@@ -222,6 +222,66 @@ def test_score_customer_matches_the_batch(run, chain, scored):
     assert len(result["reasons"]) >= 1
 
 
+def test_score_customers_answers_each_customer_as_if_scored_alone(run, chain):
+    """Customers on shared and on different calendars, scored together, get exactly the
+    answer of a one-customer pass; a customer that cannot be scored gets its own error."""
+    from ntl.risk import NO_STANDOUT, NOT_EXPLAINED
+
+    loaded = score.load_scoring_artifacts(run)
+    consumption = chain["consumption"]
+    days = list(consumption.columns[1:])
+    spans = [(0, 100), (0, 100), (5, 100), (0, 90), (0, 100), (10, 80), (5, 100)]
+    many: list = [
+        consumption.iloc[row][days[start:stop]].to_dict() for row, (start, stop) in enumerate(spans)
+    ]
+    many.insert(2, {"2016-01-01": 1.0})  # one day: too short
+    many.append({"not a date": 1.0})
+    answers = score.score_customers(many, loaded)
+    assert len(answers) == len(many)
+    assert isinstance(answers[2], MeterDataError)
+    assert str(answers[2]) == "readings: only 1 day(s) of history, at least 14 are needed"
+    assert isinstance(answers[-1], MeterDataError) and "keys that are not dates" in str(answers[-1])
+    answered = [(r, a) for r, a in zip(many, answers, strict=True) if isinstance(a, dict)]
+    assert len(answered) == len(spans)
+    for readings, answer in answered:
+        frame = score.readings_frame(readings)
+        alone = score.score_consumption(frame, loaded, reasons_for_top=1, with_drift=False)
+        row = alone.inspection_list.iloc[0]
+        assert answer["risk_score"] == row["risk_score"]  # exactly, not approximately
+        assert answer["probability"] == row["probability"]
+        assert answer["tier"] == row["tier"]
+        reasons = [row[c] for c in ("reason_1", "reason_2", "reason_3")]
+        assert answer["reasons"] == [
+            r for r in reasons if r and r not in (NO_STANDOUT, NOT_EXPLAINED)
+        ]
+        assert answer == score.score_customer(readings, loaded)
+    assert len({a["risk_score"] for _, a in answered}) >= 4  # different customers, not copies
+    assert score.score_customers([{"x": 1.0}], loaded)[0].args[0].startswith("readings: keys")
+
+
+def test_a_booster_kept_on_one_thread_switches_only_for_large_inputs(run, monkeypatch):
+    from ntl.models.bundle import booster_threads, keep_on_one_thread
+
+    store = ArtifactStore(run)
+    bundle = load_model_bundle(store)
+    preprocessed = store.read_parquet("preprocessed.parquet")
+    expected = bundle.score(preprocessed)
+    keep_on_one_thread(bundle)
+    booster = bundle.xgb.get_booster()
+    assert booster_threads(booster) == 1
+    switches = []
+    original = booster.set_param
+    monkeypatch.setattr(booster, "set_param", lambda p: (switches.append(p), original(p))[1])
+    few = bundle.score(preprocessed.iloc[:5])
+    bundle.xgb_contributions(preprocessed.iloc[:5])
+    assert switches == []  # nothing to switch for five customers
+    pd.testing.assert_frame_equal(few, expected.iloc[:5])
+    monkeypatch.setattr(bundle_module, "PARALLEL_MIN_ROWS", 100)  # 240 rows: every core
+    pd.testing.assert_frame_equal(bundle.score(preprocessed), expected)
+    assert switches == [{"nthread": 0}, {"nthread": 1}]  # there and back
+    assert booster_threads(booster) == 1
+
+
 def test_readings_frame_fills_the_calendar():
     frame = score.readings_frame({"2016/1/3": 2.0, "2016-01-01": 1.0, "2016-01-04": -1.0})
     assert list(frame.columns) == ["FLAG", "2016-01-01", "2016-01-02", "2016-01-03", "2016-01-04"]

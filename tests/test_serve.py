@@ -164,6 +164,21 @@ def test_unknown_customer_and_result_are_404(client, result_url):
     assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
 
 
+def test_concurrent_single_customers_are_scored_together_with_the_same_answers(
+    service, consumption
+):
+    customers = consumption.index[:6]
+    readings = [readings_of(consumption, customer) for customer in customers]
+    expected = [score.score_customer(r, service.loaded) for r in readings]
+    before = service.batcher.largest_batch
+    with service._lock:  # the worker waits for the models: the requests queue up meanwhile
+        futures = [service.batcher.submit(r) for r in readings]
+        first_batches = service.batcher.batches
+    assert [future.result(timeout=30) for future in futures] == expected
+    assert service.batcher.batches - first_batches <= 2  # not one pass per request
+    assert service.batcher.largest_batch >= max(before, len(customers) - 1)
+
+
 def test_enter_by_hand_scores_like_score_customer(client, service, consumption):
     customer = consumption.index[3]
     readings = readings_of(consumption, customer)

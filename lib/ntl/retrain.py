@@ -36,20 +36,13 @@ import pandas as pd
 from ntl.errors import ParameterError
 from ntl.frame import ID_COLUMN, LABEL_COLUMN
 from ntl.project import outcomes_dir, project_dir, runs_dir
+from ntl.score import READ_OPTIONS
 
 TRAINING_DATA = "training_data.parquet"
 HOLDOUT = "holdout.parquet"
 LABELS = "labels.json"
 COMPARISON = "comparison.json"
-READ_KEYS = (
-    "layout",
-    "id_column",
-    "label_column",
-    "date_column",
-    "value_column",
-    "negative_readings",
-    "min_days",
-)
+CHAIN_KEEPS = ("max_daily_kwh",)  # reading options the chain needs again on the training file
 CHAIN_READ = {"layout": "wide", "id_column": ID_COLUMN, "label_column": LABEL_COLUMN}
 COMPARED_METRICS = ("pr_auc", "precision_at_capacity")
 
@@ -255,8 +248,20 @@ def add_label_lines(card: str, counts: Mapping[str, int]) -> str:
     return "\n".join([*lines[:end], *label_lines(counts), *lines[end:]])
 
 
+def read_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The reading options among the parameters (every option ``ntl score`` knows: layout and
+    columns, interval settings, the negative-reading rule, min_days, max_daily_kwh): how
+    retraining reads ``--data``."""
+    return {key: params[key] for key in READ_OPTIONS if key in params}
+
+
 def _chain_params(params: Mapping[str, Any], run_dir: Path, reports_dir: Path) -> dict[str, Any]:
-    chain = {k: v for k, v in params.items() if k not in READ_KEYS and k != "tracking"}
+    """The chain's parameters: the file's reading options were applied when ``--data`` was
+    read, so the chain reads the canonical training file with CHAIN_READ instead; the
+    plausibility ceiling goes on (with the default, 01 would set missing again any reading
+    between 100,000 kWh and a higher ceiling the user chose)."""
+    dropped = set(READ_OPTIONS) - set(CHAIN_KEEPS)
+    chain = {k: v for k, v in params.items() if k not in dropped and k != "tracking"}
     chain |= CHAIN_READ | {
         "source": "file",
         "data_path": str(run_dir / TRAINING_DATA),
@@ -302,8 +307,7 @@ def retrain(
         champion: Path | None = champion_state.champion_dir()
     except champion_state.NoChampionError:
         champion = None
-    read_options = {k: params[k] for k in READ_KEYS if k in params}
-    consumption, _ = read_meter_data(data_path, **read_options)
+    consumption, _ = read_meter_data(data_path, **read_options(params))
     holdout = held_out_customers(champion) if champion else pd.Index([], dtype=object)
     training, labelled, counts = prepare_training_data(
         consumption, outcome_labels(read_store(outcomes_dir())), holdout

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ import pandas as pd
 from ntl._version import __version__
 from ntl.drift import ALERT_PSI, drift_messages, drift_report, too_few_message
 from ntl.errors import MeterDataError, NtlError, ParameterError
-from ntl.frame import LABEL_COLUMN, build_frame, day_index
+from ntl.frame import ID_COLUMN, LABEL_COLUMN, build_frame, day_index
 from ntl.io import (
     MAX_DAILY_KWH,
     LoadReport,
@@ -248,18 +248,52 @@ def score_consumption(
     """Preprocess, score, tier, explain and rank a canonical consumption frame; drift vs baseline
     (unless `with_drift` is False: one customer is no population to compare). `implausible`:
     the load report's implausible readings per customer, which make their quality LOW."""
-    from ntl.risk import KNOWN_TIER, build_inspection_list, known_thieves, with_known_cases
-
     loaded = _artifacts(artifacts)
     preprocessed = preprocess_in_chunks(loaded.preprocessor, consumption, progress, implausible)
     if progress is not None:
         progress.set_postfix_str("score")
     scores = loaded.bundle.score(preprocessed)
+    tiers, known = scored_tiers(preprocessed, scores, loaded)
+    _step(progress, "explain")
+    ranked = explain_and_rank(
+        consumption, preprocessed, scores, tiers, known, loaded, reasons_for_top
+    )
+    _step(progress, "drift")
+    drift = None
+    if with_drift and loaded.drift_baseline is not None:
+        n_days = len(day_index(consumption))
+        drift = drift_report(loaded.drift_baseline, preprocessed, scores, n_days=n_days)
+    _step(progress, "write")
+    return ScoredData(ranked, preprocessed, scores, drift)
+
+
+def scored_tiers(
+    preprocessed: pd.DataFrame, scores: pd.DataFrame, loaded: ScoringArtifacts
+) -> tuple[pd.Series, pd.Series]:
+    """The tier of each customer and whether it is a known thief (the input's FLAG 1: a case,
+    not a lead, tier KNOWN_TIER)."""
+    from ntl.risk import KNOWN_TIER, known_thieves
+
     tiers = assign_tiers(scores["risk_score"], loaded.thresholds)
-    known = known_thieves(preprocessed[LABEL_COLUMN])  # the input's FLAG 1: cases, not leads
+    known = known_thieves(preprocessed[LABEL_COLUMN])
     if known.any():
         tiers = tiers.astype(str).where(~known, KNOWN_TIER)
-    _step(progress, "explain")
+    return tiers, known
+
+
+def explain_and_rank(
+    consumption: pd.DataFrame,
+    preprocessed: pd.DataFrame,
+    scores: pd.DataFrame,
+    tiers: pd.Series,
+    known: pd.Series,
+    loaded: ScoringArtifacts,
+    reasons_for_top: int | None,
+) -> pd.DataFrame:
+    """Reasons and the ranked list of customers scored on one calendar (04's builder), the
+    known cases last."""
+    from ntl.risk import build_inspection_list, with_known_cases
+
     baseline_features = loaded.drift_baseline["features"] if loaded.drift_baseline else None
     ranked = build_inspection_list(
         preprocessed,
@@ -272,14 +306,7 @@ def score_consumption(
         reasons_for_top=reasons_for_top,
         consumption=consumption,
     )
-    ranked = with_known_cases(ranked, known)
-    _step(progress, "drift")
-    drift = None
-    if with_drift and loaded.drift_baseline is not None:
-        n_days = len(day_index(consumption))
-        drift = drift_report(loaded.drift_baseline, preprocessed, scores, n_days=n_days)
-    _step(progress, "write")
-    return ScoredData(ranked, preprocessed, scores, drift)
+    return with_known_cases(ranked, known)
 
 
 def _step(progress: tqdm | None, next_stage: str) -> None:
@@ -589,6 +616,14 @@ def readings_frame(
     refused with its date. Raises MeterDataError for dates that do not parse, days given twice
     or values that are not numbers.
     """
+    calendar, first_day = readings_calendar(readings, customer_id)
+    return build_frame(np.array([customer_id], dtype=object), calendar, first_day)
+
+
+def readings_calendar(
+    readings: Mapping[Any, float] | pd.Series, customer_id: str = "customer"
+) -> tuple[np.ndarray, pd.Timestamp]:
+    """`readings_frame`'s readings as a 1 x calendar-days float32 row and the first day."""
     series = pd.Series(readings, dtype=object) if not isinstance(readings, pd.Series) else readings
     if series.empty:
         raise MeterDataError("readings: no readings given")
@@ -619,7 +654,7 @@ def readings_frame(
     calendar, _ = set_implausible_missing(calendar, ids, MAX_DAILY_KWH, first_day)
     if np.isnan(calendar).all():
         raise MeterDataError("readings: no reading is present (all missing)")
-    return build_frame(ids, calendar, first_day)
+    return calendar, first_day
 
 
 def score_customer(
@@ -630,28 +665,86 @@ def score_customer(
 
     Returns ``{"risk_score", "probability" (None without labels), "tier", "reasons"}``.
     Pass a ScoringArtifacts (load_scoring_artifacts) instead of a folder to avoid reloading
-    the models on every call.
+    the models on every call. Raises MeterDataError for readings that cannot be scored.
     """
+    (answer,) = score_customers([readings], artifacts_dir)
+    if isinstance(answer, NtlError):
+        raise answer
+    return answer
+
+
+def score_customers(
+    many_readings: Sequence[Mapping[Any, float] | pd.Series],
+    artifacts_dir: str | Path | ScoringArtifacts,
+) -> list[dict[str, Any] | NtlError]:
+    """`score_customer` for several customers at once: one answer per customer, in order, each
+    the dict `score_customer` returns or the NtlError it would raise for that customer.
+
+    The web app gathers concurrent requests into one call. Customers whose readings span the
+    same calendar (same first and last day) are preprocessed and explained as one vectorised
+    block (the features and reason windows are measured against the calendar); the models
+    score every block in one call. Every step is per customer, so each answer equals
+    `score_consumption` of that customer alone (a test checks it).
+    """
+    loaded = _artifacts(artifacts_dir)
+    answers: list[dict[str, Any] | NtlError | None] = [None] * len(many_readings)
+    blocks: dict[tuple[pd.Timestamp, int], list[tuple[int, np.ndarray]]] = {}
+    for position, readings in enumerate(many_readings):  # requests, not rows of a data file
+        try:
+            calendar, first_day = readings_calendar(readings)
+        except NtlError as exc:
+            answers[position] = exc
+            continue
+        n_days = calendar.shape[1]
+        if n_days < loaded.min_days:
+            answers[position] = MeterDataError(
+                f"readings: only {n_days} day(s) of history, at least {loaded.min_days} are needed"
+            )
+            continue
+        blocks.setdefault((first_day, n_days), []).append((position, calendar))
+    frames, preprocessed = [], []
+    for (first_day, _), members in blocks.items():  # one block per calendar
+        ids = np.array([str(position) for position, _ in members], dtype=object)
+        frame = build_frame(ids, np.vstack([row for _, row in members]), first_day)
+        try:
+            preprocessed.append(loaded.preprocessor.transform(frame))
+        except NtlError as exc:  # the preprocessing refuses this calendar's customers
+            for position, _ in members:
+                answers[position] = exc
+            continue
+        frames.append(frame)
+    if not preprocessed:
+        return answers  # type: ignore[return-value]  # every customer was refused
+    # The models see every block at once: each customer's scores are its own row's.
+    everyone = pd.concat(preprocessed) if len(preprocessed) > 1 else preprocessed[0]
+    scores = loaded.bundle.score(everyone)
+    tiers, known = scored_tiers(everyone, scores, loaded)
+    for frame, block in zip(frames, preprocessed, strict=True):
+        rows = block.index
+        ranked = explain_and_rank(
+            frame, block, scores.loc[rows], tiers.loc[rows], known.loc[rows], loaded, len(rows)
+        )
+        for position, answer in _customer_answers(ranked).items():
+            answers[position] = answer
+    return answers  # type: ignore[return-value]  # every position is filled above
+
+
+def _customer_answers(ranked: pd.DataFrame) -> dict[int, dict[str, Any]]:
+    """`score_customer`'s answer for each row of a block's inspection list, by position."""
     from ntl.risk import NO_STANDOUT, NOT_EXPLAINED
 
-    loaded = _artifacts(artifacts_dir)
-    frame = readings_frame(readings)
-    n_days = frame.shape[1] - 1
-    if n_days < loaded.min_days:
-        raise MeterDataError(
-            f"readings: only {n_days} day(s) of history, at least {loaded.min_days} are needed"
-        )
-    scored = score_consumption(frame, loaded, reasons_for_top=1, with_drift=False)
-    row = scored.inspection_list.iloc[0]
-    probability = float(row["probability"])
-    reason_columns = [c for c in scored.inspection_list.columns if c.startswith("reason_")]
-    return {
-        "risk_score": float(row["risk_score"]),
-        "probability": None if math.isnan(probability) else probability,
-        "tier": str(row["tier"]),
-        "reasons": [
-            str(row[c])
-            for c in reason_columns
-            if row[c] and row[c] not in (NO_STANDOUT, NOT_EXPLAINED)
-        ],
-    }
+    reason_columns = [c for c in ranked.columns if c.startswith("reason_")]
+    answers = {}
+    for row in ranked.to_dict(orient="records"):  # the block's customers (the requests waiting)
+        probability = float(row["probability"])
+        answers[int(row[ID_COLUMN])] = {
+            "risk_score": float(row["risk_score"]),
+            "probability": None if math.isnan(probability) else probability,
+            "tier": str(row["tier"]),
+            "reasons": [
+                str(row[c])
+                for c in reason_columns
+                if row[c] and row[c] not in (NO_STANDOUT, NOT_EXPLAINED)
+            ],
+        }
+    return answers

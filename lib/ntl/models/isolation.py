@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
+from sklearn.ensemble._iforest import _average_path_length
 from sklearn.impute import SimpleImputer
 
 from ntl.errors import ParameterError
@@ -66,7 +67,7 @@ class IsolationMember:
 
     def raw_scores(self, features: np.ndarray) -> np.ndarray:
         """Anomaly scores in the forest's own scale (higher = more anomalous)."""
-        return -self.forest.score_samples(features)
+        return forest_anomaly_scores(self.forest, features)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Normalised anomaly scores in [0, 1]."""
@@ -105,6 +106,36 @@ class ClusterIsolation:
             if rows.any():
                 scores[rows] = self.members[key].score(filled[rows])
         return scores
+
+
+def forest_anomaly_scores(forest: IsolationForest, features: np.ndarray) -> np.ndarray:
+    """``-forest.score_samples(features)``, bit for bit, without scikit-learn's per-tree overhead.
+
+    scikit-learn walks the trees through joblib, checking and configuring each call: about
+    0.13 ms a tree, 13 ms for one customer and 100 trees, which was a third of a web request.
+    This sums the same per-tree path lengths in the same (tree) order with the trees' own
+    ``apply``, so every number is identical (a test compares them); forests without the
+    attributes it reads (another scikit-learn) go through ``score_samples``.
+    """
+    try:
+        path_lengths = forest._decision_path_lengths
+        average_lengths = forest._average_path_length_per_tree
+        max_samples = forest._max_samples
+        subsample = forest._max_features != features.shape[1]
+    except AttributeError:
+        return -forest.score_samples(features)
+    matrix = np.ascontiguousarray(features, dtype=np.float32)
+    depths = np.zeros(len(matrix), dtype=np.float64)
+    trees = zip(
+        forest.estimators_, forest.estimators_features_, path_lengths, average_lengths, strict=True
+    )
+    for tree, columns, lengths, averages in trees:  # the forest's trees, never its rows
+        subset = np.ascontiguousarray(matrix[:, columns]) if subsample else matrix
+        leaves = tree.tree_.apply(subset)
+        depths += lengths[leaves] + averages[leaves] - 1.0
+    denominator = len(forest.estimators_) * _average_path_length([max_samples])
+    ratio = np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
+    return 2**-ratio  # score_samples is minus this
 
 
 def fill_missing(features: np.ndarray, fill_values: np.ndarray) -> np.ndarray:

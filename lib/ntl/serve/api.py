@@ -174,10 +174,10 @@ def list_records(ranked: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @router.post("/score", response_model=ScoreResponse, summary="Score one customer's readings")
-def score_one(body: ScoreRequest, request: Request) -> ScoreResponse:
+async def score_one(body: ScoreRequest, request: Request) -> ScoreResponse:
     """Readings by date -> risk score, calibrated probability, tier and reasons."""
     try:
-        result = service_of(request).score_readings(body.readings)
+        result = await service_of(request).score_readings_async(body.readings)
     except NtlError as exc:
         raise HTTPException(422, str(exc)) from exc
     return ScoreResponse(customer_id=body.customer_id, **result)

@@ -11,6 +11,8 @@ schema itself is at ``/openapi.json``.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -53,8 +55,17 @@ def create_app(config: ServeConfig, service: ModelService | None = None) -> Fast
     """The web app over the run in ``config.artifacts_dir`` (or an already loaded `service`)."""
     from ntl.serve import api, pages
 
+    owned = service is None
     service = service or ModelService(config.artifacts_dir, keep_results=config.keep_results)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:  # a service handed in (tests) is its owner's to stop
+            service.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ntl — electricity-theft screening",
         version=__version__,
         description=(

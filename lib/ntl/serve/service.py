@@ -2,9 +2,12 @@
 
 ``ModelService`` holds the run's ScoringArtifacts (every file hash-checked against the manifest as
 it is read: a tampered artifact stops the start) and calls ``ntl.score`` for every number the app
-shows, so the app and ``ntl score`` cannot disagree. Scoring runs one request at a time behind a
-lock: each pass already uses both cores (XGBoost, the preprocessing's threads), and the model's
-thread setting is switched around each prediction, which must not interleave.
+shows, so the app and ``ntl score`` cannot disagree. Model use is serialised by one lock: an
+upload's pass already uses both cores (XGBoost, the preprocessing's threads) and switches the
+model's thread setting for its call, which must not interleave. Single customers go through a
+``MicroBatcher``: concurrent requests are scored together in one vectorised call
+(``ntl.score.score_customers``, identical answers), so many clients do not queue behind one
+another's fixed costs.
 
 ``ResultStore`` keeps the last few scored uploads in memory, for sorting, paging, downloads and
 customer pages, each under a random, unguessable id. It is bounded, so memory stays flat however
@@ -13,6 +16,7 @@ many files are uploaded.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
 from collections import OrderedDict
@@ -35,9 +39,10 @@ from ntl.score import (
     ScoredInput,
     ScoringArtifacts,
     load_scoring_artifacts,
-    score_customer,
+    score_customers,
     score_input,
 )
+from ntl.serve.batching import MicroBatcher
 
 # Artifacts the Model page shows besides the models themselves (read, so hash-checked, at start).
 RECORD_ARTIFACTS = ("metadata.json", "evaluation.json", "model_card.md", "data_summary.json")
@@ -169,13 +174,26 @@ class ModelService:
     """The loaded run and the scoring calls every route goes through."""
 
     def __init__(self, artifacts_dir: str | Path, keep_results: int = 3) -> None:
+        from ntl.models.bundle import keep_on_one_thread
+
         folder = check_run_folder(artifacts_dir)
         self.loaded = load_scoring_artifacts(folder)
         if not self.loaded.thresholds:
             raise MissingArtifactError(f"{folder}/thresholds.json is empty: run 03_modeling")
         self.record = load_record(self.loaded)
         self.results = ResultStore(keep_results)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one pass over the models at a time
+        keep_on_one_thread(self.loaded.bundle)  # the app's many small calls switch nothing
+        self.batcher = MicroBatcher(self._score_waiting, name="ntl-score-customers")
+
+    def _score_waiting(self, many_readings) -> list:
+        """The batcher's call: every waiting customer in one ``score_customers`` pass."""
+        with self._lock:
+            return score_customers(many_readings, self.loaded)
+
+    def close(self) -> None:
+        """Stop the single-customer worker (answering what is queued)."""
+        self.batcher.stop()
 
     @property
     def config(self) -> PreprocessConfig:
@@ -188,9 +206,13 @@ class ModelService:
         return self.loaded.preprocessor.clusters.typical_shapes
 
     def score_readings(self, readings: Mapping[Any, Any]) -> dict[str, Any]:
-        """ntl.score.score_customer on the loaded models (MeterDataError for bad readings)."""
-        with self._lock:
-            return score_customer(readings, self.loaded)
+        """ntl.score.score_customer's answer on the loaded models (MeterDataError for bad
+        readings), scored with whatever other requests are waiting."""
+        return self.batcher(readings)
+
+    async def score_readings_async(self, readings: Mapping[Any, Any]) -> dict[str, Any]:
+        """`score_readings` for an async route: waits without holding a server thread."""
+        return await asyncio.wrap_future(self.batcher.submit(readings))
 
     def score_path(
         self, path: Path, source: str, read_options: Mapping[str, Any] | None = None
