@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PARAMS ?= params/default.yaml
-ARTIFACTS ?= artifacts/default
+# score/serve: a run folder; empty = the champion when one was promoted, else artifacts/default
+ARTIFACTS ?=
 OUT ?= reports/score/inspection_list.csv
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -29,8 +30,9 @@ RUN_SETS := $(if $(SEED),--set seed=$(SEED)) $(foreach s,$(SET),--set $(s))
 help: ## list the targets
 	@echo "ntl — electricity-theft detection notebooks. Targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "Variables: PARAMS=$(PARAMS) SEED=<int> SET='key=value ...' INPUT=<file> ARTIFACTS=$(ARTIFACTS) OUT=$(OUT)"
-	@echo "           DATA=<file> (retrain) RUN=<run folder> (monitor; default: the champion)"
+	@echo "Variables: PARAMS=$(PARAMS) SEED=<int> SET='key=value ...' INPUT=<file> OUT=$(OUT)"
+	@echo "           ARTIFACTS=<run folder> (score, serve) RUN=<run folder> (monitor): default the champion, else artifacts/default"
+	@echo "           DATA=<file> (retrain)"
 
 setup: $(VENV)/.synced ## create .venv from uv.lock (no-op when up to date)
 
@@ -63,12 +65,12 @@ bench-scale: setup ## the Dask path at 100k, 300k and 1M customers x 365 days ->
 	$(PY) bench/bench_scale.py --out reports/bench/bench_scale.json
 
 score: setup ## score new meter data: make score INPUT=file [ARTIFACTS=dir OUT=file]
-	@test -n "$(INPUT)" || { echo "usage: make score INPUT=meter_file.csv [ARTIFACTS=$(ARTIFACTS)] [OUT=$(OUT)]"; exit 2; }
+	@test -n "$(INPUT)" || { echo "usage: make score INPUT=meter_file.csv [ARTIFACTS=run_folder] [OUT=$(OUT)]"; exit 2; }
 	@mkdir -p "$(dir $(OUT))"
-	$(PY) -m ntl score "$(INPUT)" --artifacts "$(ARTIFACTS)" --out "$(OUT)"
+	$(PY) -m ntl score "$(INPUT)" $(if $(ARTIFACTS),--artifacts "$(ARTIFACTS)") --out "$(OUT)"
 
 serve: setup ## web app and JSON API on http://127.0.0.1:8000 [ARTIFACTS=dir HOST=... PORT=...]
-	$(PY) -m ntl serve --artifacts "$(ARTIFACTS)" --host "$(HOST)" --port "$(PORT)"
+	$(PY) -m ntl serve $(if $(ARTIFACTS),--artifacts "$(ARTIFACTS)") --host "$(HOST)" --port "$(PORT)"
 
 retrain: setup ## train a challenger on DATA, promote it if not worse: make retrain DATA=file [PARAMS=...]
 	@test -n "$(DATA)" || { echo "usage: make retrain DATA=meter_file.csv [PARAMS=$(PARAMS)]"; exit 2; }

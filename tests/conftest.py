@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,40 @@ import pytest
 from ntl.run import ROOT, load_params, run_chain
 
 SMOKE = ROOT / "params" / "smoke.yaml"
+STATE_VARIABLES = ("NTL_PROJECT_DIR", "MLFLOW_TRACKING_URI")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's project state (champion, outcomes, retraining runs, the MLflow store) in a
+    temporary folder: tests that run ``ntl run`` or ``ntl retrain``, in this process or in a
+    subprocess (which inherits the environment), never log into the project's own mlflow.db, so
+    a fresh clone's ``make run-all`` after ``make test`` still registers model version 1."""
+    state = Path(tempfile.mkdtemp(prefix="ntl-test-project-"))
+    config.stash[STATE_KEY] = (state, {name: os.environ.get(name) for name in STATE_VARIABLES})
+    os.environ["NTL_PROJECT_DIR"] = str(state)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{state / 'mlflow.db'}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the two variables and remove the session's project state."""
+    if STATE_KEY not in config.stash:
+        return
+    state, before = config.stash[STATE_KEY]
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    shutil.rmtree(state, ignore_errors=True)
+
+
+STATE_KEY = pytest.StashKey[tuple[Path, dict[str, str | None]]]()
+
+
+@pytest.fixture(scope="session")
+def test_project() -> Path:
+    """The session's temporary project folder (NTL_PROJECT_DIR)."""
+    return Path(os.environ["NTL_PROJECT_DIR"])
 
 
 def smoke_run(tmp: Path, html: bool = False, stop: str | None = None, **overrides) -> Path:

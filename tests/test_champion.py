@@ -67,9 +67,56 @@ def test_cli_champion_and_rollback(project, capsys):
     assert f"champion: {project / 'artifacts' / 'runs' / 'r1'}" in capsys.readouterr().out
 
 
-def test_score_without_artifacts_needs_a_champion(project, capsys):
+def test_score_without_artifacts_or_champion_falls_back_to_the_default_run(
+    project, monkeypatch, capsys
+):
+    monkeypatch.setattr(champion, "DEFAULT_RUN", str(project / "no_default_run"))
     data = project / "m.csv"
     data.write_text("CONS_NO,FLAG,2026-01-01\nA,0,1.0\n")
     assert cli.main(["score", str(data), "--out", str(project / "out.csv")]) == 2
-    assert "no champion yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"models: {project / 'no_default_run'} (default: the champion, else" in err
+    assert "no_default_run" in err.splitlines()[-1]  # the error names the folder it tried
     assert not (project / "out.csv").exists()
+
+
+def test_the_default_run_is_the_champion_else_artifacts_default(project, smoke_artifacts):
+    from ntl.paths import PROJECT_ROOT
+
+    assert champion.default_artifacts() == PROJECT_ROOT / "artifacts" / "default"
+    champion.promote(smoke_artifacts, reason="first")
+    assert champion.default_artifacts() == smoke_artifacts
+    (project / "artifacts" / "champion.json").write_text("{broken")
+    with pytest.raises(ArtifactError, match="champion.json is not valid JSON"):
+        champion.default_artifacts()
+
+
+def test_score_and_serve_without_artifacts_use_the_champion(
+    project, smoke_artifacts, smoke_export, tmp_path, monkeypatch, capsys
+):
+    from ntl.serve import main as serve_main
+
+    champion.promote(smoke_artifacts, reason="first")
+    out = tmp_path / "list.csv"
+    assert cli.main(["score", str(smoke_export), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"models: {smoke_artifacts} (default: the champion, else artifacts/default)" in err
+    assert out.exists()
+    started = []
+    monkeypatch.setattr(serve_main, "serve", lambda config, log_level: started.append(config) or 0)
+    assert cli.main(["serve"]) == 0
+    assert started[0].artifacts_dir == smoke_artifacts
+    assert cli.main(["serve", "--artifacts", str(tmp_path / "none")]) == 2
+    assert "no finished run there" in capsys.readouterr().err
+
+
+def test_the_test_session_keeps_mlflow_and_project_state_out_of_the_repository(test_project):
+    import os
+
+    from ntl.project import ROOT, project_dir
+    from ntl.tracking import tracking_uri
+
+    assert test_project != ROOT and ROOT not in test_project.parents
+    assert tracking_uri() == f"sqlite:///{test_project / 'mlflow.db'}"
+    assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")
+    assert project_dir() == test_project  # champion, outcomes, retraining runs

@@ -64,3 +64,18 @@ def test_retrain_and_monitor_pass_their_arguments(tmp_path):
 def test_targets_without_their_file_print_usage(tmp_path, target, usage):
     done, calls = _make(tmp_path, target)
     assert done.returncode != 0 and usage in done.stdout and calls == []
+
+
+def test_score_and_serve_pass_artifacts_only_when_given(tmp_path):
+    """Without ARTIFACTS the commands choose the default run (the champion, else
+    artifacts/default) themselves; make must not pin artifacts/default."""
+    out = f"OUT={tmp_path / 'list.csv'}"
+    done, calls = _make(tmp_path, "score", "INPUT=n.csv", out)
+    assert done.returncode == 0, done.stderr
+    assert calls == [f"-m ntl score n.csv --out {tmp_path / 'list.csv'}"]
+    done, calls = _make(tmp_path, "score", "INPUT=n.csv", out, "ARTIFACTS=runs/x")
+    assert calls[-1] == f"-m ntl score n.csv --artifacts runs/x --out {tmp_path / 'list.csv'}"
+    done, calls = _make(tmp_path, "serve")
+    assert done.returncode == 0 and calls[-1] == "-m ntl serve --host 127.0.0.1 --port 8000"
+    done, calls = _make(tmp_path, "serve", "ARTIFACTS=runs/x", "PORT=9000")
+    assert calls[-1] == "-m ntl serve --artifacts runs/x --host 127.0.0.1 --port 9000"

@@ -18,6 +18,8 @@ from ntl.artifacts import MANIFEST, atomic_write
 from ntl.errors import ArtifactError, NtlError
 from ntl.project import champion_file, project_dir
 
+DEFAULT_RUN = "artifacts/default"  # what `make run-all` writes (relative to the project root)
+
 
 class NoChampionError(NtlError):
     """No run has been promoted yet."""
@@ -60,6 +62,17 @@ def champion_dir(pointer: Path | None = None) -> Path:
             "`ntl retrain --data FILE`, or pass --artifacts DIR"
         )
     return _resolved(state["champion"])
+
+
+def default_artifacts(pointer: Path | None = None) -> Path:
+    """The run folder a command uses when not given ``--artifacts``: the champion once one was
+    promoted (``ntl retrain``), else the chain's default run (``make run-all``'s
+    ``artifacts/default``). The one place this default is decided: ``ntl score``, ``ntl
+    serve``, ``ntl monitor`` and ``ntl outcomes add`` all ask here."""
+    from ntl.paths import project_path
+
+    state = read_pointer(pointer)
+    return _resolved(state["champion"]) if state is not None else project_path(DEFAULT_RUN)
 
 
 def _write(state: dict[str, Any], pointer: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ntl.errors import NtlError, ParameterError
 
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="meter data file (SGCC wide, long or interval layout; csv, csv.gz, parquet)",
     )
     score.add_argument(
-        "--artifacts", help="artifacts folder of a finished run (default: the champion)"
+        "--artifacts",
+        help="artifacts folder of a finished run (default: the champion, else artifacts/default)",
     )
     score.add_argument("--out", default="inspection_list.csv", help="ranked list to write (CSV)")
     score.add_argument("--drift-out", help="drift report JSON (default: <out>_drift.json)")
@@ -119,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="web app and JSON API over a run's models")
     serve.add_argument(
-        "--artifacts", default="artifacts/default", help="artifacts folder of a finished run"
+        "--artifacts",
+        help="artifacts folder of a finished run (default: the champion, else artifacts/default)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     serve.add_argument("--port", type=int, default=8000)
@@ -156,7 +159,8 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
     )
     add.add_argument(
         "--artifacts",
-        help="run whose customers are the known ones (default: the champion)",
+        help="run whose customers are the known ones (default: the champion, else "
+        "artifacts/default)",
     )
     actions.add_parser("show", help="how many outcomes are recorded")
 
@@ -176,11 +180,22 @@ def _add_operations(commands: argparse._SubParsersAction) -> None:
     commands.add_parser("rollback", help="return to the previous champion")
 
 
+def _artifacts_or_default(given: str | None) -> str | Path:
+    """--artifacts as given, else the default run (the champion, else artifacts/default),
+    said on stderr so the user knows which models answered."""
+    from ntl.champion import default_artifacts
+
+    if given:
+        return given
+    chosen = default_artifacts()
+    print(f"models: {chosen} (default: the champion, else artifacts/default)", file=sys.stderr)
+    return chosen
+
+
 def _score(args: argparse.Namespace) -> int:
-    from ntl.champion import champion_dir
     from ntl.score import score_file
 
-    artifacts = args.artifacts or champion_dir()
+    artifacts = _artifacts_or_default(args.artifacts)
     read_options = {
         "layout": args.layout,
         "id_column": args.id_column,
@@ -247,7 +262,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ntl.serve.service import check_run_folder
 
     config = build_config(
-        args.artifacts,
+        _artifacts_or_default(args.artifacts),
         host=args.host,
         port=args.port,
         token_file=args.token_file,
@@ -259,7 +274,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _outcomes(args: argparse.Namespace) -> int:
-    from ntl.champion import champion_dir
     from ntl.outcomes import add_outcomes, known_customers, read_store
     from ntl.project import outcomes_dir
 
@@ -268,7 +282,7 @@ def _outcomes(args: argparse.Namespace) -> int:
         thefts = int((store["outcome"] == "theft").sum())
         print(f"{len(store):,} outcomes recorded in {outcomes_dir()} ({thefts:,} theft)")
         return 0
-    known = known_customers(args.artifacts or champion_dir())
+    known = known_customers(_artifacts_or_default(args.artifacts))
     result = add_outcomes(args.file, known, outcomes_dir())
     where = f" -> {result.batch}" if result.batch else ""
     print(f"{result.added:,} outcome(s) recorded, {result.duplicates:,} already on record{where}")

@@ -434,7 +434,10 @@ def _plain(value: Any) -> Any:
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     """``ntl monitor``'s arguments: the file, the run, the output folder and every threshold."""
     parser.add_argument("input", help="the new month's meter data file")
-    parser.add_argument("--artifacts", help="run folder to check against (default: the champion)")
+    parser.add_argument(
+        "--artifacts",
+        help="run folder to check against (default: the champion, else artifacts/default)",
+    )
     parser.add_argument(
         "--out", help="folder for monitor.json and monitor.md (default: reports/monitor/<UTC time>)"
     )
@@ -453,7 +456,7 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main_monitor(args: argparse.Namespace) -> int:
     """CLI entry: validate, check, write, log; exit 0 (all well) or 3 (retrain recommended)."""
-    from ntl.champion import champion_dir
+    from ntl.champion import default_artifacts
     from ntl.outcomes import read_store
     from ntl.project import outcomes_dir, project_dir
 
@@ -461,7 +464,7 @@ def main_monitor(args: argparse.Namespace) -> int:
     input_path = Path(args.input)
     if not input_path.is_file():
         raise ParameterError(f"{input_path}: no such meter data file")
-    artifacts = Path(args.artifacts) if args.artifacts else champion_dir()
+    artifacts = Path(args.artifacts) if args.artifacts else default_artifacts()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(args.out) if args.out else project_dir() / "reports" / "monitor" / stamp
     if out_dir.exists() and not out_dir.is_dir():
