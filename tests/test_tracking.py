@@ -140,3 +140,61 @@ def test_ntl_run_tracks_a_chain_that_reached_04(monkeypatch, tmp_path):
     assert calls == [(tmp_path / "a", tmp_path / "r", {"seed": 3, "tracking": False})]
     assert run.main_run(None, [], None, "03") == 0
     assert len(calls) == 1  # a chain stopped before 04 has nothing to log
+
+
+def test_the_warm_up_opens_the_store_in_the_background_and_logging_then_is_quick(
+    smoke_artifacts, tmp_path, monkeypatch
+):
+    """MLflow's import and the store's creation overlap with the chain; the run logged after
+    has its metrics tied to the logged model without MLflow logging them a second time."""
+    import mlflow
+
+    from ntl import tracking
+
+    monkeypatch.setattr(tracking, "_warm_up", None)
+    monkeypatch.delenv("NTL_TRACKING", raising=False)
+    assert tracking.start_warm_up({"tracking": False}) is None  # off: no thread, no store
+    assert not (tmp_path / "mlflow.db").exists()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    thread = tracking.start_warm_up({"seed": 1})
+    assert thread is not None and thread.name == "ntl-mlflow-warm-up"
+    assert tracking.start_warm_up({"seed": 1}) is thread  # one warm-up per process
+    tracking.wait_for_warm_up()
+    assert not thread.is_alive()
+    assert (tmp_path / "mlflow.db").stat().st_size > 0  # created, tables and all
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    assert client.get_experiment_by_name(tracking.EXPERIMENT) is not None
+    run_id = track_chain_run(smoke_artifacts, None, {"seed": 1})
+    run = client.get_run(run_id)
+    evaluation = ArtifactStore(smoke_artifacts).read_json("evaluation.json")
+    expected = flatten_metrics(evaluation)
+    assert run.data.metrics == pytest.approx(expected)
+    assert len(client.get_metric_history(run_id, "pr_auc")) == 1  # logged once, not twice
+    models = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id], output_format="list"
+    )
+    (model,) = [m for m in models if m.source_run_id == run_id]
+    linked = {metric.key: metric.value for metric in model.metrics}
+    assert linked["pr_auc"] == pytest.approx(evaluation["pr_auc"])
+    assert set(linked) == set(expected)
+
+
+def test_a_failed_chain_waits_for_the_warm_up_before_exiting(monkeypatch, tmp_path):
+    from ntl import run, tracking
+
+    calls = []
+
+    def failing_chain(params, **kwargs):
+        if kwargs["on_start"] is not None:
+            kwargs["on_start"]()
+        raise run.ChainError("03_modeling failed")
+
+    monkeypatch.setattr(run, "run_chain", failing_chain)
+    monkeypatch.setattr(tracking, "start_warm_up", lambda params: calls.append(("start", params)))
+    monkeypatch.setattr(tracking, "wait_for_warm_up", lambda: calls.append(("wait",)))
+    assert run.main_run(None, ["seed=3"], None, None) == 1
+    assert calls == [("start", {**calls[0][1]}), ("wait",)] and calls[0][1]["seed"] == 3
+    calls.clear()
+    assert run.main_run(None, ["seed=3"], None, "02") == 1  # a partial run is not tracked
+    assert calls == [("wait",)]

@@ -319,7 +319,13 @@ def retrain(
     store.write_json(LABELS, counts)
     echo(f"challenger: {run_dir} (labels from inspections: {counts['from_inspections']:,})")
     chain = _chain_params(params, run_dir, reports)
-    run_chain(chain, html=html, echo=echo)
+    from ntl.tracking import start_warm_up, wait_for_warm_up
+
+    try:  # MLflow's import and store start with the notebooks; the run is logged below
+        run_chain(chain, html=html, echo=echo, on_start=lambda: start_warm_up(params))
+    except BaseException:
+        wait_for_warm_up()  # never leave the store half created at exit
+        raise
 
     # the card gets its label lines through a store of its own: what the card was made from is
     # not an input of the files written after it

@@ -332,10 +332,13 @@ def run_chain(
     html: bool = True,
     echo: Callable[[str], None] = print,
     progress: bool | None = None,
+    on_start: Callable[[], object] | None = None,
 ) -> ChainResult:
     """Execute the chain with `params`; raise ChainError at the first notebook that fails.
 
     `progress`: a bar of the cells per notebook on stderr; None shows it on a terminal only.
+    `on_start` is called once the parameters are valid and the run holds its lock, before the
+    first notebook (the CLI starts MLflow's import there, to overlap with the notebooks).
     Every parameter is validated and both folders checked before anything is written; the run
     holds the artifacts folder's lock (``ntl.runlock``) from its first to its last notebook.
     """
@@ -376,6 +379,8 @@ def run_chain(
         )
     finished = False
     try:
+        if on_start is not None:
+            on_start()
         remove_stale_temporaries(artifacts_dir)
         remove_stale_temporaries(reports_dir)
         result = ChainResult(artifacts_dir, reports_dir)
@@ -407,15 +412,20 @@ def main_run(
     html: bool = True,
 ) -> int:
     """CLI entry: run the chain, print progress, return the process exit code."""
+    from ntl import tracking
+
     params = load_params(params_file, parse_overrides(sets))
     run_name = Path(params_file).stem if params_file else "default"
+    # A run to 04 is logged to MLflow afterwards: its import starts with the notebooks.
+    warm_up = (lambda: tracking.start_warm_up(params)) if stop is None else None
     try:
-        result = run_chain(params, start=start, stop=stop, run_name=run_name, html=html)
+        result = run_chain(
+            params, start=start, stop=stop, run_name=run_name, html=html, on_start=warm_up
+        )
     except ChainError as exc:
+        tracking.wait_for_warm_up()  # never leave the store half created at exit
         print(str(exc), file=sys.stderr)
         return 1
     if stop is None:  # the chain ran to 04: one MLflow run (a tracking failure only warns)
-        from ntl.tracking import track_chain_run
-
-        track_chain_run(result.artifacts_dir, result.reports_dir, params)
+        tracking.track_chain_run(result.artifacts_dir, result.reports_dir, params)
     return 0
