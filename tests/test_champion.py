@@ -75,7 +75,7 @@ def test_score_without_artifacts_or_champion_falls_back_to_the_default_run(
     data.write_text("CONS_NO,FLAG,2026-01-01\nA,0,1.0\n")
     assert cli.main(["score", str(data), "--out", str(project / "out.csv")]) == 2
     err = capsys.readouterr().err
-    assert f"models: {project / 'no_default_run'} (default: the champion, else" in err
+    assert f"run: {project / 'no_default_run'} (no --artifacts: the champion, else" in err
     assert "no_default_run" in err.splitlines()[-1]  # the error names the folder it tried
     assert not (project / "out.csv").exists()
 
@@ -100,7 +100,7 @@ def test_score_and_serve_without_artifacts_use_the_champion(
     out = tmp_path / "list.csv"
     assert cli.main(["score", str(smoke_export), "--out", str(out), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert f"models: {smoke_artifacts} (default: the champion, else artifacts/default)" in err
+    assert f"run: {smoke_artifacts} (no --artifacts: the champion, else artifacts/default)" in err
     assert out.exists()
     started = []
     monkeypatch.setattr(serve_main, "serve", lambda config, log_level: started.append(config) or 0)

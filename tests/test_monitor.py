@@ -230,8 +230,11 @@ def test_monitor_bad_input_exits_2(smoke_artifacts, tmp_path, monkeypatch, capsy
         == 2
     )
     assert "--psi-alert must be >= 0" in capsys.readouterr().err
-    assert cli.main(["monitor", str(month)]) == 2
-    assert "no champion yet" in capsys.readouterr().err
+    from ntl import champion
+
+    monkeypatch.setattr(champion, "DEFAULT_RUN", str(tmp_path / "no_run"))
+    assert cli.main(["monitor", str(month)]) == 2  # no champion: the default run, absent here
+    assert f"error: {tmp_path / 'no_run'}" in capsys.readouterr().err
 
 
 def test_history_window_cuts_a_longer_export_and_refuses_a_short_one():

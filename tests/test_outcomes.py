@@ -167,5 +167,8 @@ def test_cli_outcomes_add_names_rows_and_exits_2(tmp_path, monkeypatch, capsys):
     assert "1 outcome(s) recorded" in capsys.readouterr().out
     assert cli.main(["outcomes", "show"]) == 0
     assert "1 outcomes recorded" in capsys.readouterr().out
+    from ntl import champion
+
+    monkeypatch.setattr(champion, "DEFAULT_RUN", str(tmp_path / "no_run"))
     assert cli.main(["outcomes", "add", str(good)]) == 2  # no champion, no --artifacts
-    assert "no champion yet" in capsys.readouterr().err
+    assert f"error: {tmp_path / 'no_run'}" in capsys.readouterr().err

@@ -188,7 +188,7 @@ def _artifacts_or_default(given: str | None) -> str | Path:
     if given:
         return given
     chosen = default_artifacts()
-    print(f"models: {chosen} (default: the champion, else artifacts/default)", file=sys.stderr)
+    print(f"run: {chosen} (no --artifacts: the champion, else artifacts/default)", file=sys.stderr)
     return chosen
 
 
