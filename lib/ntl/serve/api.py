@@ -1,7 +1,8 @@
 """The JSON API: score one customer, score a file, model information, health.
 
 Every number comes from ``ntl.score`` through ``ModelService``: ``/api/score`` is
-``score_customer``, ``/api/score-file`` is ``score_input`` (the pass ``ntl score`` runs), so the
+``score_customer`` (concurrent requests are scored together by ``score_customers``, with the
+same answers), ``/api/score-file`` is ``score_input`` (the pass ``ntl score`` runs), so the
 three give the same scores, tiers and reasons for the same readings.
 """
 
