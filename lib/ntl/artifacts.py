@@ -66,6 +66,7 @@ _PRODUCERS = {
     "model_xgb.json": NOTEBOOKS[2],
     "calibrator.skops": NOTEBOOKS[2],
     "model_baselines.skops": NOTEBOOKS[2],
+    "model_raw_readings.json": NOTEBOOKS[2],
     "thresholds.json": NOTEBOOKS[2],
     "metadata.json": NOTEBOOKS[2],
     "feature_importance.png": NOTEBOOKS[2],

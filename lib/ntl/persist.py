@@ -51,6 +51,7 @@ PREPROCESSING_CLUSTERS = "preprocessing_clusters.skops"
 XGB_MODEL = "model_xgb.json"
 CALIBRATOR = "calibrator.skops"
 BASELINES = "model_baselines.skops"
+RAW_READINGS_MODEL = "model_raw_readings.json"  # the raw-readings baseline, XGBoost's own JSON
 
 
 # ------------------------------------------------------------------------------ skops

@@ -303,11 +303,13 @@ def evaluate_test_split(
     *,
     truth: pd.DataFrame | None = None,
     last_day: pd.Timestamp | None = None,
+    consumption: pd.DataFrame | None = None,
 ) -> TestEvaluation:
     """Measure the held-out test split once: every label-based section of notebook 04.
 
     `scores` are ``ntl.models.chain_scores`` (with ``split``) for the customers of
-    `preprocessed`, `tiers` their tiers. With synthetic `truth` (attack and onset per customer)
+    `preprocessed`, `tiers` their tiers; with their `consumption` the raw-readings baseline
+    joins the model comparison. With synthetic `truth` (attack and onset per customer)
     and `last_day`, recall per attack type and onset age is added.
     """
     split = scores[SPLIT_COLUMN]
@@ -319,7 +321,7 @@ def evaluate_test_split(
     test_scores = scores.loc[test]
     risk_score = test_scores["risk_score"].to_numpy()
     calibrated = bool(test_scores["probability"].notna().all())
-    compared = compared_scores(bundle, test_scores, preprocessed.loc[test])
+    compared = compared_scores(bundle, test_scores, preprocessed.loc[test], consumption)
     result = TestEvaluation(
         labelled=True,
         calibrated=calibrated,

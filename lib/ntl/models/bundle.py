@@ -19,6 +19,7 @@ from ntl.errors import MeterDataError, NtlError
 from ntl.frame import ID_COLUMN
 from ntl.models.ensemble import ScoreCalibrator, combine
 from ntl.models.isolation import ClusterIsolation
+from ntl.models.readings import ReadingsBaseline
 
 ALL_CORES = 0  # XGBoost's nthread for "every core the process may use"
 # Fewer rows than this are predicted on one thread: waking a thread pool costs more than it saves
@@ -115,6 +116,7 @@ class ModelBundle:
     xgb: xgb.XGBClassifier | None = None
     calibrator: ScoreCalibrator | None = None
     baselines: dict[str, Any] = field(default_factory=dict)
+    readings: ReadingsBaseline | None = None  # the raw-readings baseline (needs consumption)
     training_info: dict[str, Any] = field(default_factory=dict)
 
     def features(self, preprocessed: pd.DataFrame) -> np.ndarray:

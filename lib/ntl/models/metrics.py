@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ntl.evaluate import pr_auc, precision_at_k, roc_auc
+from ntl.models.readings import RAW_READINGS_MODEL
 
 if TYPE_CHECKING:
     from ntl.models.bundle import ModelBundle
@@ -21,13 +22,17 @@ HEADLINE_MODEL = "ensemble (risk_score)"
 
 
 def compared_scores(
-    bundle: ModelBundle, scores: pd.DataFrame, preprocessed: pd.DataFrame
+    bundle: ModelBundle,
+    scores: pd.DataFrame,
+    preprocessed: pd.DataFrame,
+    consumption: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The scores every model comparison ranks (03 on validation, 04 on test), one column each.
 
     The ensemble first, then XGBoost (with labels), the isolation forest and the baselines (with
     labels; scored from `preprocessed` by the saved models, never refitted). `scores` are the
-    bundle's scores of the same customers.
+    bundle's scores of the same customers. With the customers' `consumption` and a fitted
+    raw-readings baseline, its probability is the last column.
     """
     compared = {HEADLINE_MODEL: scores["risk_score"]}
     if bundle.supervised:
@@ -36,6 +41,8 @@ def compared_scores(
     if bundle.supervised:
         baselines = bundle.score_baselines(preprocessed)
         compared |= {name: baselines[name] for name in baselines.columns}
+    if bundle.readings is not None and consumption is not None:
+        compared[RAW_READINGS_MODEL] = bundle.readings.predict(consumption.loc[scores.index])
     return pd.DataFrame(compared, index=scores.index)
 
 

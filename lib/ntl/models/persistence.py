@@ -2,7 +2,8 @@
 
 Files written (see DESIGN.md): ``model_isolation_cluster_{k}.skops`` per cluster forest and
 ``model_isolation_cluster_global.skops``; when labels allowed supervised models, also
-``model_xgb.json`` (XGBoost's native model), ``calibrator.skops`` and ``model_baselines.skops``;
+``model_xgb.json`` (XGBoost's native model), ``calibrator.skops`` and ``model_baselines.skops``,
+and ``model_raw_readings.json`` when 03 fitted the raw-readings baseline;
 and ``metadata.json`` (library versions, parameters, features, training sizes, theft rate, sha256
 of the input ``preprocessed.parquet``, time per step). No file is a pickle: each object goes
 through its ``to_state`` / ``from_state`` pair in ``ntl.persist``.
@@ -24,6 +25,7 @@ from ntl.artifacts import ArtifactStore
 from ntl.errors import ArtifactVersionError
 from ntl.models.bundle import ModelBundle
 from ntl.models.isolation import ClusterIsolation
+from ntl.models.readings import ReadingsBaseline, ReadingsLayout
 
 BUNDLE_FORMAT = 2  # 2: no pickles
 INPUT_ARTIFACT = "preprocessed.parquet"
@@ -65,6 +67,7 @@ def bundle_metadata(bundle: ModelBundle, store: ArtifactStore) -> dict[str, Any]
             "fill_values": [float(v) for v in isolation.fill_values],
         },
         "baselines": sorted(bundle.baselines),
+        "raw_readings": bundle.readings.layout.to_dict() if bundle.readings else None,
         **bundle.training_info,
     }
 
@@ -83,6 +86,11 @@ def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
         )
         persist.write_sklearn(store, persist.BASELINES, dict(bundle.baselines))
         written += [persist.XGB_MODEL, persist.CALIBRATOR, persist.BASELINES]
+        if bundle.readings is not None:
+            store.write_bytes(
+                persist.RAW_READINGS_MODEL, persist.xgb_to_bytes(bundle.readings.model)
+            )
+            written.append(persist.RAW_READINGS_MODEL)
     store.write_json("metadata.json", bundle_metadata(bundle, store))
     return [*written, "metadata.json"]
 
@@ -113,15 +121,18 @@ def load_model_bundle(store: ArtifactStore, *, baselines: bool = True) -> ModelB
     )
     supervised = bool(metadata["supervised"])
     known = {"bundle_format", "versions", "calibration", "input", "isolation", "baselines"}
+    known |= {"raw_readings"}
     known |= {"supervised", "ensemble_weight", "feature_names"}
     xgb_model = calibrator = None
     baseline_models: dict[str, Any] = {}
+    readings = None
     if supervised:
         source = str(store.path(persist.XGB_MODEL))
         xgb_model = persist.xgb_from_bytes(store.read_bytes(persist.XGB_MODEL), source)
         calibrator = persist.calibrator_from_state(persist.read_sklearn(store, persist.CALIBRATOR))
         if baselines:
             baseline_models = persist.read_sklearn(store, persist.BASELINES)
+            readings = _load_readings(store, metadata.get("raw_readings"))
     return ModelBundle(
         feature_names=list(metadata["feature_names"]),
         supervised=supervised,
@@ -130,5 +141,15 @@ def load_model_bundle(store: ArtifactStore, *, baselines: bool = True) -> ModelB
         xgb=xgb_model,
         calibrator=calibrator,
         baselines=baseline_models,
+        readings=readings,
         training_info={k: v for k, v in metadata.items() if k not in known},
     )
+
+
+def _load_readings(store: ArtifactStore, layout: dict[str, int] | None) -> ReadingsBaseline | None:
+    """The raw-readings baseline from its XGBoost JSON, or None when 03 did not fit one."""
+    if layout is None:
+        return None
+    source = str(store.path(persist.RAW_READINGS_MODEL))
+    model = persist.xgb_from_bytes(store.read_bytes(persist.RAW_READINGS_MODEL), source)
+    return ReadingsBaseline(ReadingsLayout(**{k: int(v) for k, v in layout.items()}), model)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ntl.errors import MeterDataError, ParameterError
-from ntl.frame import feature_columns, labels
+from ntl.frame import consumption_matrix, day_columns, feature_columns, labels
 from ntl.models.bundle import ModelBundle, cluster_ids, feature_matrix
 from ntl.models.crossfit import fold_count, out_of_fold_xgb
 from ntl.models.ensemble import (
@@ -34,7 +34,14 @@ from ntl.models.ensemble import (
 )
 from ntl.models.isolation import fit_isolation
 from ntl.models.metrics import compared_scores, comparison_table, ranking_metrics
-from ntl.models.supervised import check_xgb_params, fit_baselines, learning_curve, search_xgb
+from ntl.models.readings import ReadingsBaseline, ReadingsLayout, readings_values
+from ntl.models.supervised import (
+    check_xgb_params,
+    fit_baselines,
+    fit_xgb,
+    learning_curve,
+    search_xgb,
+)
 from ntl.split import split_mask
 
 
@@ -123,11 +130,15 @@ def _size_summary(flag: pd.Series, masks: Mapping[str, np.ndarray]) -> dict[str,
 
 
 def train_models(
-    preprocessed: pd.DataFrame, split: pd.DataFrame, **params: Any
+    preprocessed: pd.DataFrame,
+    split: pd.DataFrame,
+    consumption: pd.DataFrame | None = None,
+    **params: Any,
 ) -> tuple[ModelBundle, dict[str, Any]]:
     """Fit the bundle on the train split, tune it on validation; returns (bundle, report).
 
-    `params` are ModelParameters fields. The report holds: ``supervised`` and ``reason``, ``sizes``,
+    `params` are ModelParameters fields. With the customers' `consumption` (the canonical frame
+    02 read) and labels, the raw-readings baseline is fitted too (`ntl.models.readings`). The report holds: ``supervised`` and ``reason``, ``sizes``,
     ``times`` (seconds per step), ``isolation_members``, and when supervised ``learning_curve``,
     ``best_iteration``, ``stopping`` (words), ``xgb_params``, ``search`` (trials),
     ``weight_curve``, ``ensemble_description``, ``validation_table`` (ROC-AUC, PR-AUC, precision
@@ -173,6 +184,16 @@ def train_models(
         report.update(
             _train_supervised(bundle, features, clusters, flag, fit_rows, valid, options, watch)
         )
+        if consumption is not None:
+            with watch.step("raw_readings_baseline"):
+                bundle.readings = fit_readings_baseline(
+                    consumption.reindex(preprocessed.index),
+                    flag,
+                    fit_rows,
+                    valid & flag.notna().to_numpy(),
+                    report["xgb_params"],
+                    options,
+                )
         with watch.step("out_of_fold"):
             report.update(
                 _out_of_fold(
@@ -192,7 +213,7 @@ def train_models(
             folds=options.oof_folds,
             seed=options.seed,
         )
-        table = _validation_table(bundle, preprocessed, scores, valid)
+        table = _validation_table(bundle, preprocessed, scores, valid, consumption)
         report["validation_table"] = table
         report["ensemble_description"] = describe_ensemble(
             bundle.ensemble_weight,
@@ -330,6 +351,31 @@ def _train_supervised(
     }
 
 
+def fit_readings_baseline(
+    consumption: pd.DataFrame,
+    flag: pd.Series,
+    fit_rows: np.ndarray,
+    tune_rows: np.ndarray,
+    xgb_params: Mapping[str, Any],
+    options: ModelParameters,
+) -> ReadingsBaseline:
+    """XGBoost on the raw readings of the labelled training customers, stopped early on the
+    labelled validation customers: the headline XGBoost's recipe and hyperparameters, only the
+    input differs (the bar the engineered features must clear)."""
+    layout = ReadingsLayout.for_history(len(day_columns(consumption)))
+    values = readings_values(consumption_matrix(consumption), layout)
+    y = flag.fillna(0).to_numpy(dtype=np.int64)
+    model = fit_xgb(
+        (values[fit_rows], y[fit_rows]),
+        (values[tune_rows], y[tune_rows]),
+        xgb_params,
+        early_stopping_rounds=options.early_stopping_rounds,
+        seed=options.seed,
+        n_jobs=options.n_jobs,
+    )
+    return ReadingsBaseline(layout, model)
+
+
 def _out_of_fold(
     bundle: ModelBundle,
     supervised_report: dict[str, Any],
@@ -396,10 +442,14 @@ def _out_of_fold_table(
 
 
 def _validation_table(
-    bundle: ModelBundle, preprocessed: pd.DataFrame, scores: pd.DataFrame, valid: np.ndarray
+    bundle: ModelBundle,
+    preprocessed: pd.DataFrame,
+    scores: pd.DataFrame,
+    valid: np.ndarray,
+    consumption: pd.DataFrame | None,
 ) -> pd.DataFrame:
     """Ranking metrics of every model on the labelled validation customers."""
     known = scores["FLAG"].notna().to_numpy()
-    ranked = compared_scores(bundle, scores, preprocessed.loc[valid])
+    ranked = compared_scores(bundle, scores, preprocessed.loc[valid], consumption)
     y_true = scores.loc[known, "FLAG"].to_numpy(dtype=np.int64)
     return comparison_table(y_true, {k: v.to_numpy()[known] for k, v in ranked.items()})
