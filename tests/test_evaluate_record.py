@@ -127,6 +127,7 @@ def smoke_inputs(smoke_artifacts):
         "thresholds": thresholds,
         "settings": settings,
         "truth": store.read_parquet("ground_truth.parquet"),
+        "consumption": store.read_parquet("consumption.parquet"),
         "last_day": day_index(store.read_parquet("consumption.parquet"))[-1],
     }
 
@@ -143,9 +144,11 @@ def test_test_split_evaluation_reproduces_the_recorded_test_section(smoke_inputs
         inputs["settings"],
         truth=inputs["truth"],
         last_day=inputs["last_day"],
+        consumption=inputs["consumption"],
     )
     recorded = inputs["store"].read_json("evaluation.json")
     assert result.labelled and result.calibrated
+    assert result.comparison["model"].iloc[-1] == "raw_readings_xgboost"
     assert json.loads(json.dumps(result.record(), sort_keys=True)) == recorded["test"]
     test = (inputs["scores"]["split"] == "test").to_numpy()
     assert len(result.y) == int(test.sum())

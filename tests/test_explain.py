@@ -424,3 +424,49 @@ def test_neutral_shapes_are_never_reasons():
         "usage shape unlike similar customers (4.0 times the usual difference)",
         "day-to-day swings of 90 % of average use",
     ]
+
+
+def _shape_phrases(group: str, columns: dict[str, list[float]]) -> list:
+    members, build, formatter = explain.reason_groups(list(columns))[group]
+    values = pd.DataFrame(columns)
+    return explain.phrase_values(group, members, build, formatter, values, LAST_DAY).tolist()
+
+
+def test_the_lowest_recent_day_is_named_with_its_date_and_weekday():
+    days = {f"recent_day_{k}": [1.0, 1.0] for k in range(1, 15)}
+    days["recent_day_3"] = [0.12, 0.95]  # 2016-10-29 is a Saturday
+    days["recent_day_9"] = [0.5, 0.9]
+    assert _shape_phrases("recent_days", days) == [
+        "on Saturday 2016-10-29 used 12 % of its usual Saturday",
+        None,  # no day below 80 % of its usual weekday: nothing to say
+    ]
+
+
+def test_weekly_profile_names_the_farthest_weekday_or_a_week_without_rhythm():
+    profile = {f"profile_{day}": [1.0, 1.01] for day in ("mon", "tue", "wed", "thu", "fri")}
+    profile |= {"profile_sat": [0.35, 0.99], "profile_sun": [1.65, 1.0]}
+    assert _shape_phrases("weekly_profile", profile) == [
+        "use on Saturdays at 35 % of its usual day",
+        "the same use on every day of the week (within 1 %)",
+    ]
+
+
+def test_windows_and_weekday_shift_are_dated():
+    assert _shape_phrases("week_over_week", {"week_over_week": [0.4]}) == [
+        "the 7 days from 2016-10-25 at 40 % of the week before"
+    ]
+    assert _shape_phrases("month_over_month", {"month_over_month": [0.5]}) == [
+        "the 28 days from 2016-10-04 at 50 % of the 28 before"
+    ]
+    shift = {"recent_weekday_weekend": [0.33, 1.0], "weekday_weekend_change": [0.3, 1.05]}
+    assert _shape_phrases("weekday_weekend", shift) == [
+        "weekdays at 33 % of weekends since 2016-10-11 (before: 110 %)",
+        None,  # moved by 5 %: not said
+    ]
+    assert _shape_phrases("low_days_recent", {"low_days_recent": [0.25, 0.0]}) == [
+        "25 % of days since 2016-10-04 below half their usual weekday use",
+        None,
+    ]
+    assert _shape_phrases("profile_change", {"profile_change": [0.35]}) == [
+        "weekly pattern since 2016-10-04 moved 35 % a day from before"
+    ]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ntl.features import FEATURE_DESCRIPTIONS
+from ntl.features import FEATURE_DESCRIPTIONS, PROFILE_DAYS, SHAPE_DAYS
 from ntl.preprocess import PreprocessConfig
 
 if TYPE_CHECKING:
@@ -179,6 +179,98 @@ def _peer_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np
     return np.where(lead > context.typical, phrase, None)
 
 
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+UNUSUAL_DAY = 0.8  # a recent day below this share of its usual weekday is worth naming
+
+
+def _since(context: PhraseContext, days: int) -> str:
+    """The first day of the last `days` days of the history, "2016-10-04"."""
+    return (pd.Timestamp(context.last_day) - pd.Timedelta(days=days - 1)).strftime("%Y-%m-%d")
+
+
+def _recent_day_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "on Sunday 2016-10-30 used 12 % of its usual Sunday": the lowest of the recent days,
+    each measured against the customer's own mean on that weekday; None when none of them fell
+    below `UNUSUAL_DAY` of it."""
+    names = list(values)
+    matrix = np.column_stack([values[name] for name in names])  # customers x recent days
+    back = np.array([int(name.rsplit("_", 1)[1]) for name in names])  # 1 = the last day
+    filled = np.where(np.isnan(matrix), np.inf, matrix)
+    lowest = np.argmin(filled, axis=1)
+    ratio = filled[np.arange(len(filled)), lowest]
+    days = pd.Timestamp(context.last_day) - pd.to_timedelta(back[lowest] - 1, unit="D")
+    weekday = np.asarray(WEEKDAY_NAMES, dtype=object)[days.day_of_week.to_numpy()]
+    phrase = (
+        "on " + weekday + " " + days.strftime("%Y-%m-%d").to_numpy(object) + " used "
+        + as_percent(np.where(np.isfinite(ratio), ratio, 0.0)) + " of its usual " + weekday
+    )  # fmt: skip
+    return np.where(ratio < UNUSUAL_DAY, phrase, None)
+
+
+def _profile_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """The weekly profile in words: "use on Saturdays at 35 % of its usual day" for the weekday
+    farthest from the customer's average day, or, for a week with no rhythm at all (every
+    weekday within 5 % of the average, as under a flat or simulated reading), "the same use on
+    every day of the week (weekdays within 3 %)"."""
+    matrix = np.column_stack(list(values.values()))  # customers x 7, Monday first
+    farthest = np.argmax(np.abs(np.nan_to_num(matrix, nan=1.0) - 1.0), axis=1)
+    extreme = matrix[np.arange(len(matrix)), farthest]
+    days = np.asarray([name + "s" for name in WEEKDAY_NAMES], dtype=object)[farthest]
+    phrase = "use on " + days + " at " + as_percent(extreme) + " of its usual day"
+    spread = np.abs(matrix - 1.0).max(axis=1)
+    flat = (spread < 0.05) & (np.abs(matrix.mean(axis=1) - 1.0) < 0.05)
+    flat_phrase = "the same use on every day of the week (within " + as_percent(spread) + ")"
+    return np.where(flat, flat_phrase, phrase)
+
+
+def _window_phrase(days: int, compared: str) -> PhraseBuilder:
+    """ "the 7 days from 2016-10-25 at 40 % of the week before": the last `days` days against
+    the same number of days before them."""
+
+    def build(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+        lead = _lead(values)
+        return f"the {days} days from {_since(context, days)} at " + as_percent(lead) + compared
+
+    return build
+
+
+WEEKDAY_SHIFT = 0.1  # weekday / weekend use moving by less than this share is not said
+
+
+def _weekday_weekend_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "weekdays at 33 % of weekends since 2016-10-11 (before: 110 %)": weekday against weekend
+    use in the last three weeks and over the history before; None when it moved less than
+    `WEEKDAY_SHIFT`."""
+    recent = values["recent_weekday_weekend"]
+    change = values.get("weekday_weekend_change", np.full(len(recent), np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        before = recent / change
+    phrase = "weekdays at " + as_percent(recent) + f" of weekends since {_since(context, 21)}"
+    known = np.isfinite(before)
+    phrase = np.where(
+        known, phrase + " (before: " + as_percent(np.where(known, before, 0.0)) + ")", phrase
+    )
+    moved = ~(np.abs(change - 1.0) < WEEKDAY_SHIFT)  # NaN change: the recent ratio alone
+    return np.where(moved, phrase, None)
+
+
+def _low_days_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "40 % of days since 2016-10-04 below half their usual weekday use"; None without any."""
+    lead = _lead(values)
+    phrase = as_percent(lead) + f" of days since {_since(context, 28)} below half their usual "
+    return np.where(lead > 0, phrase + "weekday use", None)
+
+
+def _profile_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "weekly pattern since 2016-10-04 moved 35 % a day from before"."""
+    lead = _lead(values)
+    return (
+        f"weekly pattern since {_since(context, 28)} moved "
+        + as_percent(lead)
+        + (" a day from before")
+    )
+
+
 def _signed_trend(values: np.ndarray) -> np.ndarray:
     """-0.021 -> "-2 % a year"."""
     return as_percent(values) + " a year"
@@ -287,6 +379,29 @@ PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter | None]] = {
         None,
     ),
     "peer_deviation": (("peer_deviation",), _peer_phrase, None),
+    "recent_days": (
+        tuple(f"recent_day_{k}" for k in range(1, SHAPE_DAYS + 1)),
+        _recent_day_phrase,
+        None,
+    ),
+    "weekly_profile": (tuple(f"profile_{day}" for day in PROFILE_DAYS), _profile_phrase, None),
+    "week_over_week": (
+        ("week_over_week",),
+        _window_phrase(7, " of the week before"),
+        as_percent,
+    ),
+    "month_over_month": (
+        ("month_over_month",),
+        _window_phrase(28, " of the 28 before"),
+        as_percent,
+    ),
+    "weekday_weekend": (
+        ("recent_weekday_weekend", "weekday_weekend_change"),
+        _weekday_weekend_phrase,
+        as_percent,
+    ),
+    "low_days_recent": (("low_days_recent",), _low_days_phrase, None),
+    "profile_change": (("profile_change",), _profile_change_phrase, as_percent),
 }
 MISSING_GROUP = "missing_share"
 

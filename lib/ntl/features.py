@@ -61,10 +61,46 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "seasonal_amplitude": "(highest - lowest month-of-year mean) / mean of month means (needs a year)",
     "acf_7": "autocorrelation of daily consumption at a lag of 7 days (weekly rhythm)",
     "acf_30": "autocorrelation of daily consumption at a lag of 30 days (monthly persistence)",
+    # the shape of the last weeks (each customer against its own usual use; see shape_features)
+    **{
+        f"recent_day_{k}": (
+            f"reading {k - 1} days before the last day / the customer's mean on that weekday"
+            if k > 1
+            else "reading on the last day / the customer's mean on that weekday"
+        )
+        for k in range(1, 15)
+    },
+    **{
+        f"profile_{day}": f"mean on {name} / the customer's mean over the seven weekdays"
+        for day, name in zip(
+            ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+            ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"),
+            strict=True,
+        )
+    },
+    "week_over_week": "mean of the last 7 days / mean of the 7 days before",
+    "month_over_month": "mean of the last 28 days / mean of the 28 days before",
+    "recent_weekday_weekend": "mean on weekdays / mean on weekends, last 21 days",
+    "weekday_weekend_change": "recent_weekday_weekend / the same ratio before the last 21 days",
+    "low_days_recent": "share of the last 28 days below half the customer's mean for their weekday",
+    "profile_change": "mean absolute change of the weekly profile: last 28 days against before",
     # peers
     "peer_deviation": "RMS distance of the customer's weekday/month profile shape from its cluster's typical shape",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_DESCRIPTIONS)
+SHAPE_FEATURES: tuple[str, ...] = tuple(  # the shape of the last weeks (shape_features)
+    name
+    for name in FEATURE_NAMES
+    if name.startswith(("recent_day_", "profile_"))
+    or name
+    in (
+        "week_over_week",
+        "month_over_month",
+        "recent_weekday_weekend",
+        "weekday_weekend_change",
+        "low_days_recent",
+    )
+)
 
 
 # ---------------------------------------------------------------- runs and small row helpers
@@ -557,6 +593,109 @@ def pattern_features(block: Block) -> dict[str, np.ndarray]:
     }
 
 
+SHAPE_DAYS = 14  # recent daily readings given to the models one by one
+WEEKDAY_WINDOW = 21  # days of the recent weekday / weekend comparison (three whole weeks)
+PROFILE_WINDOW = 28  # days of the recent weekly profile and the low-day share (four weeks)
+LOW_DAY_SHARE = 0.5  # a day below this share of the customer's mean for its weekday is "low"
+PROFILE_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekday_of_columns(layout: CalendarLayout) -> np.ndarray:
+    """Weekday (0 = Monday) of every day column."""
+    return (layout.first_weekday + np.arange(layout.n_days)) % 7
+
+
+def _weekday_sums(block: Block, weekdays: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and weekday, the sum and count of present cleaned readings from column `start` on."""
+    one_hot = (weekdays[start:, None] == np.arange(7)[None, :]).astype(np.float64)  # days x 7
+    sums = block.filled[:, start:].astype(np.float64) @ one_hot
+    counts = block.present[:, start:].astype(np.float64) @ one_hot
+    return sums, counts
+
+
+def _weekday_weekend(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean on weekdays / mean on weekends from rows x 7 weekday sums and counts."""
+    weekday = _means(sums[:, :5].sum(axis=1), counts[:, :5].sum(axis=1))
+    weekend = _means(sums[:, 5:].sum(axis=1), counts[:, 5:].sum(axis=1))
+    return safe_ratio(weekday, weekend)
+
+
+def _profile(means: np.ndarray) -> np.ndarray:
+    """Weekday means (rows x 7) over their own mean: 1.0 everywhere is a flat week; NaN unless
+    all seven weekdays have a mean."""
+    centre = means.mean(axis=1)  # NaN when a weekday has none
+    return safe_ratio(means, centre[:, None])
+
+
+def shape_features(block: Block) -> dict[str, np.ndarray]:
+    """The shape of the last weeks, each customer measured against its own usual use.
+
+    Made for short histories, where trends and seasons cannot be measured but the daily readings
+    still carry the signal, and phrased for inspectors (``ntl.explain``): the last `SHAPE_DAYS`
+    readings each over the customer's mean on the same weekday (``recent_day_1`` is the last
+    day; 0.3 = "used 30 % of a usual Monday"), the weekly profile (``profile_mon`` ..), the last
+    week against the week before and the last four weeks against the four before, weekday use
+    against weekend use in the last three weeks and its change, the share of low days in the
+    last four weeks, and how far the last four weeks' weekly profile moved from the profile
+    before. Nothing is fitted: every value depends on the customer's own row and the calendar.
+    A window longer than the history gives NaN.
+    """
+    n_rows, n_days = block.clean.shape
+    weekdays = _weekday_of_columns(block.layout)
+    usual = block.calendar.weekday_means()  # rows x 7
+    values: dict[str, np.ndarray] = {}
+    for k in range(1, SHAPE_DAYS + 1):  # fourteen fixed days
+        column = n_days - k
+        values[f"recent_day_{k}"] = (
+            safe_ratio(block.clean[:, column], usual[:, weekdays[column]])
+            if column >= 0
+            else np.full(n_rows, np.nan)
+        )
+    profile = _profile(usual)
+    for position, day in enumerate(PROFILE_DAYS):
+        values[f"profile_{day}"] = profile[:, position]
+    nan = np.full(n_rows, np.nan)
+    values["week_over_week"] = (
+        safe_ratio(
+            block.window_mean(n_days - 7, n_days), block.window_mean(n_days - 14, n_days - 7)
+        )
+        if n_days >= 14
+        else nan
+    )
+    values["month_over_month"] = (
+        safe_ratio(
+            block.window_mean(n_days - 28, n_days), block.window_mean(n_days - 56, n_days - 28)
+        )
+        if n_days >= 56
+        else nan
+    )
+    calendar = block.calendar
+    if n_days >= WEEKDAY_WINDOW:
+        sums, counts = _weekday_sums(block, weekdays, n_days - WEEKDAY_WINDOW)
+        recent = _weekday_weekend(sums, counts)
+        before = _weekday_weekend(calendar.weekday_sums - sums, calendar.weekday_counts - counts)
+        values["recent_weekday_weekend"] = recent
+        values["weekday_weekend_change"] = safe_ratio(recent, before)
+    else:
+        values["recent_weekday_weekend"] = values["weekday_weekend_change"] = nan
+    if n_days >= PROFILE_WINDOW:
+        start = n_days - PROFILE_WINDOW
+        expected = usual[:, weekdays[start:]]  # rows x 28: the usual use of each day's weekday
+        with np.errstate(invalid="ignore"):
+            low = block.present[:, start:] & (block.clean[:, start:] < LOW_DAY_SHARE * expected)
+        present = block.present[:, start:].sum(axis=1)
+        values["low_days_recent"] = _means(low.sum(axis=1).astype(np.float64), present)
+        sums, counts = _weekday_sums(block, weekdays, start)
+        recent_profile = _profile(_means(sums, counts))
+        earlier_profile = _profile(
+            _means(calendar.weekday_sums - sums, calendar.weekday_counts - counts)
+        )
+        values["profile_change"] = np.abs(recent_profile - earlier_profile).mean(axis=1)
+    else:
+        values["low_days_recent"] = values["profile_change"] = nan
+    return values
+
+
 def feature_block(block: Block, recent_days: int, drop_window_days: int) -> dict[str, np.ndarray]:
     """All features except peer_deviation for one block of rows."""
     values = missing_features(
@@ -568,6 +707,7 @@ def feature_block(block: Block, recent_days: int, drop_window_days: int) -> dict
     values |= trend_features(block, recent_days)
     values |= drop_features(block, drop_window_days)
     values |= pattern_features(block)
+    values |= shape_features(block)
     return values
 
 
