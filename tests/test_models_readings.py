@@ -137,7 +137,15 @@ def test_fitted_on_readings_it_ranks_a_late_fall_and_round_trips(tmp_path):
     compared = compared_scores(bundle, scores, preprocessed, consumption)
     assert compared.columns[-1] == RAW_READINGS_MODEL
     assert RAW_READINGS_MODEL not in compared_scores(bundle, scores, preprocessed).columns
-    assert load_model_bundle(ArtifactStore(tmp_path), baselines=False).readings is None
+    quick = load_model_bundle(ArtifactStore(tmp_path), baselines=False)
+    assert quick.readings is None and quick.detectors == {}
+    # the One-Class SVM and autoencoder per cluster come back from their skops files
+    assert sorted(loaded.detectors) == ["autoencoder", "one_class_svm"]
+    assert (tmp_path / "model_one_class_svm_cluster_global.skops").exists()
+    pd.testing.assert_frame_equal(
+        loaded.score_detectors(preprocessed), bundle.score_detectors(preprocessed)
+    )
+    assert list(compared.columns[2:5]) == ["isolation_forest", "one_class_svm", "autoencoder"]
 
 
 def test_without_consumption_no_readings_model_is_fitted():

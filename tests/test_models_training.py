@@ -52,11 +52,15 @@ def test_every_model_ranks_far_better_than_chance(trained):
         "ensemble (risk_score)",
         "xgboost",
         "isolation_forest",
+        "one_class_svm",
+        "autoencoder",
         "logistic_regression",
         "random_forest",
     }
+    label_free = ["isolation_forest", "one_class_svm", "autoencoder"]
     assert models.loc["isolation_forest", "roc_auc"] >= 0.62, models  # label-free, weak here
-    supervised = models.drop(index="isolation_forest")
+    # the two other detectors are measured on data made for them (tests/test_models_detectors.py)
+    supervised = models.drop(index=label_free)
     assert passes_the_bar(supervised, chance), supervised
     assert (models.loc[["ensemble (risk_score)", "xgboost"], "roc_auc"] >= 0.95).all(), models
 

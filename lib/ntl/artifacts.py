@@ -101,7 +101,7 @@ def producer_of(name: str) -> str | None:
     """The notebook that writes artifact `name`, or None when no notebook owns it."""
     if name in _PRODUCERS:
         return _PRODUCERS[name]
-    if name.startswith("model_isolation_cluster_"):
+    if name.startswith(("model_isolation_cluster_", "model_one_class_svm_", "model_autoencoder_")):
         return NOTEBOOKS[2]
     return None
 

@@ -44,6 +44,12 @@ TRUSTED_TYPES = (
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.isotonic.IsotonicRegression",
     "sklearn.cluster._kmeans.KMeans",
+    # the One-Class SVM and autoencoder detectors (ntl.models.detectors)
+    "sklearn.preprocessing._data.QuantileTransformer",
+    "sklearn.kernel_approximation.Nystroem",
+    "sklearn.linear_model._stochastic_gradient.SGDOneClassSVM",
+    "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
 )
 
 PREPROCESSING_STATE = "preprocessing.json"

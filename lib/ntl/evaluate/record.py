@@ -366,6 +366,7 @@ def evaluate_test_split(
                         "ensemble": test_scores["risk_score"],
                         "xgboost": test_scores["xgb_probability"],
                         "isolation_forest": test_scores["anomaly_score"],
+                        **{kind: compared[kind] for kind in bundle.detectors},
                     }
                 ),
                 y_true == 1,

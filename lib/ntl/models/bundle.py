@@ -117,6 +117,7 @@ class ModelBundle:
     calibrator: ScoreCalibrator | None = None
     baselines: dict[str, Any] = field(default_factory=dict)
     readings: ReadingsBaseline | None = None  # the raw-readings baseline (needs consumption)
+    detectors: dict[str, ClusterIsolation] = field(default_factory=dict)  # kind -> per cluster
     training_info: dict[str, Any] = field(default_factory=dict)
 
     def features(self, preprocessed: pd.DataFrame) -> np.ndarray:
@@ -165,6 +166,14 @@ class ModelBundle:
             zip(SCORE_COLUMNS, (anomaly, xgb_probability, probability, risk), strict=True)
         )
         return pd.DataFrame(columns, index=index)
+
+    def score_detectors(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
+        """Normalised score of each label-free detector beside the forest, one column per kind
+        (``ntl.models.detectors``; none when 03 fitted none)."""
+        features = self.features(preprocessed)
+        clusters = cluster_ids(preprocessed)
+        columns = {kind: model.score(features, clusters) for kind, model in self.detectors.items()}
+        return pd.DataFrame(columns, index=preprocessed.index.copy())
 
     def score_baselines(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
         """Probability of theft from each baseline model, one column per baseline."""

@@ -29,7 +29,8 @@ def compared_scores(
 ) -> pd.DataFrame:
     """The scores every model comparison ranks (03 on validation, 04 on test), one column each.
 
-    The ensemble first, then XGBoost (with labels), the isolation forest and the baselines (with
+    The ensemble first, then XGBoost (with labels), the isolation forest, the other label-free
+    detectors (One-Class SVM, autoencoder) and the baselines (with
     labels; scored from `preprocessed` by the saved models, never refitted). `scores` are the
     bundle's scores of the same customers. With the customers' `consumption` and a fitted
     raw-readings baseline, its probability is the last column.
@@ -38,6 +39,9 @@ def compared_scores(
     if bundle.supervised:
         compared["xgboost"] = scores["xgb_probability"]
     compared["isolation_forest"] = scores["anomaly_score"]
+    if bundle.detectors:
+        detectors = bundle.score_detectors(preprocessed.loc[scores.index])
+        compared |= {kind: detectors[kind] for kind in detectors.columns}
     if bundle.supervised:
         baselines = bundle.score_baselines(preprocessed)
         compared |= {name: baselines[name] for name in baselines.columns}

@@ -24,6 +24,7 @@ from ntl._version import __version__
 from ntl.artifacts import ArtifactStore
 from ntl.errors import ArtifactVersionError
 from ntl.models.bundle import ModelBundle
+from ntl.models.detectors import DETECTOR_KINDS, detector_from_state, detector_to_state
 from ntl.models.isolation import ClusterIsolation
 from ntl.models.readings import ReadingsBaseline, ReadingsLayout
 
@@ -34,6 +35,11 @@ INPUT_ARTIFACT = "preprocessed.parquet"
 def isolation_file(key: str) -> str:
     """Artifact name of one isolation forest (``key`` is a cluster id or ``global``)."""
     return f"model_isolation_cluster_{key}.skops"
+
+
+def detector_file(kind: str, key: str) -> str:
+    """Artifact name of one label-free detector beside the forests (``ntl.models.detectors``)."""
+    return f"model_{kind}_cluster_{key}.skops"
 
 
 def library_versions() -> dict[str, str]:
@@ -67,6 +73,14 @@ def bundle_metadata(bundle: ModelBundle, store: ArtifactStore) -> dict[str, Any]
             "fill_values": [float(v) for v in isolation.fill_values],
         },
         "baselines": sorted(bundle.baselines),
+        "detectors": {
+            kind: {
+                "members": model.cluster_keys,
+                "min_cluster_size": model.min_cluster_size,
+                "fill_values": [float(v) for v in model.fill_values],
+            }
+            for kind, model in bundle.detectors.items()
+        },
         "raw_readings": bundle.readings.layout.to_dict() if bundle.readings else None,
         **bundle.training_info,
     }
@@ -78,6 +92,11 @@ def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
     for key, member in bundle.isolation.members.items():
         persist.write_sklearn(store, isolation_file(key), persist.isolation_member_to_state(member))
         written.append(isolation_file(key))
+    for kind, model in bundle.detectors.items():
+        for key, member in model.members.items():
+            name = detector_file(kind, key)
+            persist.write_sklearn(store, name, detector_to_state(member))
+            written.append(name)
     if bundle.supervised:
         raw = persist.xgb_to_bytes(bundle.xgb)
         store.write_bytes(persist.XGB_MODEL, raw)
@@ -98,8 +117,9 @@ def save_model_bundle(bundle: ModelBundle, store: ArtifactStore) -> list[str]:
 def load_model_bundle(store: ArtifactStore, *, baselines: bool = True) -> ModelBundle:
     """Read back what `save_model_bundle` wrote: hashes and lineage checked, nothing unpickled.
 
-    ``baselines=False`` skips the reviewer's baseline models (scoring never uses them; reading
-    them through skops costs about half a second).
+    ``baselines=False`` skips the models kept for the reviewer's comparison: the baselines, the
+    raw-readings model and the One-Class SVM and autoencoder detectors (scoring never uses
+    them; reading them through skops costs about half a second).
     """
     metadata = store.read_json("metadata.json")
     if not isinstance(metadata, dict) or metadata.get("bundle_format") != BUNDLE_FORMAT:
@@ -121,7 +141,7 @@ def load_model_bundle(store: ArtifactStore, *, baselines: bool = True) -> ModelB
     )
     supervised = bool(metadata["supervised"])
     known = {"bundle_format", "versions", "calibration", "input", "isolation", "baselines"}
-    known |= {"raw_readings"}
+    known |= {"raw_readings", "detectors"}
     known |= {"supervised", "ensemble_weight", "feature_names"}
     xgb_model = calibrator = None
     baseline_models: dict[str, Any] = {}
@@ -142,6 +162,11 @@ def load_model_bundle(store: ArtifactStore, *, baselines: bool = True) -> ModelB
         calibrator=calibrator,
         baselines=baseline_models,
         readings=readings,
+        detectors=(
+            _load_detectors(store, metadata.get("detectors") or {}, isolation.feature_names)
+            if baselines
+            else {}
+        ),
         training_info={k: v for k, v in metadata.items() if k not in known},
     )
 
@@ -153,3 +178,23 @@ def _load_readings(store: ArtifactStore, layout: dict[str, int] | None) -> Readi
     source = str(store.path(persist.RAW_READINGS_MODEL))
     model = persist.xgb_from_bytes(store.read_bytes(persist.RAW_READINGS_MODEL), source)
     return ReadingsBaseline(ReadingsLayout(**{k: int(v) for k, v in layout.items()}), model)
+
+
+def _load_detectors(
+    store: ArtifactStore, recorded: dict[str, dict], feature_names: list[str]
+) -> dict[str, ClusterIsolation]:
+    """The label-free detectors beside the forests, as metadata.json lists them."""
+    detectors = {}
+    for kind in sorted(recorded, key=DETECTOR_KINDS.index):  # 03's order (JSON sorts the keys)
+        info = recorded[kind]
+        members = {
+            key: detector_from_state(persist.read_sklearn(store, detector_file(kind, key)))
+            for key in info["members"]
+        }
+        detectors[kind] = ClusterIsolation(
+            feature_names=list(feature_names),
+            fill_values=np.asarray(info["fill_values"], dtype=np.float32),
+            min_cluster_size=int(info["min_cluster_size"]),
+            members=members,
+        )
+    return detectors

@@ -23,6 +23,7 @@ from ntl.errors import MeterDataError, ParameterError
 from ntl.frame import consumption_matrix, day_columns, feature_columns, labels
 from ntl.models.bundle import ModelBundle, cluster_ids, feature_matrix
 from ntl.models.crossfit import fold_count, out_of_fold_xgb
+from ntl.models.detectors import DETECTOR_KINDS, fit_detector
 from ntl.models.ensemble import (
     CALIBRATION_METHODS,
     WEIGHT_SOURCE,
@@ -165,6 +166,7 @@ def train_models(
             f"and {int(valid.sum())}"
         )
     watch = _Stopwatch()
+    detectors = {}
     with watch.step("isolation_forests"):
         isolation = fit_isolation(
             features[train],
@@ -176,8 +178,18 @@ def train_models(
             seed=options.seed,
             n_jobs=options.n_jobs,
         )
+    for kind in DETECTOR_KINDS:  # label-free, beside the forests
+        with watch.step(kind):
+            detectors[kind] = fit_detector(
+                kind,
+                features[train],
+                clusters[train],
+                names,
+                min_cluster_size=options.min_cluster_size,
+                seed=options.seed,
+            )
     supervised, reason = supervision_decision(flag, train, valid)
-    bundle = ModelBundle(names, supervised, None, isolation)
+    bundle = ModelBundle(names, supervised, None, isolation, detectors=detectors)
     report: dict[str, Any] = {"supervised": supervised, "reason": reason}
     fit_rows = train & flag.notna().to_numpy()
     if supervised:
