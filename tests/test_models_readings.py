@@ -37,7 +37,7 @@ def test_layout_covers_every_day_once(n_days, expected, span):
     layout = ReadingsLayout.for_history(n_days)
     assert (layout.daily, layout.weekly, layout.blocks) == expected
     assert layout.span_days == span >= n_days
-    assert len(layout.names()) == 2 * sum(expected)
+    assert len(layout.names()) == expected[0] + sum(expected)
 
 
 def test_layout_names_count_back_from_the_last_day():
@@ -55,9 +55,9 @@ def test_values_on_a_hand_made_history():
     names = layout.names()
     got = dict(zip(names, values.tolist(), strict=True))
     assert got["kwh_day_1"] == 1.0 and got["kwh_day_28"] == 28.0
-    assert got["kwh_week_5"] == pytest.approx(32.0)  # mean of 29..35
-    assert got["kwh_week_6"] == pytest.approx(39.0)  # mean of 36..42
-    assert got["rel_day_1"] == pytest.approx(1.0 / 21.5)  # mean of 1..42 = 21.5
+    assert "kwh_week_5" not in got  # weeks only relative to the mean
+    assert got["rel_week_5"] == pytest.approx(32.0 / 21.5)  # mean of 29..35 over that of 1..42
+    assert got["rel_day_1"] == pytest.approx(1.0 / 21.5)
     assert got["rel_week_6"] == pytest.approx(39.0 / 21.5)
 
 
@@ -74,7 +74,7 @@ def test_missing_readings_stay_missing_and_partial_periods_average_what_is_there
         )
     )
     assert np.isnan(values["kwh_day_1"]) and np.isnan(values["rel_day_1"])
-    assert values["kwh_week_5"] == 9.0
+    assert values["rel_week_5"] == pytest.approx(9.0 / ((2.0 * 27 + 9.0) / 28))
     assert values["rel_day_2"] == pytest.approx(2.0 / ((2.0 * 27 + 9.0) / 28))
 
 
@@ -83,11 +83,14 @@ def test_a_shorter_history_fills_the_trained_layout_with_nan_and_a_longer_one_is
     short = readings_values(np.ones((2, 30), dtype=np.float32), layout)
     names = layout.names()
     assert short.shape == (2, len(names))
-    assert short[0, names.index("kwh_week_5")] == 1.0
-    assert np.isnan(short[0, names.index("kwh_week_6")])
+    assert short[0, names.index("rel_week_5")] == 1.0
+    assert np.isnan(short[0, names.index("rel_week_6")])
     long = np.ones((1, 400), dtype=np.float32)
     long[0, :300] = 100.0  # beyond the 91-day span: not read, except through the mean
-    assert readings_values(long, layout)[0, names.index("kwh_week_13")] == 1.0
+    assert readings_values(long, layout)[0, names.index("kwh_day_28")] == 1.0
+    assert readings_values(long, layout)[0, names.index("rel_week_13")] == pytest.approx(
+        400 / 30100
+    )
 
 
 def test_zero_mean_customer_has_no_relative_values():

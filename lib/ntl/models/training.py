@@ -35,13 +35,13 @@ from ntl.models.ensemble import (
 )
 from ntl.models.isolation import fit_isolation
 from ntl.models.metrics import compared_scores, comparison_table, ranking_metrics
-from ntl.models.readings import ReadingsBaseline, ReadingsLayout, readings_values
+from ntl.models.readings import RAW_RECIPE, ReadingsBaseline, ReadingsLayout, readings_values
 from ntl.models.supervised import (
     check_xgb_params,
     fit_baselines,
-    fit_xgb,
     learning_curve,
     search_xgb,
+    xgb_classifier,
 )
 from ntl.split import split_mask
 
@@ -372,18 +372,20 @@ def fit_readings_baseline(
     options: ModelParameters,
 ) -> ReadingsBaseline:
     """XGBoost on the raw readings of the labelled training customers, stopped early on the
-    labelled validation customers: the headline XGBoost's recipe and hyperparameters, only the
-    input differs (the bar the engineered features must clear)."""
+    labelled validation customers: the headline XGBoost's recipe and hyperparameters with
+    `RAW_RECIPE` on top (the bar the engineered features must clear). No train curve is kept."""
     layout = ReadingsLayout.for_history(len(day_columns(consumption)))
     values = readings_values(consumption_matrix(consumption), layout)
     y = flag.fillna(0).to_numpy(dtype=np.int64)
-    model = fit_xgb(
-        (values[fit_rows], y[fit_rows]),
-        (values[tune_rows], y[tune_rows]),
-        xgb_params,
+    model = xgb_classifier(
+        {**xgb_params, **RAW_RECIPE},
+        y[fit_rows],
         early_stopping_rounds=options.early_stopping_rounds,
         seed=options.seed,
         n_jobs=options.n_jobs,
+    )
+    model.fit(
+        values[fit_rows], y[fit_rows], eval_set=[(values[tune_rows], y[tune_rows])], verbose=False
     )
     return ReadingsBaseline(layout, model)
 
