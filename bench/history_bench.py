@@ -46,7 +46,9 @@ def reference_seconds(csv_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def measure_length(n_customers: int, n_days: int, seed: int, n_boot: int) -> dict:
+def measure_length(
+    n_customers: int, n_days: int, seed: int, n_boot: int, xgb_params: dict | None = None
+) -> dict:
     """Generate, preprocess, train and measure one history length; one row of the table."""
     import numpy as np
     import pandas as pd
@@ -67,12 +69,11 @@ def measure_length(n_customers: int, n_days: int, seed: int, n_boot: int) -> dic
     computed = describe_customers(consumption, config)
     preprocessed = fit_on_descriptions(computed, config, seed, fit_on=train).assemble(computed)
     started = time.perf_counter()
-    bundle, report = train_models(preprocessed, split, consumption, seed=seed, n_jobs=1)
+    options = {"seed": seed, "n_jobs": 1, "xgb_params": xgb_params or {}}
+    bundle, report = train_models(preprocessed, split, consumption, **options)
     train_seconds = time.perf_counter() - started
     engineered = [c for c in feature_columns(preprocessed) if c not in SHAPE_FEATURES]
-    features_only, _ = train_models(
-        preprocessed[[*META_COLUMNS, *engineered]], split, seed=seed, n_jobs=1
-    )
+    features_only, _ = train_models(preprocessed[[*META_COLUMNS, *engineered]], split, **options)
     test = (split["split"] == "test").to_numpy() & flag.notna().to_numpy()
     rows = preprocessed.loc[test]
     scores = bundle.score(rows)
@@ -139,8 +140,12 @@ def main() -> int:
     parser.add_argument("--lengths", default=",".join(str(n) for n in LENGTHS))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument(
+        "--learning-rate", type=float, default=None, help="XGBoost's step (default: 03's)"
+    )
     parser.add_argument("--out", default="reports/bench/history.json")
     args = parser.parse_args()
+    xgb_params = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
     try:
         lengths = [int(n) for n in args.lengths.split(",")]
     except ValueError:
@@ -159,7 +164,7 @@ def main() -> int:
     reference = [reference_seconds(csv_path)]
     rows = []
     for n_days in lengths:  # five lengths
-        row = measure_length(args.customers, n_days, args.seed, args.n_boot)
+        row = measure_length(args.customers, n_days, args.seed, args.n_boot, xgb_params)
         rows.append(row)
         head = row["models"][0]
         print(

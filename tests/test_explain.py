@@ -433,9 +433,9 @@ def _shape_phrases(group: str, columns: dict[str, list[float]]) -> list:
 
 
 def test_the_lowest_recent_day_is_named_with_its_date_and_weekday():
-    days = {f"recent_day_{k}": [1.0, 1.0] for k in range(1, 8)}
+    days = {f"recent_day_{k}": [1.0, 1.0] for k in range(1, 15)}
     days["recent_day_3"] = [0.12, 0.95]  # 2016-10-29 is a Saturday
-    days["recent_day_6"] = [0.5, 0.9]
+    days["recent_day_9"] = [0.5, 0.9]
     assert _shape_phrases("recent_days", days) == [
         "on Saturday 2016-10-29 used 12 % of its usual Saturday",
         None,  # no day below 80 % of its usual weekday: nothing to say

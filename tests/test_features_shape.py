@@ -24,7 +24,7 @@ def test_a_steady_week_has_its_profile_and_no_change():
     mean_day = WEEKDAY_FIVE.mean()  # 27 / 7
     assert values["profile_mon"] == pytest.approx(5 / mean_day)
     assert values["profile_sun"] == pytest.approx(1 / mean_day)
-    for k in range(1, 8):
+    for k in range(1, 15):
         assert values[f"recent_day_{k}"] == pytest.approx(1.0)
     assert values["week_over_week"] == pytest.approx(1.0)
     assert values["month_over_month"] == pytest.approx(1.0)
@@ -82,9 +82,9 @@ def test_windows_longer_than_the_history_are_missing():
     for name in ("month_over_month", "recent_weekday_weekend", "low_days_recent", "profile_change"):
         assert np.isnan(short[name]), name
     assert short["week_over_week"] == pytest.approx(1.0)
-    assert short["recent_day_7"] == pytest.approx(1.0)
+    assert short["recent_day_14"] == pytest.approx(1.0)
     fourteen = one(np.full(14, 2.0))
-    assert np.isnan(fourteen["profile_change"]) and fourteen["recent_day_7"] == 1.0
+    assert np.isnan(fourteen["profile_change"]) and fourteen["recent_day_14"] == 1.0
 
 
 def test_missing_and_zero_mean_days_give_nan_not_a_guess():
@@ -116,4 +116,4 @@ def test_shape_features_lists_what_shape_features_computes():
     series = np.tile(WEEKDAY_FIVE, 8)[None, :].astype(np.float32)
     block = Block.of(series, series, pd.date_range("2015-01-05", periods=56))
     assert tuple(shape_features(block)) == SHAPE_FEATURES
-    assert set(SHAPE_FEATURES) < set(FEATURE_NAMES) and len(SHAPE_FEATURES) == 20
+    assert set(SHAPE_FEATURES) < set(FEATURE_NAMES) and len(SHAPE_FEATURES) == 27

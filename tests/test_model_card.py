@@ -321,6 +321,12 @@ def test_card_from_a_real_smoke_run_carries_its_numbers(smoke_artifacts):
     for weak in weak_attacks(evaluation):
         assert weak in text
     assert f"Brier score {test['calibration']['brier']:.3f}" in text
+    assert (
+        "Compared only, none of them ranks the list: `one_class_svm`: label-free One-Class SVM "
+        "per cluster; `autoencoder`: label-free autoencoder per cluster (reconstruction error); "
+        "`raw_readings_xgboost`: XGBoost on the daily readings alone"
+    ) in text
+    assert "| raw_readings_xgboost |" in text
 
 
 def test_parameters_are_settable_names_without_machine_paths_or_python_dicts():

@@ -68,7 +68,7 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
             if k > 1
             else "reading on the last day / the customer's mean on that weekday"
         )
-        for k in range(1, 8)
+        for k in range(1, 15)
     },
     **{
         f"profile_{day}": f"mean on {name} / the customer's mean over the seven weekdays"
@@ -593,7 +593,7 @@ def pattern_features(block: Block) -> dict[str, np.ndarray]:
     }
 
 
-SHAPE_DAYS = 7  # recent daily readings given to the models one by one (the last week)
+SHAPE_DAYS = 14  # recent daily readings given to the models one by one (two weeks)
 WEEKDAY_WINDOW = 21  # days of the recent weekday / weekend comparison (three whole weeks)
 PROFILE_WINDOW = 28  # days of the recent weekly profile and the low-day share (four weeks)
 LOW_DAY_SHARE = 0.5  # a day below this share of the customer's mean for its weekday is "low"
@@ -644,7 +644,7 @@ def shape_features(block: Block) -> dict[str, np.ndarray]:
     weekdays = _weekday_of_columns(block.layout)
     usual = block.calendar.weekday_means()  # rows x 7
     values: dict[str, np.ndarray] = {}
-    for k in range(1, SHAPE_DAYS + 1):  # seven fixed days
+    for k in range(1, SHAPE_DAYS + 1):  # fourteen fixed days
         column = n_days - k
         values[f"recent_day_{k}"] = (
             safe_ratio(block.clean[:, column], usual[:, weekdays[column]])

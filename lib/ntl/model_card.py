@@ -304,8 +304,30 @@ def _metrics_section(evaluation: Mapping[str, Any]) -> list[str]:
         "",
         *_model_table(test.get("models", [])),
         "",
+        *_comparison_legend(test.get("models", [])),
     ]
     return lines
+
+
+COMPARED_ONLY = {
+    "raw_readings_xgboost": "XGBoost on the daily readings alone, no features (the bar the "
+    "headline model must clear)",
+    "one_class_svm": "label-free One-Class SVM per cluster",
+    "autoencoder": "label-free autoencoder per cluster (reconstruction error)",
+}
+
+
+def _comparison_legend(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line naming the compared models that do not rank the list, when the table has any."""
+    named = [row.get("model") for row in rows if row.get("model") in COMPARED_ONLY]
+    if not named:
+        return []
+    return [
+        "Compared only, none of them ranks the list: "
+        + "; ".join(f"`{name}`: {COMPARED_ONLY[name]}" for name in named)
+        + ".",
+        "",
+    ]
 
 
 def _model_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:

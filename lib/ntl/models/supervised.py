@@ -29,11 +29,10 @@ from ntl.errors import ParameterError
 # cap well above where validation PR-AUC peaks (~630 rounds there), so early stopping ends the
 # fit; depth 4 and min_child_weight 5 keep leaves from memorising a handful of customers. With
 # depth 5 and min_child_weight 1 the fit overfitted (train PR-AUC 0.97 vs validation 0.66) for
-# the same validation PR-AUC. With the shape features (50 columns) the step went from 0.05 to
-# 0.2: at 0.05 validation PR-AUC peaked near round 1,160 and XGBoost with its out-of-fold models
-# took most of 03's minute; at 0.1 it peaked at round 891 and exact SHAP for the list cost four
-# times what it did; at 0.2 it peaks near round 330 with test PR-AUC within 0.005 of 0.1's
-# (0.737 vs 0.742 at SGCC scale, seed 42) and SHAP about as fast as before the shape features.
+# the same validation PR-AUC. With the shape features (57 columns) the step went from 0.05 to
+# 0.2: at 0.05 validation PR-AUC peaked at round 1,159, XGBoost with its out-of-fold models took
+# about 47 s of 03 and exact SHAP for the list several times what it did; at 0.2 it peaks at
+# round 444 (SGCC scale, seed 42) for a test PR-AUC of 0.729 instead of 0.753.
 XGB_DEFAULTS: dict[str, Any] = {
     "n_estimators": 1500,
     "learning_rate": 0.2,
