@@ -470,3 +470,15 @@ def test_windows_and_weekday_shift_are_dated():
     assert _shape_phrases("profile_change", {"profile_change": [0.35]}) == [
         "weekly pattern since 2016-10-04 moved 35 % a day from before"
     ]
+
+
+def test_the_typical_value_joins_a_closing_parenthesis_instead_of_opening_a_second():
+    phrases = np.array(
+        ["weekdays at 139 % of weekends since 2016-04-09 (before: 102 %)", "lowest week at 6 %"],
+        dtype=object,
+    )
+    assert explain.with_typical(phrases, "98 %").tolist() == [
+        "weekdays at 139 % of weekends since 2016-04-09 (before: 102 %; typical: 98 %)",
+        "lowest week at 6 % (typical: 98 %)",
+    ]
+

@@ -480,8 +480,18 @@ def _phrases(
     if formatter is not None and np.isfinite(context.typical):
         said = pd.notna(phrases)
         typical_text = formatter(np.array([context.typical]))[0]
-        phrases[said] = phrases[said] + f" (typical: {typical_text})"
+        phrases[said] = with_typical(phrases[said], typical_text)
     return phrases
+
+
+def with_typical(phrases: np.ndarray, typical_text: str) -> np.ndarray:
+    """Each phrase with "(typical: ...)"; one that already ends in a parenthesis gets the typical
+    value inside it ("(before: 102 %; typical: 98 %)", not two parentheses in a row)."""
+    text = pd.Series(phrases, dtype=object).astype(str)
+    closed = text.str.endswith(")").to_numpy()
+    inside = text.str[:-1] + f"; typical: {typical_text})"
+    after = text + f" (typical: {typical_text})"
+    return np.where(closed, inside, after).astype(object)
 
 
 # --------------------------------------------------------------------------- reason codes
