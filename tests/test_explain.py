@@ -481,4 +481,3 @@ def test_the_typical_value_joins_a_closing_parenthesis_instead_of_opening_a_seco
         "weekdays at 139 % of weekends since 2016-04-09 (before: 102 %; typical: 98 %)",
         "lowest week at 6 % (typical: 98 %)",
     ]
-
