@@ -102,6 +102,15 @@ def test_normaliser_gives_ties_their_mid_rank():
         ScoreNormaliser.fit(np.array([np.nan]))
 
 
+def test_normaliser_state_round_trip_is_the_same_cdf():
+    normaliser = ScoreNormaliser.fit(np.array([5.0, 1.0, 1.0, 3.0]))
+    state = normaliser.to_state()
+    assert set(state) == {"reference", "positions"}
+    again = ScoreNormaliser.from_state({**state, "n_train": 4})  # a detector's extra keys
+    probe = np.array([0.0, 1.0, 2.0, 4.0, 9.0])
+    np.testing.assert_array_equal(again.transform(probe), normaliser.transform(probe))
+
+
 def test_medians_fill_missing_values_and_empty_columns_get_zero():
     features = np.array([[1, np.nan, np.nan], [3, 4, np.nan], [5, 8, np.nan]], dtype=np.float32)
     medians = training_medians(features)

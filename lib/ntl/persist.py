@@ -203,8 +203,7 @@ def isolation_member_to_state(member: IsolationMember) -> dict[str, Any]:
     return {
         "key": member.key,
         "forest": member.forest,
-        "reference": np.asarray(member.normaliser.reference, dtype=np.float64),
-        "positions": np.asarray(member.normaliser.positions, dtype=np.float64),
+        **member.normaliser.to_state(),
         "n_train": int(member.n_train),
     }
 
@@ -216,10 +215,7 @@ def isolation_member_from_state(state: dict[str, Any]) -> IsolationMember:
     return IsolationMember(
         key=str(state["key"]),
         forest=state["forest"],
-        normaliser=ScoreNormaliser(
-            reference=np.asarray(state["reference"], dtype=np.float64),
-            positions=np.asarray(state["positions"], dtype=np.float64),
-        ),
+        normaliser=ScoreNormaliser.from_state(state),
         n_train=int(state["n_train"]),
     )
 

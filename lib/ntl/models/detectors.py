@@ -160,8 +160,7 @@ def detector_to_state(member: DetectorMember) -> dict[str, Any]:
         "key": member.key,
         "kind": member.kind,
         "model": member.model,
-        "reference": np.asarray(member.normaliser.reference, dtype=np.float64),
-        "positions": np.asarray(member.normaliser.positions, dtype=np.float64),
+        **member.normaliser.to_state(),
         "n_train": int(member.n_train),
     }
 
@@ -172,9 +171,6 @@ def detector_from_state(state: dict[str, Any]) -> DetectorMember:
         key=str(state["key"]),
         kind=str(state["kind"]),
         model=state["model"],
-        normaliser=ScoreNormaliser(
-            reference=np.asarray(state["reference"], dtype=np.float64),
-            positions=np.asarray(state["positions"], dtype=np.float64),
-        ),
+        normaliser=ScoreNormaliser.from_state(state),
         n_train=int(state["n_train"]),
     )

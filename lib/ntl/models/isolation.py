@@ -47,6 +47,22 @@ class ScoreNormaliser:
         positions = mid_rank / (n - 1) if n > 1 else np.full(1, 0.5)
         return cls(reference=reference, positions=positions)
 
+    def to_state(self) -> dict[str, np.ndarray]:
+        """The ECDF as skops-safe arrays (``reference``, ``positions``), for every detector's
+        saved state."""
+        return {
+            "reference": np.asarray(self.reference, dtype=np.float64),
+            "positions": np.asarray(self.positions, dtype=np.float64),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> ScoreNormaliser:
+        """Inverse of `to_state` (extra keys of a detector's state are ignored)."""
+        return cls(
+            reference=np.asarray(state["reference"], dtype=np.float64),
+            positions=np.asarray(state["positions"], dtype=np.float64),
+        )
+
     def transform(self, raw_scores: np.ndarray) -> np.ndarray:
         """Map raw scores into [0, 1]; beyond the training range they clip to 0 or 1."""
         raw_scores = np.asarray(raw_scores, dtype=np.float64)
