@@ -650,7 +650,13 @@ def test_training_on_the_cluster(trained, client):
     )["pr_auc"]
     in_sample = result.bundle.score(frame.loc[oof.index])["risk_score"].to_numpy()
     in_sample_pr = ranking_metrics(y_train, in_sample)["pr_auc"]
-    assert abs(oof_pr - memory_oof_pr) < 0.05, (oof_pr, memory_oof_pr)
+    # Two 2-fold estimates on ~1,800 training customers (~150 thieves), each with xgboost.dask's
+    # worker-dependent trees: PR-AUC's standard error here is about 0.035, so chance alone moves
+    # their difference by up to ~0.1 (0.06 seen with issue 12's 57 features). What a broken
+    # out-of-fold pass gives is far outside that: in-sample scores (below) or a random ranking
+    # (the theft rate, ~0.08).
+    assert abs(oof_pr - memory_oof_pr) < 0.1, (oof_pr, memory_oof_pr)
+    assert oof_pr > 2 * y_train.mean()
     assert oof_pr < in_sample_pr  # the in-sample scores saw the labels
     np.testing.assert_array_equal(  # the anomaly score never saw a label: the bundle's own
         oof["anomaly_score"].to_numpy(),
