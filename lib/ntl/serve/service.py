@@ -291,29 +291,18 @@ def headline_metrics(evaluation: Mapping[str, Any] | None) -> list[Metric]:
             metrics.append(Metric(name, value, _number(interval[0]), _number(interval[1])))
     test = evaluation.get("test", {}) or {}
     threshold = test.get("threshold", {}) or {}
-    for key, count in (("precision", "flagged"), ("recall", "thieves")):
-        value = _number(threshold.get(key))
-        if value is not None:
-            metrics.append(
-                Metric(
-                    f"{key} at the operational threshold",
-                    value,
-                    _number(threshold.get(f"{key}_low")),
-                    _number(threshold.get(f"{key}_high")),
-                    threshold.get(count),
-                )
-            )
+    metrics += _rate_metrics(threshold, "at the operational threshold", "flagged", "thieves")
     for row in test.get("at_k", []) or []:
-        for key, count in (("precision", "n_inspected"), ("recall", "thieves_total")):
-            value = _number(row.get(key))
-            if value is not None:
-                metrics.append(
-                    Metric(
-                        f"{key} in the top {row.get('k')}",
-                        value,
-                        _number(row.get(f"{key}_low")),
-                        _number(row.get(f"{key}_high")),
-                        row.get(count),
-                    )
-                )
+        metrics += _rate_metrics(row, f"in the top {row.get('k')}", "n_inspected", "thieves_total")
+    return metrics
+
+
+def _rate_metrics(record: dict, where: str, precision_n: str, recall_n: str) -> list[Metric]:
+    """Precision and recall of one evaluation record, with their interval and count."""
+    metrics = []
+    for key, count in (("precision", precision_n), ("recall", recall_n)):
+        value = _number(record.get(key))
+        if value is not None:
+            low, high = _number(record.get(f"{key}_low")), _number(record.get(f"{key}_high"))
+            metrics.append(Metric(f"{key} {where}", value, low, high, record.get(count)))
     return metrics
