@@ -329,10 +329,9 @@ def train_partitions(
         combine,
         out_of_fold_probability,
     )
-    from ntl.models.isolation import fit_isolation
     from ntl.models.metrics import comparison_table
     from ntl.models.supervised import fit_baselines, weight_from_counts
-    from ntl.models.training import supervision_decision
+    from ntl.models.training import isolation_with, supervision_decision
     from ntl.split import split_codes
 
     options = ModelParameters.from_mapping(params)
@@ -367,16 +366,7 @@ def train_partitions(
     )
     if len(features) < 2:
         raise MeterDataError(f"split: need >= 2 training customers, got {len(features)}")
-    isolation = fit_isolation(
-        features,
-        clusters,
-        names,
-        min_cluster_size=options.min_cluster_size,
-        n_estimators=options.if_n_estimators,
-        max_samples=options.if_max_samples,
-        seed=options.seed,
-        n_jobs=options.n_jobs,
-    )
+    isolation = isolation_with(options, features, clusters, names)
     times["isolation_forests"] = round(time.perf_counter() - started, 3)
     supervised, reason = supervision_decision(flag, codes == TRAIN, codes == VALIDATION)
     bundle = ModelBundle(names, supervised, None, isolation)

@@ -33,7 +33,7 @@ from ntl.models.ensemble import (
     describe_ensemble,
     out_of_fold_probability,
 )
-from ntl.models.isolation import fit_isolation
+from ntl.models.isolation import ClusterIsolation, fit_isolation
 from ntl.models.metrics import compared_scores, comparison_table, ranking_metrics
 from ntl.models.readings import RAW_RECIPE, ReadingsBaseline, ReadingsLayout, readings_values
 from ntl.models.supervised import (
@@ -168,16 +168,7 @@ def train_models(
     watch = _Stopwatch()
     detectors = {}
     with watch.step("isolation_forests"):
-        isolation = fit_isolation(
-            features[train],
-            clusters[train],
-            names,
-            min_cluster_size=options.min_cluster_size,
-            n_estimators=options.if_n_estimators,
-            max_samples=options.if_max_samples,
-            seed=options.seed,
-            n_jobs=options.n_jobs,
-        )
+        isolation = isolation_with(options, features[train], clusters[train], names)
     for kind in DETECTOR_KINDS:  # label-free, beside the forests
         with watch.step(kind):
             detectors[kind] = fit_detector(
@@ -248,6 +239,23 @@ def train_models(
     )
     bundle.training_info = _training_info(options, reason, report)
     return bundle, report
+
+
+def isolation_with(
+    options: ModelParameters, features: np.ndarray, clusters: np.ndarray, names: list[str]
+) -> ClusterIsolation:
+    """The Isolation Forests per cluster with the run's settings, on the training customers'
+    `features` (the in-memory training and the Dask path's sample alike)."""
+    return fit_isolation(
+        features,
+        clusters,
+        names,
+        min_cluster_size=options.min_cluster_size,
+        n_estimators=options.if_n_estimators,
+        max_samples=options.if_max_samples,
+        seed=options.seed,
+        n_jobs=options.n_jobs,
+    )
 
 
 def _training_info(options: ModelParameters, reason: str, report: dict[str, Any]) -> dict[str, Any]:
