@@ -12,6 +12,7 @@ from ntl.errors import MeterDataError, ParameterError
 from ntl.explain import PHRASES, PhraseContext
 from ntl.serve.charts import (
     consumption_svg,
+    dated_mark,
     longest_run,
     mark_of_reason,
     profile_charts,
@@ -214,6 +215,62 @@ def test_each_reason_phrase_points_at_its_mark(group, value, kind):
     assert mark_of_reason(_phrase(group, value)) == kind
 
 
+SHAPE_DATES = pd.date_range("2016-01-01", "2016-10-31", freq="D")
+
+
+@pytest.mark.parametrize(
+    ("group", "value", "kind", "start"),
+    [("week_over_week", 0.4, "window", "2016-10-25"), ("month_over_month", 0.3, "window", "2016-10-04"),
+     ("weekday_weekend", 0.3, "window", "2016-10-11"), ("low_days_recent", 0.4, "window", "2016-10-04"),
+     ("profile_change", 0.35, "window", "2016-10-04")],
+)  # fmt: skip
+def test_dated_shape_phrases_mark_the_stretch_they_name(group, value, kind, start):
+    reason = _phrase(group, value)
+    assert mark_of_reason(reason) is None  # no word mark: the date is what locates it
+    key, mark = dated_mark(reason, SHAPE_DATES)
+    assert (key, mark.kind) == (f"{kind}:{start}", kind)
+    assert (mark.start, mark.end) == (pd.Timestamp(start), SHAPE_DATES[-1])
+    assert mark.label == f"from {start}"
+
+
+def test_a_recent_day_reason_marks_that_one_day():
+    members, build, _ = PHRASES["recent_days"]
+    columns = {member: np.array([1.0]) for member in members}
+    columns["recent_day_2"] = np.array([0.12])  # the day before the last: Sunday 2016-10-30
+    reason = str(build(columns, PhraseContext(pd.Timestamp("2016-10-31"), 90))[0])
+    assert reason == "on Sunday 2016-10-30 used 12 % of its usual Sunday"
+    key, mark = dated_mark(reason, SHAPE_DATES)
+    assert key == "day:2016-10-30"
+    assert mark.start == mark.end == pd.Timestamp("2016-10-30")
+
+
+def test_dated_mark_ignores_dates_outside_the_readings_and_undated_reasons():
+    assert dated_mark("the 7 days from 2015-01-01 at 40 % of the week before", SHAPE_DATES) is None
+    assert dated_mark("average use 3.0 kWh a day", SHAPE_DATES) is None
+
+
+def test_consumption_svg_draws_a_window_and_a_day_mark():
+    values = np.linspace(1, 10, len(SHAPE_DATES))
+    marks = dict(
+        [
+            dated_mark("the 28 days from 2016-10-04 at 30 % of the 28 before", SHAPE_DATES),
+            dated_mark("on Sunday 2016-10-30 used 12 % of its usual Sunday", SHAPE_DATES),
+        ]
+    )
+    svg = consumption_svg(
+        values, SHAPE_DATES, marks, {"window:2016-10-04": [1], "day:2016-10-30": [2]}
+    )
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    window = root.find(f"{ns}rect[@data-mark='window']")
+    day = root.find(f"{ns}line[@data-mark='day']")
+    assert "reason [1]" in window.find(f"{ns}title").text
+    assert "reason [2]" in day.find(f"{ns}title").text
+    assert float(day.get("x1")) > float(window.get("x"))  # the day lies inside the window
+    drawn = [element.get("data-mark") for element in root if element.get("data-mark")]
+    assert drawn == ["window", "day"]  # widest first, so the day line shows on top
+
+
 def test_consumption_svg_is_valid_and_marks_the_numbered_reasons():
     dates = pd.date_range("2016-01-01", periods=100, freq="D")
     values = np.linspace(1, 10, 100)
@@ -317,3 +374,25 @@ def test_the_app_takes_every_reading_option_ntl_score_takes():
     from ntl.serve.api import ReadOptions
 
     assert set(ReadOptions.model_fields) == set(READ_OPTIONS) - {"min_days"}  # min_days: the run's
+
+
+def test_customer_chart_numbers_word_and_dated_reasons_on_their_marks():
+    from ntl.preprocess import PreprocessConfig
+    from ntl.serve.pages import chart_context
+
+    values = np.full(len(SHAPE_DATES), 5.0)
+    values[100:110] = np.nan  # a 10-day gap from 2016-04-10
+    reasons = [
+        "longest gap in readings: 10 days",
+        "the 7 days from 2016-10-25 at 40 % of the week before",
+        "average use 5.0 kWh a day",
+    ]
+    context = chart_context(values, SHAPE_DATES, reasons, None, None, PreprocessConfig())
+    assert [reason["mark"] for reason in context["reasons"]] == [
+        "longest gap in readings: 10 days from 2016-04-10",
+        "from 2016-10-25",
+        None,
+    ]
+    svg = context["consumption_chart"]
+    assert 'data-mark="gap"' in svg and 'data-mark="window"' in svg
+    assert "reason [2]" in svg and "reason [3]" not in svg

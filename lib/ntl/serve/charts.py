@@ -8,6 +8,7 @@ days; only the handful of marks and axis ticks are formatted one by one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -20,7 +21,14 @@ from ntl.features import true_runs
 
 WIDTH, HEIGHT = 900, 260
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 24, 34
-MARK_COLOURS = {"drop": "#c0392b", "zero_run": "#8e44ad", "gap": "#7f8c8d", "recent": "#2980b9"}
+MARK_COLOURS = {
+    "drop": "#c0392b",
+    "zero_run": "#8e44ad",
+    "gap": "#7f8c8d",
+    "recent": "#2980b9",
+    "window": "#16a085",
+    "day": "#d35400",
+}
 MARK_LABELS = {
     "drop": "largest drop",
     "zero_run": "longest run of zero readings",
@@ -35,13 +43,18 @@ REASON_MARKS = (
     ("gap in readings", "gap"),
     ("have no reading", "gap"),
 )
+# The shape phrases carry their own date: "on Sunday 2016-10-30 used 12 % of its usual Sunday"
+# marks that day; "the 7 days from 2016-10-25 ...", "weekdays ... since 2016-10-11" the stretch
+# from that date to the last day.
+_ONE_DAY = re.compile(r"\bon [A-Z][a-z]+day (\d{4}-\d{2}-\d{2})\b")
+_FROM_DAY = re.compile(r"\b(?:since|from) (\d{4}-\d{2}-\d{2})\b")
 
 
 @dataclass(frozen=True)
 class Mark:
     """A stretch of days (or one day when start == end) the chart highlights."""
 
-    kind: str  # drop, zero_run, gap, recent
+    kind: str  # drop, zero_run, gap, recent (reason_marks); window, day (dated_mark)
     start: pd.Timestamp
     end: pd.Timestamp
     label: str
@@ -92,6 +105,22 @@ def mark_of_reason(reason: str) -> str | None:
     for words, kind in REASON_MARKS:
         if words in text:
             return kind
+    return None
+
+
+def dated_mark(reason: str, dates: pd.DatetimeIndex) -> tuple[str, Mark] | None:
+    """The day or stretch a dated reason names, keyed by what it marks (two reasons naming the
+    same stretch share one mark); None without a date inside the customer's days."""
+    for pattern, kind in ((_ONE_DAY, "day"), (_FROM_DAY, "window")):
+        found = pattern.search(reason)
+        if found is None:
+            continue
+        day = pd.Timestamp(found.group(1))
+        if not dates[0] <= day <= dates[-1]:
+            return None
+        end = day if kind == "day" else dates[-1]
+        label = f"{day:%Y-%m-%d}" if kind == "day" else f"from {day:%Y-%m-%d}"
+        return f"{kind}:{day:%Y-%m-%d}", Mark(kind, day, end, label)
     return None
 
 
@@ -154,22 +183,21 @@ def consumption_svg(
         f"<title>{escape(title)}</title>",
         f'<text class="chart-title" x="{left}" y="14">{escape(title)}</text>',
     ]
-    for kind in ("recent", "gap", "zero_run", "drop"):  # widest first, so narrow marks show
-        mark = marks.get(kind)
-        if mark is None:
-            continue
+    widest_first = sorted(marks.items(), key=lambda item: item[1].start - item[1].end)
+    for key, mark in widest_first:  # so narrow marks show on top of wide ones
+        kind = mark.kind
         x0, x1 = x_of(mark.start), x_of(mark.end)
         colour = MARK_COLOURS[kind]
-        numbers = "".join(f"[{n}]" for n in numbered.get(kind, []))
+        numbers = "".join(f"[{n}]" for n in numbered.get(key, []))
         label = escape(mark.label + (f" — reason {numbers}" if numbers else ""))
-        if kind == "drop":
+        if kind in ("drop", "day"):
             parts.append(
-                f'<line class="mark mark-drop" data-mark="drop" x1="{x0:.1f}" x2="{x0:.1f}" '
+                f'<line class="mark mark-{kind}" data-mark="{kind}" x1="{x0:.1f}" x2="{x0:.1f}" '
                 f'y1="{top}" y2="{bottom}" stroke="{colour}"><title>{label}</title></line>'
             )
         else:
             width = max(x1 - x0, 2.0)
-            opacity = 0.10 if kind == "recent" else 0.22
+            opacity = 0.10 if kind in ("recent", "window") else 0.22
             parts.append(
                 f'<rect class="mark mark-{kind}" data-mark="{kind}" x="{x0:.1f}" y="{top}" '
                 f'width="{width:.1f}" height="{bottom - top}" fill="{colour}" '

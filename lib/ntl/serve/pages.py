@@ -22,7 +22,13 @@ from ntl.preprocess import PreprocessConfig, describe_customers
 from ntl.risk import NO_STANDOUT, NOT_EXPLAINED, TIER_ORDER
 from ntl.score import readings_frame
 from ntl.serve.api import ScoringRefused, score_upload, service_of
-from ntl.serve.charts import consumption_svg, mark_of_reason, profile_charts, reason_marks
+from ntl.serve.charts import (
+    consumption_svg,
+    dated_mark,
+    mark_of_reason,
+    profile_charts,
+    reason_marks,
+)
 from ntl.serve.forms import parse_readings_text
 from ntl.serve.listing import DEFAULT_PER_PAGE, LIST_TIERS, SORTABLE, listing_page
 from ntl.serve.security import SESSION_COOKIE, safe_next, session_value, token_matches
@@ -256,6 +262,8 @@ def chart_context(
     located = []
     for number, reason in enumerate(reasons, start=1):  # at most n_reasons (3)
         kind = mark_of_reason(reason)
+        if kind is None and (dated := dated_mark(reason, dates)) is not None:
+            kind, marks[dated[0]] = dated
         if kind in marks:
             numbered.setdefault(kind, []).append(number)
         located.append(
