@@ -154,6 +154,10 @@ def test_capacity_figure_draws_precision_and_recall_by_share_inspected_highest_r
     np.testing.assert_allclose(lines["precision"].get_ydata(), caught / labelled)
     np.testing.assert_allclose(lines["recall"].get_ydata(), caught / 3)
     assert list(lines["capacity 40.0%"].get_xdata()) == [0.4, 0.4]  # 4 customers >= 0.6
-    assert axis.get_xlim() == (0, 0.5)
+    assert axis.get_xlim() == pytest.approx((0, 0.6))  # half as far again as the capacity
+    assert capacity_figure(risk, flag, 0.85).axes[0].get_xlim() == (0, 0.5)  # 20 %: the first half
+    wide = capacity_figure(risk, flag, operational_threshold=0.3).axes[0]  # 7 of 10 inspected
+    assert list(labelled_lines(wide)["capacity 70.0%"].get_xdata()) == [0.7, 0.7]
+    assert wide.get_xlim() == (0, 1.0)  # the axis reaches past the capacity line
     unlabelled = labelled_lines(capacity_figure(risk, None, 0.6).axes[0])
     np.testing.assert_allclose(unlabelled["risk score"].get_ydata(), np.sort(risk)[::-1])

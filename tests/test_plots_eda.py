@@ -244,7 +244,17 @@ def test_consumption_distribution_puts_each_level_in_its_bin_and_counts_zeros_ap
             assert len(holding) == 1 and heights[holding[0]] == pytest.approx(1.0)
             assert heights.sum() == pytest.approx(1.0)  # shares: every customer/reading once
     assert legend_texts(daily_axis) == ["normal (zeros: 0.0%)", "theft (zeros: 50.0%)"]
-    assert legend_texts(mean_axis) == ["normal", "theft"]
+    assert legend_texts(mean_axis) == [
+        "normal (all-zero meters: 0.0%)",
+        "theft (all-zero meters: 0.0%)",
+    ]
+    # an all-zero meter is a share of its group, said in the legend, not dropped from the shares
+    dead = np.vstack([np.full((3, 10), 10.0), np.zeros((1, 10)), np.full((1, 10), 2.0)])
+    frame = build_frame(["a", "b", "c", "d", "e"], dead, "2014-01-06", flag=[0, 0, 0, 1, 1])
+    mean_axis = eda.consumption_distribution_figure(frame).axes[0]
+    theft_heights, _ = step_histogram(mean_axis.patches[1])
+    assert theft_heights.sum() == pytest.approx(0.5)
+    assert legend_texts(mean_axis)[1] == "theft (all-zero meters: 50.0%)"
     tiny = build_frame(["a", "b"], np.tile([0.004, 0.01, 2.0, 0.0], (2, 3)), "2014-01-06", [0, 1])
     for patch in eda.consumption_distribution_figure(tiny).axes[1].patches:
         heights, edges = step_histogram(patch)  # readings under 0.01 kWh are counted too

@@ -137,8 +137,8 @@ def consumption_distribution_figure(
 ) -> Figure:
     """Per-customer mean consumption and daily readings on log scales, by label.
 
-    Daily readings come from a sample of customers; zero readings cannot sit on a log axis and
-    are reported as a share in the legend instead.
+    Daily readings come from a sample of customers; zero readings (and customers whose every
+    reading is zero) cannot sit on a log axis and are reported as a share in the legend instead.
     """
     matrix = consumption_matrix(frame)
     fig, (mean_ax, daily_ax) = plt.subplots(1, 2, figsize=(11, 4))
@@ -162,9 +162,13 @@ def consumption_distribution_figure(
     for name, mask in groups.items():
         colour = GROUP_COLOURS[name]
         means = customer_mean[mask]
-        means = means[means > 0]
-        mean_ax.hist(means, bins=mean_bins, weights=np.full(len(means), 1 / max(1, len(means))),
-                     histtype="step", linewidth=2, color=colour, label=name)  # fmt: skip
+        means = means[np.isfinite(means)]  # a customer without any reading has no level
+        all_zero = float((means == 0).mean()) if means.size else 0.0
+        positive_mean = means[means > 0]  # shares of all customers: all-zero meters say so
+        mean_ax.hist(positive_mean, bins=mean_bins,
+                     weights=np.full(len(positive_mean), 1 / max(1, len(means))),
+                     histtype="step", linewidth=2, color=colour,
+                     label=f"{name} (all-zero meters: {all_zero:.1%})")  # fmt: skip
         readings = sampled[name]
         zero_share = float((readings == 0).mean()) if readings.size else 0.0
         positive = readings[readings > 0]

@@ -160,7 +160,8 @@ def capacity_figure(
         ax.plot(inspected, risk_score.to_numpy()[order], label="risk score")
         ax.set_ylabel("risk score")
     ax.axvline(chosen_share, color="grey", linestyle="--", label=f"capacity {chosen_share:.1%}")
-    ax.set(xlabel="share of validation customers inspected (highest risk first)", xlim=(0, 0.5))
+    shown = min(1.0, max(0.5, 1.5 * chosen_share))  # the capacity line always inside the axis
+    ax.set(xlabel="share of validation customers inspected (highest risk first)", xlim=(0, shown))
     ax.set_title("What the inspection capacity buys")
     ax.legend(loc="center right")
     fig.tight_layout()
