@@ -394,7 +394,7 @@ def test_customer_reasons_supervised_quotes_the_baseline_median():
         {"weekend_weekday_ratio": [0.7], "bias": [-1.0]}, index=features.index
     )
     bundle = _FakeSupervisedBundle(contributions)
-    baseline = {"weekend_weekday_ratio": {"quantiles": {"p25": 0.9, "p50": 1.08, "p75": 1.2}}}
+    baseline = {"weekend_weekday_ratio": {"quantiles": {"p25": 1.02, "p50": 1.08, "p75": 1.2}}}
     quoted = explain.customer_reasons(
         bundle, features, LAST_DAY, config=PreprocessConfig(), baseline_features=baseline
     )
@@ -405,6 +405,49 @@ def test_customer_reasons_supervised_quotes_the_baseline_median():
     ]
     plain = explain.customer_reasons(bundle, features, LAST_DAY, config=PreprocessConfig())
     assert plain.loc["x", "reason_1"] == "weekend use at 100 % of weekday use"
+
+
+def test_customer_reasons_never_give_a_typical_value_as_a_reason():
+    """Observed: "no reading on 6 % of the last 90 days (typical: 6 %)" as a list's reason."""
+    features = pd.DataFrame(
+        {"missing_recent_share": [0.06, 0.4], "week_over_week": [1.04, 1.04]},
+        index=pd.Index(["typical", "gappy"]),
+    )
+    contributions = pd.DataFrame(
+        {"missing_recent_share": [0.5, 0.5], "week_over_week": [0.3, 0.3], "bias": [-1.0, -1.0]},
+        index=features.index,
+    )
+    baseline = {
+        "missing_recent_share": {"quantiles": {"p25": 0.0, "p50": 0.06, "p75": 0.1}},
+        "week_over_week": {"quantiles": {"p25": 0.95, "p50": 1.06, "p75": 1.15}},
+    }
+    reasons = explain.customer_reasons(
+        _FakeSupervisedBundle(contributions),
+        features,
+        LAST_DAY,
+        config=PreprocessConfig(),
+        baseline_features=baseline,
+    )
+    assert reasons.loc["typical"].tolist() == ["", "", ""]  # both values in the middle half
+    assert reasons.loc["gappy"].tolist() == [
+        "no reading on 40 % of the last 90 days (typical: 6 %)",
+        "",
+        "",
+    ]
+
+
+def test_outside_middle_half_against_the_baseline_quartiles():
+    features = pd.DataFrame(
+        {"a": [0.5, 1.0, 2.0, 3.5, np.nan], "b": [0.0] * 5, "unknown": [1.0] * 5}
+    )
+    baseline = {
+        "a": {"quantiles": {"p25": 1.0, "p50": 2.0, "p75": 3.0}},
+        "b": {"quantiles": {"p25": 0.0, "p50": 0.0, "p75": 0.0}},
+    }
+    unusual = explain.outside_middle_half(features, baseline)
+    assert unusual["a"].tolist() == [True, False, False, True, True]  # ends of the band inside
+    assert unusual["b"].tolist() == [False] * 5  # zero where everyone has zero: not a reason
+    assert unusual["unknown"].tolist() == [True] * 5  # no quartiles: nothing to compare with
 
 
 def test_neutral_shapes_are_never_reasons():

@@ -531,6 +531,7 @@ def reason_codes(
     typical: Mapping[str, float] | None = None,
     combine: str = "sum",
     config: PreprocessConfig | None = None,
+    unusual: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The top `n` reasons per customer as plain phrases: columns reason_1 .. reason_n.
 
@@ -543,7 +544,9 @@ def reason_codes(
     keep the order of PHRASES. `last_day` dates the drop; `typical` (feature -> typical value)
     adds "(typical: ...)"; `config` is the fitted preprocessing's (its ``recent_days`` names the
     recent window; None: PreprocessConfig's defaults); `combine` merges a group's members: "sum"
-    for SHAP, "max" for deviation_contributions.
+    for SHAP, "max" for deviation_contributions. With `unusual` (customer x feature booleans,
+    outside_middle_half) a group is said only where one of its members is unusual, so a
+    reason never reads "6 % of days (typical: 6 %)".
     """
     config = PreprocessConfig() if config is None else config
     if n < 1:
@@ -574,6 +577,8 @@ def reason_codes(
             context = _context(members[0], last_day, config.recent_days, typical)
             columns = {member: values[member][rows] for member in members}
             texts[rows, position] = _phrases(members, build, formatter, columns, context)
+    if unusual is not None:
+        _silence_typical_values(texts, groups, unusual.reindex(contributions.index))
     speakable = np.where(pd.notna(texts), weights, -np.inf)
     order = np.argsort(-speakable, axis=1, kind="stable")[:, :n]
     chosen = np.take_along_axis(speakable, order, axis=1) > min_contribution
@@ -583,6 +588,40 @@ def reason_codes(
     for slot in range(result.shape[1], n):  # fewer groups than n
         frame[f"reason_{slot + 1}"] = ""
     return frame
+
+
+def _silence_typical_values(
+    texts: np.ndarray, groups: Mapping[str, tuple], unusual: pd.DataFrame
+) -> None:
+    """In place: no phrase for a group none of whose members is unusual (members `unusual`
+    lacks are unusual: nothing to compare them with)."""
+    for position, (members, _build, _formatter) in enumerate(groups.values()):  # groups
+        said = np.zeros(len(texts), dtype=bool)
+        for member in members:
+            if member not in unusual.columns:
+                said[:] = True
+                break
+            said |= unusual[member].to_numpy(dtype=bool)
+        texts[~said, position] = None
+
+
+def outside_middle_half(
+    features: pd.DataFrame, baseline_features: Mapping[str, dict]
+) -> pd.DataFrame:
+    """True where a customer's value lies outside the middle half (p25 to p75) of the reference
+    population of a drift baseline's ``features`` section: the values worth an inspector's
+    attention. A missing value counts as unusual (its phrase decides), and so does every value
+    of a feature the baseline has no quartiles for."""
+    columns = {}
+    for name in features.columns:  # a loop over features, not customers
+        quantiles = baseline_features.get(name, {}).get("quantiles", {})
+        low, high = (quantiles.get(key) for key in ("p25", "p75"))
+        values = features[name].to_numpy(dtype=np.float64)
+        if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+            columns[name] = np.ones(len(values), dtype=bool)
+            continue
+        columns[name] = np.isnan(values) | (values < low) | (values > high)
+    return pd.DataFrame(columns, index=features.index)
 
 
 def _hand_unmeasurable_to_missing_share(
@@ -657,8 +696,9 @@ def customer_reasons(
     `config` is the fitted preprocessing's (``Preprocessor.config``): the phrases name the recent
     window its features were measured over.
 
-    Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``), each
-    phrase with the typical value of `baseline_features` when given. Label-free
+    Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``); with
+    `baseline_features`, each phrase with its typical value and said only where the customer's
+    value lies outside the middle half of that population (outside_middle_half). Label-free
     bundle: the features farthest from the typical customer of `baseline_features` (robust z
     above `min_deviation`), each phrase with the typical value; without a baseline, no reasons.
     """
@@ -667,9 +707,17 @@ def customer_reasons(
         return pd.DataFrame(columns=columns, index=preprocessed.index, dtype=object)
     if bundle.supervised:
         contributions = bundle.xgb_contributions(preprocessed)
-        typical = None if baseline_features is None else typical_values(baseline_features)
+        if baseline_features is None:
+            return reason_codes(contributions, preprocessed, last_day, n, config=config)
+        explained = [column for column in contributions.columns if column != BIAS_COLUMN]
         return reason_codes(
-            contributions, preprocessed, last_day, n, typical=typical, config=config
+            contributions,
+            preprocessed,
+            last_day,
+            n,
+            typical=typical_values(baseline_features),
+            config=config,
+            unusual=outside_middle_half(preprocessed[explained], baseline_features),
         )
     if baseline_features is None:
         return pd.DataFrame("", index=preprocessed.index, columns=columns)
