@@ -114,6 +114,7 @@ def test_empty_scheduler_never_imports_dask():
         "from ntl.distributed.cluster import dask_client, describe_text, notebook_client\n"
         "import ntl.preprocess, ntl.score, ntl.monitor\n"
         "import ntl.distributed.chain  # what the notebooks import on either path\n"
+        "import ntl.models.training\n"
         "assert notebook_client('') is None\n"
         "with dask_client('') as client:\n"
         "    assert client is None\n"
@@ -633,8 +634,7 @@ def test_training_on_the_cluster(trained, client):
     # merged quantile sketches), so the two models differ; the distributed one must reach the
     # in-memory model's validation PR-AUC to within 0.02.
     assert dask_pr >= memory_pr - 0.02, (dask_pr, memory_pr)
-    in_memory_sizes = {k: v["customers"] for k, v in trained["report"]["sizes"].items()}
-    assert result.report["sizes"] == in_memory_sizes
+    assert result.report["sizes"] == trained["report"]["sizes"]  # customers, labels, thieves
     assert len(result.validation) == int(valid.sum())
     assert 0 <= result.bundle.ensemble_weight <= 1
     assert result.bundle.score(frame)["probability"].between(0, 1).all()
@@ -642,7 +642,9 @@ def test_training_on_the_cluster(trained, client):
     oof, memory_oof = result.oof_scores, trained["report"]["oof_scores"]
     assert sorted(oof.index) == sorted(memory_oof.index)
     assert oof[["xgb_probability", "risk_score", "probability"]].notna().all().all()
-    assert result.bundle.training_info["out_of_fold"] == {"folds": 2, "customers": len(oof)}
+    recorded = result.bundle.training_info["out_of_fold"]
+    assert (recorded["folds"], recorded["customers"]) == (2, len(oof))
+    assert result.bundle.training_info["trained_with"]["xgboost"] == "xgboost.dask"
     y_train = frame.loc[oof.index, "FLAG"].to_numpy(dtype=int)
     oof_pr = ranking_metrics(y_train, oof["risk_score"].to_numpy())["pr_auc"]
     memory_oof_pr = ranking_metrics(
@@ -664,6 +666,44 @@ def test_training_on_the_cluster(trained, client):
     )
     crossfit = result.validation["probability_out_of_fold"]
     assert crossfit.between(0, 1).all() and len(crossfit) == int(valid.sum())
+
+
+def test_training_on_the_cluster_reports_as_in_memory(trained, client):
+    """The report has train_models' keys and meanings: every validation customer's scores (the
+    bundle's own), the learning curve xgboost.dask recorded, the comparison table and the
+    in-sample scores the out-of-fold ones are set against."""
+    from ntl.distributed.models import train_partitions
+
+    frame, memory = trained["frame"], trained["report"]
+    split = trained["split"]["split"].reindex(frame.index)
+    result = train_partitions(client, trained["parts"], seed=42, oof_folds=2, **FAST)
+    report = result.report
+    assert set(memory) - set(report) <= {"oof_fold"}  # the fold of each customer stays on workers
+    scores = report["validation_scores"]
+    validation = split.index[split == "validation"]
+    assert list(scores.index) == list(validation)
+    pd.testing.assert_frame_equal(  # the bundle's own scores of them, FLAG first
+        scores[list(result.bundle.score(frame.loc[validation]).columns)],
+        result.bundle.score(frame.loc[validation]),
+    )
+    pd.testing.assert_series_equal(scores["FLAG"], frame.loc[validation, "FLAG"].astype("Int8"))
+    known = scores["FLAG"].notna()
+    assert scores.loc[known, "probability_out_of_fold"].between(0, 1).all()
+    assert scores.loc[~known, "probability_out_of_fold"].isna().all()
+    curve = report["learning_curve"]
+    assert list(curve.columns) == ["train_aucpr", "validation_aucpr"]
+    assert len(curve) == report["rounds_trained"] <= FAST["xgb_params"]["n_estimators"]
+    assert curve["validation_aucpr"].iloc[report["best_iteration"]] == pytest.approx(
+        report["best_validation_aucpr"]
+    )
+    assert "early stopping" in report["stopping"] or "cap" in report["stopping"]
+    assert list(report["validation_table"].index) == list(memory["validation_table"].index)
+    # the sample of validation customers is all of them here (600 < 200,000)
+    pd.testing.assert_frame_equal(report["validation_rows"], frame.loc[validation])
+    in_sample = report["train_scores_in_sample"]
+    pd.testing.assert_frame_equal(in_sample, result.bundle.score(frame.loc[in_sample.index]))
+    assert list(report["oof_table"].index) == list(memory["oof_table"].index)
+    assert set(result.bundle.detectors) == set(trained["bundle"].detectors)
 
 
 # ------------------------------------------------------------------ ntl score on Dask

@@ -63,6 +63,7 @@ _PRODUCERS = {
     "preprocessing.json": NOTEBOOKS[1],
     "preprocessing_clusters.skops": NOTEBOOKS[1],
     "split.parquet": NOTEBOOKS[1],
+    "preprocessed_dataset.json": NOTEBOOKS[1],  # the Dask path: preprocessed.parts/ listing
     "model_xgb.json": NOTEBOOKS[2],
     "calibrator.skops": NOTEBOOKS[2],
     "model_baselines.skops": NOTEBOOKS[2],
@@ -94,7 +95,10 @@ _PRODUCERS = {
 
 
 # Artifacts that pin a folder of parquet parts (the Dask path); the folder goes with them.
-DATASET_FOLDERS = {"consumption_dataset.json": "consumption.parts"}
+DATASET_FOLDERS = {
+    "consumption_dataset.json": "consumption.parts",
+    "preprocessed_dataset.json": "preprocessed.parts",
+}
 
 
 def producer_of(name: str) -> str | None:

@@ -6,10 +6,13 @@ them straight into ``consumption.parts/`` of the run folder (generated on the wo
 meter file converted in pieces) and records the folder's listing as the artifact
 ``consumption_dataset.json``: its sha256 in the manifest pins the sha256 of every part, so the
 folder is checked and its lineage followed like any other artifact. Notebook 02 runs stage 02
-per part and gathers the preprocessed frame (about 30 float32 a customer: 1.2 GB at 10 million
-customers), which notebooks 03 and 04 read as on the in-memory path. What the notebooks draw
-from the readings themselves comes from seeded samples of customers (`take_rows`), the same
-customers the in-memory path draws.
+per part, keeps the preprocessed parts in ``preprocessed.parts/`` (pinned the same way by
+``preprocessed_dataset.json``) and also writes them gathered as ``preprocessed.parquet`` (57
+float32 a customer: 2.3 GB at 10 million customers), the artifact ``ntl score``, notebook 04,
+the monitor and the web app read. Notebook 03 trains on the parts (``train_run``: XGBoost with
+``xgboost.dask``) and gathers only labels, samples and scores. What the notebooks draw from the
+readings themselves comes from seeded samples of customers (`take_rows`), the same customers the
+in-memory path draws.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ if TYPE_CHECKING:
 
     from ntl.artifacts import ArtifactStore
     from ntl.distributed.preprocess import DistributedPreprocessing
+    from ntl.models import ModelBundle
     from ntl.preprocess import PreprocessConfig
 
 CONSUMPTION_LISTING = "consumption_dataset.json"  # the artifact that pins the run's readings
 CONSUMPTION_PARTS = DATASET_FOLDERS[CONSUMPTION_LISTING]  # their folder (retired with it)
-PREPROCESSED_PARTS = ".preprocessed.parts"  # stage 02's parts, gathered and removed
+PREPROCESSED_LISTING = "preprocessed_dataset.json"  # the artifact that pins stage 02's parts
+PREPROCESSED_PARTS = DATASET_FOLDERS[PREPROCESSED_LISTING]  # their folder (retired with it)
 EDA_SAMPLE = 20_000  # customers notebook 01 gathers for its summary and figures
 
 
@@ -59,15 +64,26 @@ def write_consumption(
 def read_consumption(store: ArtifactStore) -> PartitionedDataset:
     """The run's partitioned readings, refused unless the folder's listing is the one the store
     recorded (sha256 and lineage checked by the store; each part's sha256 when it is read)."""
-    recorded = store.read_bytes(CONSUMPTION_LISTING)
-    folder = store.root / CONSUMPTION_PARTS
+    return read_listed(store, CONSUMPTION_LISTING, "consumption", "01_data_generation_eda")
+
+
+def read_preprocessed(store: ArtifactStore) -> PartitionedDataset:
+    """The run's preprocessed parts (stage 02 on the Dask path), checked as `read_consumption`."""
+    return read_listed(store, PREPROCESSED_LISTING, "preprocessed", "02_preprocessing_clustering")
+
+
+def read_listed(store: ArtifactStore, listing_name: str, kind: str, writer: str):
+    """The dataset folder the artifact `listing_name` pins, refused unless its listing is
+    byte for byte the recorded one (`writer` is the notebook to re-run)."""
+    recorded = store.read_bytes(listing_name)
+    folder = store.root / DATASET_FOLDERS[listing_name]
     listing = folder / DATASET_FILE
     if not listing.is_file() or listing.read_bytes() != recorded:
         raise ArtifactIntegrityError(
-            f"{folder} is not the dataset {store.path(CONSUMPTION_LISTING)} records (replaced or "
-            "removed since); re-run notebook 01_data_generation_eda"
+            f"{folder} is not the dataset {store.path(listing_name)} records (replaced or "
+            f"removed since); re-run notebook {writer}"
         )
-    return open_dataset(folder, "consumption")
+    return open_dataset(folder, kind)
 
 
 def calendar(dataset: PartitionedDataset) -> pd.DatetimeIndex:
@@ -85,6 +101,21 @@ def gather_labels(client: Client, dataset: PartitionedDataset) -> pd.Series:
     root = str(dataset.root)
     pieces = client.gather(client.map(part_labels, [root] * len(dataset.parts), dataset.parts))
     return pd.concat(pieces)
+
+
+def part_columns(root: str, part: dict, columns: list[str]) -> pd.DataFrame:
+    """A few columns of one part, by CONS_NO."""
+    return read_part(root, part, columns=columns)
+
+
+def gather_columns(
+    client: Client, dataset: PartitionedDataset, columns: Sequence[str]
+) -> pd.DataFrame:
+    """A few `columns` of every customer by CONS_NO, in part order (notebook 03 gathers FLAG,
+    quality_flag and cluster: a few bytes a customer and its ID)."""
+    root, n = str(dataset.root), len(dataset.parts)
+    wanted = [list(columns)] * n
+    return pd.concat(client.gather(client.map(part_columns, [root] * n, dataset.parts, wanted)))
 
 
 def sample_rows(n_customers: int, size: int, seed: int) -> np.ndarray:
@@ -181,26 +212,63 @@ def preprocess_run(
     order: pd.Index,
     implausible: Mapping[str, int] | None = None,
 ) -> tuple[DistributedPreprocessing, pd.DataFrame]:
-    """Stage 02 on the cluster, fitted on `split`'s training customers; returns the result and
-    the gathered preprocessed frame (its parts, staged in the run folder, are removed).
-    `implausible` as in ``describe_customers``."""
+    """Stage 02 on the cluster, fitted on `split`'s training customers, written into the run's
+    ``preprocessed.parts/`` and recorded as ``preprocessed_dataset.json`` (what notebook 03
+    trains on); returns the result and the gathered preprocessed frame (the notebook writes it
+    as ``preprocessed.parquet``). `implausible` as in ``describe_customers``."""
     from ntl.distributed.preprocess import preprocess_partitions
 
-    staging = store.root / PREPROCESSED_PARTS
-    try:
-        result = preprocess_partitions(
-            client,
-            dataset,
-            staging,
-            config,
-            seed,
-            training_masks_of(split, dataset, order),
-            implausible,
+    result = preprocess_partitions(
+        client,
+        dataset,
+        store.root / PREPROCESSED_PARTS,
+        config,
+        seed,
+        training_masks_of(split, dataset, order),
+        implausible,
+    )
+    store.write_bytes(PREPROCESSED_LISTING, (result.preprocessed.root / DATASET_FILE).read_bytes())
+    return result, result.preprocessed.read_all()
+
+
+def split_positions(
+    split: pd.DataFrame, dataset: PartitionedDataset, order: pd.Index
+) -> list[np.ndarray]:
+    """Per part, its customers' positions in SPLITS under `split` (``split_customers``' frame);
+    `order` is every CONS_NO in part order. A customer the split does not hold is refused."""
+    from ntl.split import SPLITS
+
+    codes = pd.Index(SPLITS).get_indexer(split["split"].reindex(order))
+    if (codes < 0).any():
+        missing = order[codes < 0]
+        raise ArtifactIntegrityError(
+            f"split.parquet holds no split for {len(missing)} customers of {dataset.root} "
+            f"(e.g. {missing[0]!r}); re-run notebook 02_preprocessing_clustering"
         )
-        frame = result.preprocessed.read_all()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return result, frame
+    edges = np.cumsum([0, *dataset.part_rows])
+    return [codes[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]  # parts
+
+
+def train_run(
+    client: Client,
+    dataset: PartitionedDataset,
+    split: pd.DataFrame,
+    order: pd.Index,
+    **params,
+) -> tuple[ModelBundle, dict]:
+    """Notebook 03 on the Dask path: ``train_partitions`` (XGBoost with ``xgboost.dask``) on
+    the preprocessed parts with 02's `split`; returns the bundle and a report with the keys of
+    ``train_models``' (``validation_rows``: the sample of validation customers the comparison
+    and the figures read). `order` is every CONS_NO in part order; `params` are
+    ``ModelParameters`` fields. The bundle's metadata records the trainer and the workers."""
+    from ntl.distributed.cluster import describe
+    from ntl.distributed.models import train_partitions
+
+    result = train_partitions(
+        client, dataset, split=split_positions(split, dataset, order), **params
+    )
+    result.bundle.training_info["trained_with"]["workers"] = describe(client)["workers"]
+    return result.bundle, result.report
 
 
 def listing_summary(dataset: PartitionedDataset) -> dict:
@@ -258,4 +326,27 @@ def sample_note(dataset: PartitionedDataset, shown: int) -> str:
         f"Dask path: the readings stay in {parts} ({size['megabytes']:,} MB) in "
         f"{CONSUMPTION_PARTS}/; the summary and figures below show a seeded sample of "
         f"{shown:,} of {dataset.n_customers:,} customers."
+    )
+
+
+def training_note(dataset: PartitionedDataset, search_seconds: float) -> str:
+    """What notebook 03 says on the Dask path: what ran on the workers and what on samples."""
+    from ntl.distributed.models import ISOLATION_SAMPLE, VALIDATION_SAMPLE
+
+    size = listing_summary(dataset)
+    search = (
+        f" No random search on this path (search_seconds={search_seconds:g} is ignored): "
+        "XGBoost uses the given hyperparameters."
+        if search_seconds
+        else ""
+    )
+    return (
+        f"Dask path: the features stay in {size['parts']} parquet part"
+        f"{'s' if size['parts'] != 1 else ''} in {PREPROCESSED_PARTS}/ on the workers. XGBoost "
+        "and its out-of-fold models are trained there with xgboost.dask; the Isolation Forests, "
+        f"One-Class SVM and autoencoder on a seeded sample of at most {ISOLATION_SAMPLE:,} "
+        "training customers, the baselines on a sample of the labelled ones; the comparison and "
+        f"figures read a seeded sample of at most {VALIDATION_SAMPLE:,} validation customers. "
+        "The raw-readings baseline is not fitted (the readings stay in consumption.parts/)."
+        + search
     )

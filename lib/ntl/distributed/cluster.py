@@ -235,14 +235,3 @@ def close_client(client: Client | None) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
-
-
-def path_note(dask_scheduler: str | None) -> str:
-    """What notebook 03 says about the path: the features it fits on are in memory either way."""
-    if not parse_scheduler(dask_scheduler).distributed:
-        return "Ran in memory on this machine (dask_scheduler empty)."
-    return (
-        f"Dask path (dask_scheduler={dask_scheduler!r}): the readings stay in "
-        "consumption.parts/; 02 gathered the features (about 30 numbers a customer), and the "
-        "models below are fitted on them here, in memory, exactly as on the in-memory path."
-    )

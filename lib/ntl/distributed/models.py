@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 ISOLATION_SAMPLE = 200_000  # training customers the Isolation Forests are fitted on
 BASELINE_SAMPLE = 200_000  # labelled training customers the two baselines are fitted on
+VALIDATION_SAMPLE = 200_000  # validation customers whose rows come back for the comparison
 TRAIN, VALIDATION = 0, 1  # positions in ntl.models.SPLITS
 
 
@@ -124,20 +125,32 @@ def masked_labels(arrays: PartArrays, mask: Callable[..., np.ndarray], **where: 
     return arrays.flag[mask(arrays, **where)].astype(np.int64)
 
 
-def validation_outputs(arrays: PartArrays, bundle: ModelBundle) -> np.ndarray:
-    """XGBoost probability, anomaly score and label of the part's labelled validation customers."""
+def validation_outputs(arrays: PartArrays, bundle: ModelBundle) -> pd.DataFrame:
+    """XGBoost probability (NaN without supervision), anomaly score and label (NaN unlabelled)
+    of the part's validation customers, by CONS_NO."""
     from ntl.distributed.scoring import own_copy
 
-    own = own_copy(bundle)  # the booster's thread setting must not race between tasks
-    rows = rows_of(arrays, VALIDATION, labelled=True)
+    rows = rows_of(arrays, VALIDATION, labelled=False)
     features = arrays.features[rows]
-    return np.column_stack(
-        [
-            own.xgb_probability(features),
-            own.isolation.score(features, arrays.clusters[rows]),
-            arrays.flag[rows].astype(np.float64),
-        ]
+    probability = (
+        own_copy(bundle).xgb_probability(features)  # own booster: no thread-setting race
+        if bundle.supervised
+        else np.full(len(features), np.nan)
     )
+    flag = arrays.flag[rows].astype(np.float64)
+    return pd.DataFrame(
+        {
+            "xgb_probability": probability,
+            "anomaly_score": bundle.isolation.score(features, arrays.clusters[rows]),
+            "FLAG": np.where(flag >= 0, flag, np.nan),
+        },
+        index=pd.Index(arrays.ids[rows], name=ID_COLUMN),
+    )
+
+
+def part_flags(arrays: PartArrays) -> pd.Series:
+    """The part's labels by CONS_NO (-1 unlabelled)."""
+    return pd.Series(arrays.flag, index=pd.Index(arrays.ids, name=ID_COLUMN))
 
 
 def gather_sample(
@@ -193,7 +206,9 @@ def fit_xgb_dask(
 ) -> xgb.XGBClassifier:
     """The in-memory recipe (``xgb_settings``) trained with ``xgboost.dask`` on dask arrays,
     stopping early on validation PR-AUC (without `validation`: all ``n_estimators`` rounds, as
-    the fold models), returned as a plain ``XGBClassifier``."""
+    the fold models), returned as a plain ``XGBClassifier``. With `validation` its
+    ``evals_result()`` holds PR-AUC per round on train and on validation, as in memory
+    (``ntl.models.supervised.learning_curve`` reads it)."""
     import xgboost as xgb
     import xgboost.dask
 
@@ -208,11 +223,15 @@ def fit_xgb_dask(
     )
     model = xgb.dask.DaskXGBClassifier(**settings)
     model.client = client
-    evaluation = {"eval_set": [validation]} if validation is not None else {}
+    # train first (the same arrays: xgboost reuses the training matrix), validation last: early
+    # stopping watches the last set
+    evaluation = {"eval_set": [train, validation]} if validation is not None else {}
     with client.as_current(), xgb.config_context(verbosity=0):  # xgboost.dask asks get_client()
         model.fit(*train, verbose=False, **evaluation)
     plain = xgb.XGBClassifier(**settings)
     plain.load_model(bytearray(model.get_booster().save_raw(raw_format="json")))
+    if validation is not None:
+        plain.evals_result_ = model.evals_result()  # what an in-memory fit keeps
     return plain
 
 
@@ -231,16 +250,23 @@ def fold_probabilities(arrays: PartArrays, model: xgb.XGBClassifier, fold: int) 
 
 def out_of_fold_part(
     arrays: PartArrays, bundle: ModelBundle, *per_fold: np.ndarray
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The part's labelled training customers' out-of-fold scores (``ModelBundle.scores_from``
-    with each customer's fold-model probability, as ``ntl.models.training`` does in memory)."""
+    with each customer's fold-model probability, as ``ntl.models.training`` does in memory),
+    and their in-sample scores from the final model (what the out-of-fold ones are set against)."""
+    from ntl.distributed.scoring import own_copy
+
     rows = arrays.fold >= 0
     probability = np.full(int(rows.sum()), np.nan)
     for predicted in per_fold:  # folds
         probability = np.where(np.isnan(probability), predicted, probability)
-    anomaly = bundle.isolation.score(arrays.features[rows], arrays.clusters[rows])
+    features = arrays.features[rows]
+    anomaly = bundle.isolation.score(features, arrays.clusters[rows])
     index = pd.Index(arrays.ids[rows], name=ID_COLUMN)
-    return bundle.scores_from(anomaly, probability, index)
+    in_sample = own_copy(bundle).xgb_probability(features)
+    return bundle.scores_from(anomaly, probability, index), bundle.scores_from(
+        anomaly, in_sample, index
+    )
 
 
 def out_of_fold_scores(
@@ -253,18 +279,19 @@ def out_of_fold_scores(
     edges: np.ndarray,
     options: Any,
     n_features: int,
-) -> tuple[pd.DataFrame | None, int]:
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, int]:
     """Cross-fitted scores of the labelled training customers: ``fold_ids`` (the in-memory
     folds) over them, one ``xgboost.dask`` model per fold on the other folds with the main
     model's rounds and its own class weight, each customer predicted by the model that left it
-    out. Returns the scores (None when too few thieves for two folds) and the folds used."""
+    out. Returns the scores and the same customers' in-sample scores (None, None when too few
+    thieves for two folds) and the folds used."""
     from ntl.models.crossfit import fold_count, fold_ids
     from ntl.models.supervised import weight_from_counts
 
     fit_rows = known & (codes == TRAIN)
     k = fold_count(y[fit_rows], options.oof_folds)
     if k < 2:
-        return None, k
+        return None, None, k
     folds = np.full(len(codes), -1, dtype=np.int8)
     folds[fit_rows] = fold_ids(y[fit_rows], options.oof_folds, seed=options.seed)
     per_part = [folds[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]  # parts
@@ -289,7 +316,7 @@ def out_of_fold_scores(
     pieces = client.gather(
         client.map(out_of_fold_part, parts, [shared_bundle] * len(parts), *predictions)
     )
-    return pd.concat(pieces), k
+    return pd.concat([p[0] for p in pieces]), pd.concat([p[1] for p in pieces]), k
 
 
 @dataclass
@@ -298,9 +325,12 @@ class DistributedTraining:
 
     bundle: ModelBundle
     split_codes: list[np.ndarray]  # per part, positions in SPLITS
-    validation: pd.DataFrame  # xgb_probability, anomaly_score, FLAG of labelled validation
-    report: dict[str, Any]
+    validation: pd.DataFrame  # labelled validation customers: model outputs, FLAG, risk_score
+    report: dict[str, Any]  # the keys of ``train_models``' report, plus ``validation_rows``
     oof_scores: pd.DataFrame | None = None  # labelled training customers, out-of-fold scores
+
+
+TRAINER = "xgboost.dask"  # what metadata.json records as the trainer on this path
 
 
 def train_partitions(
@@ -311,6 +341,7 @@ def train_partitions(
     split: Sequence[np.ndarray] | None = None,
     isolation_sample_size: int = ISOLATION_SAMPLE,
     baseline_sample_size: int = BASELINE_SAMPLE,
+    validation_sample_size: int = VALIDATION_SAMPLE,
     **params: Any,
 ) -> DistributedTraining:
     """Fit the model bundle on a partitioned preprocessed dataset.
@@ -318,20 +349,17 @@ def train_partitions(
     `split` is stage 02's split (per part, positions in SPLITS, from
     ``ntl.distributed.preprocess.split_partitions``); without it the split is drawn here by the
     same rule from `split_fractions` and the seed. `params` are ``ntl.models.ModelParameters``
-    fields (the random search is not run on this path). The labelled training customers get
-    out-of-fold scores (``DistributedTraining.oof_scores``, what notebook 03 writes to
-    ``oof_scores.parquet``) and the validation customers a cross-fitted probability.
+    fields (the random search is not run on this path: ``search_seconds`` is ignored). The
+    labelled training customers get out-of-fold scores (``DistributedTraining.oof_scores``,
+    what notebook 03 writes to ``oof_scores.parquet``) and the validation customers a
+    cross-fitted probability. The label-free One-Class SVM and autoencoder are fitted on the
+    Isolation Forests' sample, the baselines on their own sample, and the comparison table is
+    computed on a seeded sample of `validation_sample_size` validation customers (all when
+    fewer), whose rows come back as ``report["validation_rows"]``.
     """
     from ntl.models import ModelBundle, ModelParameters
-    from ntl.models.ensemble import (
-        ScoreCalibrator,
-        choose_weight,
-        combine,
-        out_of_fold_probability,
-    )
-    from ntl.models.metrics import comparison_table
-    from ntl.models.supervised import fit_baselines, weight_from_counts
-    from ntl.models.training import isolation_with, supervision_decision
+    from ntl.models.detectors import DETECTOR_KINDS, fit_detector
+    from ntl.models.training import isolation_with, size_summary, supervision_decision
     from ntl.split import split_codes
 
     options = ModelParameters.from_mapping(params)
@@ -343,11 +371,11 @@ def train_partitions(
     loaded = client.map(
         part_arrays, [root] * n_parts, list(preprocessed.parts), feature_names=names
     )
-    flags = client.gather(client.map(lambda arrays: arrays.flag, loaded))
-    flag = pd.Series(np.concatenate(flags)).astype("Int8").where(lambda f: f >= 0)
+    flags = client.gather(client.map(part_flags, loaded))
+    flag = pd.concat(flags).astype("Int8").where(lambda f: f >= 0)
     edges = np.cumsum([0, *(len(f) for f in flags)])
     if split is None:
-        codes = split_codes(flag, split_fractions, options.seed)
+        codes = split_codes(flag.reset_index(drop=True), split_fractions, options.seed)
     else:
         if [len(s) for s in split] != [len(f) for f in flags]:
             raise MeterDataError(
@@ -364,110 +392,255 @@ def train_partitions(
     features, clusters, _ = gather_sample(
         client, parts, TRAIN, False, isolation_sample_size, options.seed
     )
-    if len(features) < 2:
-        raise MeterDataError(f"split: need >= 2 training customers, got {len(features)}")
+    if len(features) < 2 or not (codes == VALIDATION).any():
+        raise MeterDataError(
+            f"split: need >= 2 training and >= 1 validation customers, got "
+            f"{int((codes == TRAIN).sum())} and {int((codes == VALIDATION).sum())}"
+        )
     isolation = isolation_with(options, features, clusters, names)
     times["isolation_forests"] = round(time.perf_counter() - started, 3)
+    detectors = {}
+    for kind in DETECTOR_KINDS:  # label-free, beside the forests, on the forests' sample
+        started = time.perf_counter()
+        detectors[kind] = fit_detector(
+            kind,
+            features,
+            clusters,
+            names,
+            min_cluster_size=options.min_cluster_size,
+            seed=options.seed,
+        )
+        times[kind] = round(time.perf_counter() - started, 3)
     supervised, reason = supervision_decision(flag, codes == TRAIN, codes == VALIDATION)
-    bundle = ModelBundle(names, supervised, None, isolation)
+    bundle = ModelBundle(names, supervised, None, isolation, detectors=detectors)
     report: dict[str, Any] = {"supervised": supervised, "reason": reason, "times": times}
     oof_scores = None
-    validation = pd.DataFrame(columns=["xgb_probability", "anomaly_score", "FLAG"])
+    if supervised:
+        report.update(
+            _supervised_on_cluster(
+                client, parts, bundle, flag, codes, options, names, baseline_sample_size, times
+            )
+        )
+    started = time.perf_counter()
+    shared = client.scatter(for_scoring(bundle), broadcast=True)
+    outputs = pd.concat(client.gather(client.map(validation_outputs, parts, bundle=shared)))
+    times["scoring_validation"] = round(time.perf_counter() - started, 3)
+    rows = _validation_sample(client, preprocessed, codes, validation_sample_size, options.seed)
+    validation_scores, validation = _validation_report(
+        bundle, outputs, rows, options, report, names
+    )
     if supervised:
         started = time.perf_counter()
-        known = flag.notna().to_numpy()
-        y = flag.fillna(0).to_numpy(dtype=np.int64)
-        train_known = known & (codes == TRAIN)
-        weight = weight_from_counts(
-            int((y[train_known] == 0).sum()), int((y[train_known] == 1).sum())
-        )
-        train = dask_blocks(client, parts, len(names), split=TRAIN)
-        tune = dask_blocks(client, parts, len(names), split=VALIDATION)
-        bundle.xgb = fit_xgb_dask(
+        oof_scores, in_sample, folds_used = out_of_fold_scores(
             client,
-            train,
-            tune,
-            options.xgb_params,
-            weight,
-            early_stopping_rounds=options.early_stopping_rounds,
-            seed=options.seed,
-            n_jobs=options.n_jobs,
-        )
-        times["xgboost_dask"] = round(time.perf_counter() - started, 3)
-        started = time.perf_counter()
-        sample_x, _, sample_y = gather_sample(
-            client, parts, TRAIN, True, baseline_sample_size, options.seed
-        )
-        bundle.baselines = fit_baselines(
-            sample_x,
-            sample_y.astype(np.int64),
-            rf_n_estimators=options.rf_n_estimators,
-            rf_max_depth=options.rf_max_depth,
-            seed=options.seed,
-            n_jobs=options.n_jobs,
-        )
-        times["baselines"] = round(time.perf_counter() - started, 3)
-        started = time.perf_counter()
-        shared = client.scatter(for_scoring(bundle), broadcast=True)
-        outputs = np.concatenate(
-            client.gather(client.map(validation_outputs, parts, bundle=shared))
-        )
-        validation = pd.DataFrame(outputs, columns=["xgb_probability", "anomaly_score", "FLAG"])
-        y_valid = validation["FLAG"].to_numpy(dtype=np.int64)
-        weight_chosen, weight_curve = choose_weight(
-            y_valid,
-            validation["xgb_probability"].to_numpy(),
-            validation["anomaly_score"].to_numpy(),
-        )
-        bundle.ensemble_weight = weight_chosen
-        risk = combine(
-            validation["xgb_probability"].to_numpy(),
-            validation["anomaly_score"].to_numpy(),
-            weight_chosen,
-        )
-        bundle.calibrator = ScoreCalibrator.fit(risk, y_valid, options.calibration)
-        validation["risk_score"] = risk
-        validation["probability_out_of_fold"] = out_of_fold_probability(
-            risk, y_valid, options.calibration, folds=options.oof_folds, seed=options.seed
-        )  # each validation customer's calibrator never saw it, as in memory
-        times["ensemble_and_calibration"] = round(time.perf_counter() - started, 3)
-        started = time.perf_counter()
-        oof_scores, folds_used = out_of_fold_scores(
-            client, parts, bundle, codes, y, known, edges, options, len(names)
+            parts,
+            bundle,
+            codes,
+            flag.fillna(0).to_numpy(dtype=np.int64),
+            flag.notna().to_numpy(),
+            edges,
+            options,
+            len(names),
         )
         times["out_of_fold"] = round(time.perf_counter() - started, 3)
-        report.update(oof_folds_used=folds_used)
         report.update(
-            best_iteration=int(bundle.xgb.best_iteration),
-            ensemble_weight=weight_chosen,
-            weight_curve=weight_curve,
-            validation_table=comparison_table(
-                y_valid,
-                {
-                    "ensemble (risk_score)": risk,
-                    "xgboost": validation["xgb_probability"].to_numpy(),
-                    "isolation_forest": validation["anomaly_score"].to_numpy(),
-                },
-            ),
+            oof_scores=oof_scores, oof_folds_used=folds_used, train_scores_in_sample=in_sample
         )
-    report["sizes"] = {
-        name: int((codes == position).sum())
-        for position, name in enumerate(("train", "validation", "test"))
+        if oof_scores is not None:
+            from ntl.models.training import out_of_fold_table
+
+            report["oof_table"] = out_of_fold_table(report, flag, validation_scores)
+    masks = {name: codes == position for position, name in enumerate(SPLIT_NAMES)}
+    report.update(
+        sizes=size_summary(flag, masks),
+        times=dict(times),
+        validation_scores=validation_scores,
+        validation_rows=rows,
+        search=pd.DataFrame(),  # no random search on this path
+        isolation_members=pd.Series(
+            {k: m.n_train for k, m in isolation.members.items()}, name="training_customers"
+        ),
+    )
+    bundle.training_info = _distributed_info(
+        options, reason, report, isolation_sample_size, baseline_sample_size, len(rows)
+    )
+    return DistributedTraining(bundle, per_part, validation, report, oof_scores)
+
+
+SPLIT_NAMES = ("train", "validation", "test")  # ntl.models.SPLITS, in position order
+
+
+def _supervised_on_cluster(
+    client: Client,
+    parts: list[Future],
+    bundle: ModelBundle,
+    flag: pd.Series,
+    codes: np.ndarray,
+    options: Any,
+    names: list[str],
+    baseline_sample_size: int,
+    times: dict[str, float],
+) -> dict[str, Any]:
+    """XGBoost with ``xgboost.dask`` stopped early on validation, the baselines on a sample of
+    the labelled training customers; fills `bundle` in place and returns the report's XGBoost
+    keys (learning curve, stopping, chosen parameters) as ``train_models`` does; the seconds
+    of each step go into `times`."""
+    from ntl.models.supervised import (
+        check_xgb_params,
+        fit_baselines,
+        learning_curve,
+        weight_from_counts,
+    )
+    from ntl.models.training import stopping_summary
+
+    started = time.perf_counter()
+    known = flag.notna().to_numpy()
+    y = flag.fillna(0).to_numpy(dtype=np.int64)
+    train_known = known & (codes == TRAIN)
+    weight = weight_from_counts(int((y[train_known] == 0).sum()), int((y[train_known] == 1).sum()))
+    train = dask_blocks(client, parts, len(names), split=TRAIN)
+    tune = dask_blocks(client, parts, len(names), split=VALIDATION)
+    bundle.xgb = fit_xgb_dask(
+        client,
+        train,
+        tune,
+        options.xgb_params,
+        weight,
+        early_stopping_rounds=options.early_stopping_rounds,
+        seed=options.seed,
+        n_jobs=options.n_jobs,
+    )
+    times["xgboost_dask"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    sample_x, _, sample_y = gather_sample(
+        client, parts, TRAIN, True, baseline_sample_size, options.seed
+    )
+    bundle.baselines = fit_baselines(
+        sample_x,
+        sample_y.astype(np.int64),
+        rf_n_estimators=options.rf_n_estimators,
+        rf_max_depth=options.rf_max_depth,
+        seed=options.seed,
+        n_jobs=options.n_jobs,
+    )
+    times["baselines"] = round(time.perf_counter() - started, 3)
+    curve = learning_curve(bundle.xgb)
+    chosen = check_xgb_params(options.xgb_params)
+    cap = int(chosen["n_estimators"])
+    best = int(bundle.xgb.best_iteration)
+    return {
+        "learning_curve": curve,
+        "best_iteration": best,
+        "best_validation_aucpr": float(bundle.xgb.best_score),
+        "rounds_trained": len(curve),
+        "round_cap": cap,
+        "stopping": stopping_summary(best, len(curve), cap, options.early_stopping_rounds),
+        "xgb_params": chosen,
     }
-    bundle.training_info = {
-        "parameters": {**options.__dict__, "split_fractions": list(split_fractions)},
-        "supervision_reason": reason,
-        "times_seconds": dict(times),
-        "distributed": {
+
+
+def _validation_sample(
+    client: Client, preprocessed: PartitionedDataset, codes: np.ndarray, size: int, seed: int
+) -> pd.DataFrame:
+    """The preprocessed rows of a seeded sample of `size` validation customers (all when
+    fewer), in part order: what the comparison table and notebook 03's figures read."""
+    from ntl.distributed.chain import sample_rows, take_rows
+
+    positions = np.flatnonzero(codes == VALIDATION)
+    return take_rows(client, preprocessed, positions[sample_rows(len(positions), size, seed)])
+
+
+def _validation_report(
+    bundle: ModelBundle,
+    outputs: pd.DataFrame,
+    rows: pd.DataFrame,
+    options: Any,
+    report: dict[str, Any],
+    names: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ensemble weight and calibrator chosen on the labelled validation customers (set on
+    `bundle`), their scores as ``train_models`` reports them (every validation customer, FLAG,
+    the cross-fitted probability) and the labelled ones' frame; fills `report`'s ensemble and
+    comparison keys (the comparison on the sample `rows`)."""
+    from ntl.models.ensemble import (
+        WEIGHT_SOURCE,
+        ScoreCalibrator,
+        choose_weight,
+        combine,
+        describe_ensemble,
+        out_of_fold_probability,
+    )
+    from ntl.models.training import validation_table
+
+    known = outputs["FLAG"].notna().to_numpy()
+    labelled = outputs.loc[known].copy()
+    if bundle.supervised:
+        started = time.perf_counter()
+        y_valid = labelled["FLAG"].to_numpy(dtype=np.int64)
+        probability = labelled["xgb_probability"].to_numpy()
+        anomaly = labelled["anomaly_score"].to_numpy()
+        weight, weight_curve = choose_weight(y_valid, probability, anomaly)
+        bundle.ensemble_weight = weight
+        risk = combine(probability, anomaly, weight)
+        bundle.calibrator = ScoreCalibrator.fit(risk, y_valid, options.calibration)
+        report["times"]["ensemble_and_calibration"] = round(time.perf_counter() - started, 3)
+        report.update(
+            weight_curve=weight_curve, ensemble_weight=weight, ensemble_weight_source=WEIGHT_SOURCE
+        )
+    scores = bundle.scores_from(
+        outputs["anomaly_score"].to_numpy(),
+        outputs["xgb_probability"].to_numpy() if bundle.supervised else None,
+        outputs.index,
+    )
+    scores.insert(0, "FLAG", outputs["FLAG"].astype("Int8"))
+    labelled["risk_score"] = scores.loc[known, "risk_score"].to_numpy()
+    if bundle.supervised:
+        crossfitted = out_of_fold_probability(
+            labelled["risk_score"].to_numpy(),
+            labelled["FLAG"].to_numpy(dtype=np.int64),
+            options.calibration,
+            folds=options.oof_folds,
+            seed=options.seed,
+        )  # each validation customer's calibrator never saw it, as in memory
+        labelled["probability_out_of_fold"] = crossfitted
+        scores["probability_out_of_fold"] = np.nan
+        scores.loc[known, "probability_out_of_fold"] = crossfitted
+        shown = scores.loc[rows.index]
+        table = validation_table(bundle, rows, shown, np.ones(len(rows), dtype=bool), None)
+        report["validation_table"] = table
+        report["ensemble_description"] = describe_ensemble(
+            bundle.ensemble_weight,
+            {
+                "ensemble": table.loc["ensemble (risk_score)", "pr_auc"],
+                "xgboost": table.loc["xgboost", "pr_auc"],
+                "isolation_forest": table.loc["isolation_forest", "pr_auc"],
+            },
+        )
+    return scores, labelled
+
+
+def _distributed_info(
+    options: Any,
+    reason: str,
+    report: dict[str, Any],
+    isolation_sample_size: int,
+    baseline_sample_size: int,
+    validation_sample: int,
+) -> dict[str, Any]:
+    """What metadata.json records: the in-memory record (``training_info``) and how this
+    path trained (``trained_with``: the trainer and the samples the client fitted on)."""
+    from ntl.models.training import training_info
+
+    return {
+        **training_info(options, reason, report),
+        "trained_with": {
+            "path": "dask",
+            "xgboost": TRAINER if report["supervised"] else None,
+            "random_search": "not run on the Dask path (the given hyperparameters)",
             "isolation_sample_size": isolation_sample_size,
             "baseline_sample_size": baseline_sample_size,
-            "training_customers": report["sizes"]["train"],
+            "validation_sample_for_comparison": validation_sample,
+            "raw_readings_baseline": "not fitted on the Dask path (the readings stay on the "
+            "workers)",
         },
-        "best_iteration": report.get("best_iteration"),
-        "out_of_fold": (
-            {"folds": report["oof_folds_used"], "customers": len(oof_scores)}
-            if oof_scores is not None
-            else None
-        ),
     }
-    return DistributedTraining(bundle, per_part, validation, report, oof_scores)

@@ -117,7 +117,8 @@ def supervision_decision(flag: pd.Series, train: np.ndarray, valid: np.ndarray) 
     return True, "both classes present in training and validation: supervised models trained"
 
 
-def _size_summary(flag: pd.Series, masks: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def size_summary(flag: pd.Series, masks: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Customers, labelled customers, thieves and theft rate of each split (both paths)."""
     summary: dict[str, Any] = {}
     for name, rows in masks.items():
         known = flag[rows].dropna()
@@ -216,7 +217,7 @@ def train_models(
             folds=options.oof_folds,
             seed=options.seed,
         )
-        table = _validation_table(bundle, preprocessed, scores, valid, consumption)
+        table = validation_table(bundle, preprocessed, scores, valid, consumption)
         report["validation_table"] = table
         report["ensemble_description"] = describe_ensemble(
             bundle.ensemble_weight,
@@ -227,17 +228,17 @@ def train_models(
             },
         )
         if report["oof_scores"] is not None:
-            report["oof_table"] = _out_of_fold_table(report, flag, scores)
+            report["oof_table"] = out_of_fold_table(report, flag, scores)
     masks = {"train": train, "validation": valid, "test": ~(train | valid)}
     report.update(
-        sizes=_size_summary(flag, masks),
+        sizes=size_summary(flag, masks),
         times=dict(watch.seconds),
         validation_scores=scores,
         isolation_members=pd.Series(
             {k: m.n_train for k, m in isolation.members.items()}, name="training_customers"
         ),
     )
-    bundle.training_info = _training_info(options, reason, report)
+    bundle.training_info = training_info(options, reason, report)
     return bundle, report
 
 
@@ -258,7 +259,7 @@ def isolation_with(
     )
 
 
-def _training_info(options: ModelParameters, reason: str, report: dict[str, Any]) -> dict[str, Any]:
+def training_info(options: ModelParameters, reason: str, report: dict[str, Any]) -> dict[str, Any]:
     """What metadata.json records about the training run (JSON-ready)."""
     oof_table = report.get("oof_table")
     return {
@@ -439,7 +440,7 @@ def _out_of_fold(
     }
 
 
-def _out_of_fold_table(
+def out_of_fold_table(
     report: dict[str, Any], flag: pd.Series, validation: pd.DataFrame
 ) -> pd.DataFrame:
     """Ranking metrics of risk_score: training customers in-sample, out-of-fold, and validation.
@@ -463,7 +464,7 @@ def _out_of_fold_table(
     return table
 
 
-def _validation_table(
+def validation_table(
     bundle: ModelBundle,
     preprocessed: pd.DataFrame,
     scores: pd.DataFrame,
