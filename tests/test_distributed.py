@@ -177,6 +177,47 @@ def test_frame_round_trip_and_integrity(tmp_path):
         open_dataset(tmp_path)
 
 
+def test_a_part_is_hashed_once_while_unchanged(tmp_path, monkeypatch):
+    """A part read again in the same process is not hashed again while its device, inode,
+    size and times are those it had when hashed; a rewrite, even of the same size, or a
+    replaced file is hashed again, and a part changed less than SETTLED_SECONDS ago every time."""
+    import shutil
+
+    from ntl.distributed import partitions
+
+    frame, _ = generate_consumption(150, n_days=20, seed=2)
+    dataset = write_frame_partitions(frame, tmp_path / "d", "consumption", 100, {"n_days": 20})
+    monkeypatch.setattr(partitions, "_VERIFIED", {})
+    hashed = []
+    real = partitions.sha256_file
+    monkeypatch.setattr(partitions, "sha256_file", lambda path: hashed.append(path) or real(path))
+    first = dataset.paths[0]
+    dataset.read_part(0)
+    dataset.read_part(0)
+    assert hashed == [first, first]  # written a moment ago: not yet settled, hashed each time
+    monkeypatch.setattr(partitions, "SETTLED_SECONDS", 0.0)
+    for _ in range(3):
+        pd.testing.assert_frame_equal(
+            dataset.read_part(0), frame.iloc[:100], check_index_type=False
+        )
+    assert hashed == [first] * 3  # hashed once more, then remembered
+    dataset.read_part(1)
+    assert hashed[-1] == dataset.paths[1]
+    copy = tmp_path / "copy.parquet"
+    shutil.copyfile(first, copy)
+    copy.replace(first)  # the same bytes in a new file
+    dataset.read_part(0)
+    assert len(hashed) == 5
+    time.sleep(0.05)  # past the file system's clock tick
+    data = bytearray(first.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    first.write_bytes(bytes(data))  # same size, rewritten in place
+    with pytest.raises(ArtifactIntegrityError, match="part-00000.parquet changed"):
+        dataset.read_part(0)
+    with pytest.raises(ArtifactIntegrityError, match="part-00000.parquet changed"):
+        dataset.read_part(0)
+
+
 def test_writer_never_overwrites_user_files_or_half_writes(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,39 @@ class PartitionedDataset:
         return frames[0] if len(frames) == 1 else pd.concat(frames)
 
 
+# Parts this process has hashed, by (path, recorded sha256): the file's identity and times then.
+# A part read again unchanged is not hashed again (04 reads the readings three times); any
+# write changes its change time (ctime, which no user call can set back), a replaced file its
+# inode, a new listing its recorded sha256, and a new process (a new run's workers) starts empty.
+_VERIFIED: dict[tuple[str, str], tuple[int, int, int, int, int]] = {}
+SETTLED_SECONDS = 2.0  # parts changed more recently are hashed on every read (coarse clocks)
+
+
+def _identity(path: Path) -> tuple[int, int, int, int, int]:
+    """What changes when a file is written or replaced: device, inode, size, mtime and ctime."""
+    stat = path.stat()
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def verify_part(path: Path, recorded: str) -> None:
+    """Raise unless the bytes at `path` have the `recorded` sha256; hashes once per process
+    while the file stays as it was (see `_VERIFIED`)."""
+    key = (str(path.resolve()), recorded)
+    before = _identity(path)
+    if _VERIFIED.get(key) == before:
+        return
+    digest = sha256_file(path)
+    if digest != recorded:
+        _VERIFIED.pop(key, None)
+        raise ArtifactIntegrityError(
+            f"{path} changed since it was written (sha256 {digest[:12]}... != recorded "
+            f"{recorded[:12]}...): refusing to read it"
+        )
+    settled = time.time_ns() - before[4] > SETTLED_SECONDS * 1e9
+    if settled and _identity(path) == before:  # not written while it was hashed
+        _VERIFIED[key] = before
+
+
 def read_part(
     root: str | Path, part: Mapping[str, Any], columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -108,12 +142,7 @@ def read_part(
     path = Path(root) / part["file"]
     if not path.exists():
         raise MissingArtifactError(f"{path}: part listed in {DATASET_FILE} is missing")
-    digest = sha256_file(path)
-    if digest != part["sha256"]:
-        raise ArtifactIntegrityError(
-            f"{path} changed since it was written (sha256 {digest[:12]}... != recorded "
-            f"{part['sha256'][:12]}...): refusing to read it"
-        )
+    verify_part(path, part["sha256"])
     return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
 
 
