@@ -17,7 +17,13 @@ import pandas as pd
 import pytest
 
 from ntl.artifacts import ArtifactStore
-from ntl.distributed.chain import CONSUMPTION_LISTING, CONSUMPTION_PARTS, read_consumption
+from ntl.distributed.chain import (
+    CONSUMPTION_LISTING,
+    CONSUMPTION_PARTS,
+    PREPROCESSED_LISTING,
+    read_consumption,
+    read_preprocessed,
+)
 from ntl.errors import ArtifactIntegrityError
 from ntl.frame import labels, last_reading_dates
 from ntl.persist import load_preprocessor
@@ -62,15 +68,12 @@ def test_the_notebooks_say_which_path_ran(dask_run):
     _, reports = dask_run
     said = {name: outputs(reports / f"{name}.ipynb") for name in NOTEBOOKS}
     workers = 2  # dask_workers; one per core by default
-    for name in ("01_data_generation_eda", "02_preprocessing_clustering", "04_evaluation_risk"):
+    for name in NOTEBOOKS:
         found = re.search(r"Ran on Dask at tcp://127\.0\.0\.1:\d+: (\d+) workers", said[name])
         assert found, name
         assert int(found.group(1)) == workers
-    assert (
-        "Dask path (dask_scheduler='local'): the readings stay in consumption.parts/"
-        in said["03_modeling"]
-    )
-    assert "fitted on them here, in memory" in said["03_modeling"]
+    assert "the features stay in 3 parquet parts in preprocessed.parts/" in said["03_modeling"]
+    assert "trained there with xgboost.dask" in said["03_modeling"]
     assert "the readings stay in 3 parquet parts" in said["01_data_generation_eda"]
     assert f"seeded sample of {N_CUSTOMERS:,} of {N_CUSTOMERS:,} customers" in said[NOTEBOOKS[0]]
 
@@ -86,7 +89,7 @@ def test_the_contract_with_the_readings_as_parts(dask_run):
     dataset = read_consumption(ArtifactStore(artifacts, notebook="reader"))
     assert dataset.part_rows == [PART_ROWS] * 3
     hidden = [p.name for p in artifacts.iterdir() if p.name.startswith(".") and p.is_dir()]
-    assert hidden == []  # staged ground truth and preprocessed parts were removed
+    assert hidden == []  # staged ground truth removed, no staging folder left
     assert store.verify()  # hashes and lineage of every artifact
     ranked = pd.read_csv(artifacts / "inspection_list.csv", dtype={"CONS_NO": str})
     assert len(ranked) == N_CUSTOMERS
@@ -119,6 +122,30 @@ def test_stage_02_on_the_cluster_equals_the_in_memory_stage(dask_run):
     np.testing.assert_array_equal(
         fitted.clusters.kmeans.cluster_centers_, preprocessor.clusters.kmeans.cluster_centers_
     )
+
+
+def test_03_trained_xgboost_with_xgboost_dask_on_the_parts(dask_run):
+    """03 on the Dask path trains on the parts 02 kept (their listing is among its inputs),
+    with xgboost.dask, and writes what 04 reads: the out-of-fold scores of the labelled
+    training customers and the cross-fitted validation rows."""
+    artifacts, _ = dask_run
+    store = ArtifactStore(artifacts, notebook="reader")
+    parts = read_preprocessed(store)
+    assert parts.part_rows == [PART_ROWS] * 3
+    pd.testing.assert_frame_equal(parts.read_all(), store.read_parquet("preprocessed.parquet"))
+    metadata = store.read_json("metadata.json")
+    assert metadata["trained_with"]["xgboost"] == "xgboost.dask"
+    assert metadata["trained_with"]["workers"] == 2
+    assert metadata["raw_readings"] is None  # the readings stayed on the workers
+    assert PREPROCESSED_LISTING in store.record("model_xgb.json")["inputs"]
+    split = store.read_parquet("split.parquet")["split"]
+    oof = store.read_parquet("oof_scores.parquet")
+    flag = store.read_parquet("preprocessed.parquet")["FLAG"]
+    labelled = flag.index[flag.notna()]
+    expected = split.loc[labelled].isin(["train", "validation"])
+    assert sorted(oof.index) == sorted(expected.index[expected])
+    evaluation = json.loads((artifacts / "evaluation.json").read_text())
+    assert evaluation["data"]["n_customers"] == N_CUSTOMERS
 
 
 def test_a_replaced_parts_folder_is_refused(dask_run, tmp_path):

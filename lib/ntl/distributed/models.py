@@ -1,18 +1,24 @@
 """Stage 03 on a cluster: the split from FLAG alone, Isolation Forests on a seeded sample per
 cluster, XGBoost with ``xgboost.dask``, ensemble and calibration on gathered validation scores.
+Notebook 03 calls it on the Dask path (``ntl.distributed.chain.train_run``); its report has the
+keys of ``ntl.models.train_models``' report, so the notebook's cells serve both paths.
 
-What travels to the client, and how big at 10 million customers (30 features):
-- FLAG (1 byte a customer, 10 MB) for the stratified split (``split_codes``, the in-memory rule);
-- the Isolation Forest sample: `isolation_sample_size` training customers x 30 float32
-  (200,000 -> 24 MB) for ``fit_isolation`` (equal to the in-memory fit when the training split is
-  no larger than the sample);
-- the baseline sample, `baseline_sample_size` labelled training customers (24 MB at 200,000);
-- three numbers per labelled validation customer (XGBoost probability, anomaly score, label;
-  2 million -> 34 MB) for ``choose_weight``, ``ScoreCalibrator.fit`` and the cross-fitted
-  validation probability (``out_of_fold_probability``);
-- the out-of-fold scores of the labelled training customers (four numbers and the ID each:
-  6 million -> about 500 MB), from one ``xgboost.dask`` model per fold (``fold_ids``, the
-  in-memory folds, sent back as 1 byte a customer), each fitted on the workers' other folds.
+What travels to the client, and how big at 10 million customers (57 features):
+- FLAG with each customer's ID for the split, the sizes and the out-of-fold table (``split_codes``,
+  the in-memory rule; the IDs are the bulk: ~600 MB as a pandas index);
+- the Isolation Forest sample: `isolation_sample_size` training customers x 57 float32
+  (200,000 -> 46 MB) for ``fit_isolation`` (equal to the in-memory fit when the training split is
+  no larger than the sample), on which the One-Class SVM and the autoencoder are fitted too;
+- the baseline sample, `baseline_sample_size` labelled training customers (46 MB at 200,000);
+- three numbers and the ID of every validation customer (XGBoost probability, anomaly score,
+  label; 2 million -> ~150 MB) for ``choose_weight``, ``ScoreCalibrator.fit``, the cross-fitted
+  validation probability (``out_of_fold_probability``) and the thresholds;
+- the rows of a seeded sample of `validation_sample_size` validation customers (46 MB at
+  200,000) for the comparison table and notebook 03's figures;
+- the out-of-fold and in-sample scores of the labelled training customers (four numbers and the
+  ID each, twice: 6 million -> about 1 GB), from one ``xgboost.dask`` model per fold
+  (``fold_ids``, the in-memory folds, sent back as 1 byte a customer), each fitted on the
+  workers' other folds, and from the final model.
 XGBoost itself trains on the workers' partitions (``xgboost.dask``: each worker builds its
 histograms on its own rows, the trees are agreed through the Rabit allreduce). The fitted
 booster is converted to a plain ``XGBClassifier``, so the bundle scores, explains and saves
