@@ -2,13 +2,15 @@
 
 For each size: synthetic data generated straight into partitioned parquet on the workers, then
 the stages that scale -- stage 02 (quality, cleaning, features per part; clustering on a sample),
-stage 03 (Isolation Forests on a sample, ``xgboost.dask``, ensemble and calibration) and scoring
-as ``ntl score`` does it (preprocess, score, tier, reasons for the high and medium tiers, the
-whole list written in rank order). Per stage: seconds, customers per second, the peak resident
-memory of every worker (sampled every 0.1 s) against its limit, and whether a worker was
-restarted. Also the 1M / 100k time ratio per stage (linear = 10) and a fixed reference workload
-(an XGBoost fit on one thread, nothing of ntl), timed again before each size, so that runs on
-other machines -- or on this one under another load -- compare as multiples of it.
+stage 03 as notebook 03 runs it on the Dask path (``train_partitions``: the label-free
+detectors on a sample, ``xgboost.dask`` and its out-of-fold fold models, ensemble and
+calibration) and scoring as ``ntl score`` does it (preprocess, score, tier, reasons for the
+high and medium tiers, the whole list written in rank order). Per stage: seconds, customers
+per second, the peak resident memory of every worker (sampled every 0.1 s) against its limit,
+and whether a worker was restarted. Also the 1M / 100k time ratio per stage (linear = 10) and
+a fixed reference workload (an XGBoost fit on one thread, nothing of ntl), timed again before
+each size, so that runs on other machines -- or on this one under another load -- compare as
+multiples of it.
 
     python bench/bench_scale.py --out reports/bench/bench_scale.json [--sizes 100000 300000 1000000]
 """

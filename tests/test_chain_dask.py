@@ -196,6 +196,8 @@ def test_a_rerun_in_memory_retires_the_parts(dask_run, tmp_path):
     assert store.exists("consumption.parquet")
     assert not store.exists(CONSUMPTION_LISTING)
     assert not (tmp_path / "artifacts" / CONSUMPTION_PARTS).exists()
+    assert not store.exists(PREPROCESSED_LISTING)  # 02's parts went with their listing
+    assert not (tmp_path / "artifacts" / "preprocessed.parts").exists()
     assert not store.exists("preprocessed.parquet")  # later notebooks' outputs retired too
 
 

@@ -747,6 +747,29 @@ def test_training_on_the_cluster_reports_as_in_memory(trained, client):
     assert set(result.bundle.detectors) == set(trained["bundle"].detectors)
 
 
+def test_training_on_the_cluster_without_labels(trained, client, tmp_path, consumption):
+    """No FLAG: the forests and detectors only, every validation customer ranked on the anomaly
+    score, no XGBoost and the report saying why, as train_models does."""
+    from ntl.distributed.models import train_partitions
+
+    frame = trained["frame"].assign(FLAG=pd.NA)
+    parts = write_frame_partitions(
+        frame, tmp_path / "p", "preprocessed", PART_ROWS, consumption.info
+    )
+    result = train_partitions(client, parts, seed=42, **FAST)
+    report = result.report
+    assert not result.bundle.supervised and result.bundle.xgb is None
+    assert report["reason"].startswith("FLAG is missing for every customer")
+    scores = report["validation_scores"]
+    assert len(scores) == report["sizes"]["validation"]["customers"] == 600
+    pd.testing.assert_frame_equal(
+        scores.drop(columns="FLAG"), result.bundle.score(frame.loc[scores.index])
+    )
+    assert scores["FLAG"].isna().all() and scores["xgb_probability"].isna().all()
+    assert result.oof_scores is None and "validation_table" not in report
+    assert result.bundle.training_info["trained_with"]["xgboost"] is None
+
+
 # ------------------------------------------------------------------ ntl score on Dask
 
 from tests.test_score import chain, export, run  # noqa: E402, F401  (a small finished run)

@@ -363,9 +363,14 @@ def train_partitions(
     computed on a seeded sample of `validation_sample_size` validation customers (all when
     fewer), whose rows come back as ``report["validation_rows"]``.
     """
-    from ntl.models import ModelBundle, ModelParameters
+    from ntl.models import SPLITS, ModelBundle, ModelParameters
     from ntl.models.detectors import DETECTOR_KINDS, fit_detector
-    from ntl.models.training import isolation_with, size_summary, supervision_decision
+    from ntl.models.training import (
+        isolation_with,
+        out_of_fold_table,
+        size_summary,
+        supervision_decision,
+    )
     from ntl.split import split_codes
 
     options = ModelParameters.from_mapping(params)
@@ -432,9 +437,7 @@ def train_partitions(
     outputs = pd.concat(client.gather(client.map(validation_outputs, parts, bundle=shared)))
     times["scoring_validation"] = round(time.perf_counter() - started, 3)
     rows = _validation_sample(client, preprocessed, codes, validation_sample_size, options.seed)
-    validation_scores, validation = _validation_report(
-        bundle, outputs, rows, options, report, names
-    )
+    validation_scores, validation = _validation_report(bundle, outputs, rows, options, report)
     if supervised:
         started = time.perf_counter()
         oof_scores, in_sample, folds_used = out_of_fold_scores(
@@ -453,10 +456,8 @@ def train_partitions(
             oof_scores=oof_scores, oof_folds_used=folds_used, train_scores_in_sample=in_sample
         )
         if oof_scores is not None:
-            from ntl.models.training import out_of_fold_table
-
             report["oof_table"] = out_of_fold_table(report, flag, validation_scores)
-    masks = {name: codes == position for position, name in enumerate(SPLIT_NAMES)}
+    masks = {name: codes == position for position, name in enumerate(SPLITS)}
     report.update(
         sizes=size_summary(flag, masks),
         times=dict(times),
@@ -471,9 +472,6 @@ def train_partitions(
         options, reason, report, isolation_sample_size, baseline_sample_size, len(rows)
     )
     return DistributedTraining(bundle, per_part, validation, report, oof_scores)
-
-
-SPLIT_NAMES = ("train", "validation", "test")  # ntl.models.SPLITS, in position order
 
 
 def _supervised_on_cluster(
@@ -562,7 +560,6 @@ def _validation_report(
     rows: pd.DataFrame,
     options: Any,
     report: dict[str, Any],
-    names: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ensemble weight and calibrator chosen on the labelled validation customers (set on
     `bundle`), their scores as ``train_models`` reports them (every validation customer, FLAG,
