@@ -146,6 +146,8 @@ def test_03_trained_xgboost_with_xgboost_dask_on_the_parts(dask_run):
     assert sorted(oof.index) == sorted(expected.index[expected])
     evaluation = json.loads((artifacts / "evaluation.json").read_text())
     assert evaluation["data"]["n_customers"] == N_CUSTOMERS
+    card = (artifacts / "model_card.md").read_text()
+    assert "- Trained on a Dask cluster (2 workers): XGBoost with `xgboost.dask`" in card
 
 
 def test_a_replaced_parts_folder_is_refused(dask_run, tmp_path):

@@ -273,6 +273,25 @@ def test_card_lists_modelling_parameters_and_reads_the_ensemble_weight():
     assert "Inspection capacity (03): 0.050 of the customers per period (424 validation" in text
 
 
+def test_card_says_when_the_models_were_trained_on_a_dask_cluster():
+    assert "Dask" not in card()  # the in-memory path says nothing of a cluster
+    trained_with = {
+        "path": "dask",
+        "xgboost": "xgboost.dask",
+        "workers": 2,
+        "isolation_sample_size": 200_000,
+        "random_search": "not run on the Dask path (the given hyperparameters)",
+        "raw_readings_baseline": "not fitted on the Dask path (the readings stay on the workers)",
+    }
+    text = card(metadata={**METADATA, "trained_with": trained_with})
+    assert (
+        "- Trained on a Dask cluster (2 workers): XGBoost with `xgboost.dask` on the partitioned "
+        "features; the Isolation Forests on a seeded sample of 200,000 training customers."
+    ) in text
+    assert "- Random search not run on the Dask path (the given hyperparameters)." in text
+    assert "- Raw readings baseline not fitted on the Dask path (the readings stay on" in text
+
+
 def test_unlabelled_card_says_so_and_is_deterministic():
     evaluation = {
         "ntl_version": "0.1.0",

@@ -206,6 +206,28 @@ def _weight_sentence(metadata: Mapping[str, Any]) -> str:
     return sentence
 
 
+def _trainer_lines(trained_with: Mapping[str, Any] | None) -> list[str]:
+    """Where the models were fitted, for a run on the Dask path (metadata.json's
+    ``trained_with``); nothing for the in-memory path."""
+    if not trained_with or trained_with.get("path") != "dask":
+        return []
+    workers = trained_with.get("workers")
+    trainer = trained_with.get("xgboost") or "no XGBoost (no labels)"
+    line = (
+        f"- Trained on a Dask cluster ({_plural(workers, 'worker')}): XGBoost with `{trainer}` "
+        "on the partitioned features; the Isolation Forests on a seeded sample of "
+        f"{_count(trained_with.get('isolation_sample_size'))} training customers."
+        if workers is not None
+        else f"- Trained on a Dask cluster: XGBoost with `{trainer}` on the partitioned features."
+    )
+    skipped = [
+        f"{name.replace('_', ' ')} {text}"
+        for name in ("random_search", "raw_readings_baseline")
+        if isinstance(text := trained_with.get(name), str)
+    ]
+    return [line] + [f"- {sentence[0].upper()}{sentence[1:]}." for sentence in skipped]
+
+
 def _model_section(metadata: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[str]:
     features = metadata.get("feature_names", [])
     lines = ["## Model", ""]
@@ -236,6 +258,7 @@ def _model_section(metadata: Mapping[str, Any], thresholds: Mapping[str, Any]) -
             "- Per-cluster Isolation Forests (label-free): `risk_score` is the anomaly score; "
             "there is no calibrated probability."
         )
+    lines += _trainer_lines(metadata.get("trained_with"))
     capacity = thresholds.get("capacity", {})
     if capacity:
         share, count = capacity.get("inspection_share"), capacity.get("inspection_count")
