@@ -91,25 +91,89 @@ def upload(client: httpx.Client, path: Path) -> float:
     return time.perf_counter() - started
 
 
-async def latency(url: str, bodies: list[dict], clients: int, seconds: float) -> list[float]:
-    """Per-request latencies (s) of `clients` concurrent loops POSTing /api/score."""
+def request_bytes(host: str, path: str, body: dict | None) -> bytes:
+    """One keep-alive HTTP/1.1 request, encoded once (GET without a body, POST of JSON)."""
+    if body is None:
+        return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response with a Content-Length body; its status code."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def latency(
+    url: str, path: str, bodies: list[dict | None], clients: int, seconds: float
+) -> list[float]:
+    """Per-request latencies (s) of `clients` concurrent closed loops on `path`.
+
+    A lean client so the load generator, which shares the machine's cores with the server, is
+    not what is measured: one keep-alive connection per client on asyncio streams, each request
+    encoded once, the response read by its Content-Length (httpx cost ~1 ms of CPU a request).
+    """
+    host, port = url.removeprefix("http://").split(":")
     deadline = time.monotonic() + seconds
     latencies: list[float] = []
     errors = 0
 
-    async def loop(body: dict) -> None:
+    async def loop(request: bytes) -> None:
         nonlocal errors
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             while time.monotonic() < deadline:  # bounded by the deadline
                 started = time.perf_counter()
-                answer = await client.post("/api/score", json=body)
+                writer.write(request)
+                status = await read_response(reader)
                 latencies.append(time.perf_counter() - started)
-                errors += answer.status_code != 200
+                errors += status != 200
+        finally:
+            writer.close()
 
-    await asyncio.gather(*(loop(bodies[i % len(bodies)]) for i in range(clients)))
+    requests = [request_bytes(f"{host}:{port}", path, body) for body in bodies]
+    await asyncio.gather(*(loop(requests[i % len(requests)]) for i in range(clients)))
     if errors:
-        raise SystemExit(f"{errors} single-customer requests failed")
+        raise SystemExit(f"{errors} requests to {path} failed")
     return latencies
+
+
+def latency_figures(url: str, pid: int, path: str, bodies: list, args: argparse.Namespace) -> dict:
+    """p50/p99/max latency, requests a second and the server's CPU per request of one loop."""
+    asyncio.run(latency(url, path, bodies, args.clients, 2.0))  # warm-up, not counted
+    cpu_before = cpu_seconds(pid)
+    seconds = asyncio.run(latency(url, path, bodies, args.clients, args.seconds))
+    cpu = cpu_seconds(pid) - cpu_before
+    ms = np.asarray(seconds) * 1000
+    return {
+        "requests": len(ms),
+        "per_second": round(len(ms) / args.seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "max_ms": round(float(ms.max()), 1),
+        "server_cpu_seconds": round(cpu, 2),
+        "server_cpu_ms_per_request": round(cpu * 1000 / max(len(ms), 1), 2),
+    }
 
 
 def readings_bodies(csv_path: Path, count: int) -> list[dict]:
@@ -130,6 +194,38 @@ def readings_bodies(csv_path: Path, count: int) -> list[dict]:
     return bodies
 
 
+def upload_figures(
+    client: httpx.Client, pid: int, small: Path, csv_path: Path, args: argparse.Namespace
+) -> dict:
+    """Resident memory across `--uploads` uploads of the slice, then the SGCC-scale upload."""
+    rss = [rss_mb(pid)]
+    times = []
+    for _ in range(args.uploads):  # bounded: --uploads
+        times.append(upload(client, small))
+        rss.append(rss_mb(pid))
+    full = min(args.keep_results, args.uploads)
+    memory = {
+        "uploads": args.uploads,
+        "upload_customers": args.upload_customers,
+        "keep_results": args.keep_results,
+        "rss_mb_at_start": round(rss[0], 1),
+        "rss_mb_store_full": round(rss[full], 1),
+        "rss_mb_after_all": round(rss[-1], 1),
+        "growth_after_store_full_mb": round(rss[-1] - rss[full], 1),
+        "upload_seconds_median": round(float(np.median(times)), 3),
+        "total_seconds": round(sum(times), 2),
+    }
+    print(f"memory: {memory}", flush=True)
+    sgcc = upload(client, csv_path)
+    figures = {
+        "seconds": round(sgcc, 2),
+        "csv_megabytes": round(csv_path.stat().st_size / 1e6, 1),
+        "rss_mb_after": round(rss_mb(pid), 1),
+    }
+    print(f"SGCC upload -> list: {sgcc:.2f} s", flush=True)
+    return {"memory": memory, "upload_sgcc": figures}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts", required=True)
@@ -140,51 +236,32 @@ def main() -> int:
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--upload-customers", type=int, default=2000)
     parser.add_argument("--keep-results", type=int, default=3)
+    parser.add_argument(
+        "--latency-only", action="store_true", help="skip the uploads: the latency loops only"
+    )
+    parser.add_argument(
+        "--no-health",
+        dest="health",
+        action="store_false",
+        help="skip the /api/health loop (the HTTP stack's own floor, run after the scoring loop)",
+    )
     args = parser.parse_args()
     csv_path = Path(args.csv)
     work = Path(tempfile.mkdtemp(prefix="ntl-serve-bench-"))
     small = work / "slice.csv"
-    pd.read_csv(csv_path, nrows=args.upload_customers, index_col=0).to_csv(small)
+    if not args.latency_only:
+        pd.read_csv(csv_path, nrows=args.upload_customers, index_col=0).to_csv(small)
     bodies = readings_bodies(csv_path, args.clients)
     report: dict = {"clients": args.clients, "seconds": args.seconds}
     with server(Path(args.artifacts), args.keep_results, work / "server.log") as (url, pid):
-        with httpx.Client(base_url=url, timeout=600, follow_redirects=True) as client:
-            rss = [rss_mb(pid)]
-            times = []
-            for _ in range(args.uploads):  # bounded: --uploads
-                times.append(upload(client, small))
-                rss.append(rss_mb(pid))
-            full = min(args.keep_results, args.uploads)
-            report["memory"] = {
-                "uploads": args.uploads,
-                "upload_customers": args.upload_customers,
-                "keep_results": args.keep_results,
-                "rss_mb_at_start": round(rss[0], 1),
-                "rss_mb_store_full": round(rss[full], 1),
-                "rss_mb_after_all": round(rss[-1], 1),
-                "growth_after_store_full_mb": round(rss[-1] - rss[full], 1),
-                "upload_seconds_median": round(float(np.median(times)), 3),
-                "total_seconds": round(sum(times), 2),
-            }
-            print(f"memory: {report['memory']}", flush=True)
-            sgcc = upload(client, csv_path)
-            report["upload_sgcc"] = {
-                "seconds": round(sgcc, 2),
-                "csv_megabytes": round(csv_path.stat().st_size / 1e6, 1),
-                "rss_mb_after": round(rss_mb(pid), 1),
-            }
-            print(f"SGCC upload -> list: {sgcc:.2f} s", flush=True)
-        asyncio.run(latency(url, bodies, args.clients, 2.0))  # warm-up, not counted
-        seconds = asyncio.run(latency(url, bodies, args.clients, args.seconds))
-        ms = np.asarray(seconds) * 1000
-        report["single_customer"] = {
-            "requests": len(ms),
-            "per_second": round(len(ms) / args.seconds, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1),
-            "max_ms": round(float(ms.max()), 1),
-        }
+        if not args.latency_only:
+            with httpx.Client(base_url=url, timeout=600, follow_redirects=True) as client:
+                report |= upload_figures(client, pid, small, csv_path, args)
+        report["single_customer"] = latency_figures(url, pid, "/api/score", bodies, args)
         print(f"single customer: {report['single_customer']}", flush=True)
+        if args.health:
+            report["health"] = latency_figures(url, pid, "/api/health", [None], args)
+            print(f"health (the HTTP floor): {report['health']}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -524,3 +524,60 @@ def test_the_typical_value_joins_a_closing_parenthesis_instead_of_opening_a_seco
         "weekdays at 139 % of weekends since 2016-04-09 (before: 102 %; typical: 98 %)",
         "lowest week at 6 % (typical: 98 %)",
     ]
+
+
+def test_reason_codes_with_a_last_day_per_customer_equal_each_calendar_alone(three_customers):
+    """Customers of different calendars explained in one call: each row's phrases are dated by
+    its own last day, exactly as a call for its calendar alone."""
+    contributions, features = three_customers
+    days = np.array(["2016-10-31", "2015-03-01", "2016-10-31"], dtype="datetime64[ns]")
+    together = explain.reason_codes(contributions, features, days)
+    for row, day in enumerate(days):
+        alone = explain.reason_codes(contributions.iloc[[row]], features.iloc[[row]], day)
+        assert together.iloc[row].tolist() == alone.iloc[0].tolist()
+    assert together.loc["b", "reason_1"] == "number of separate runs of missing days: 2"
+    dropping = explain.reason_codes(
+        contributions.assign(drop_largest=[0.5, 0.9, 0.0]),
+        features,
+        days,
+    )
+    # b's drop (20 % 10 days before its own last day, 2015-03-01) is dated 2015-02-19
+    assert dropping.loc["b", "reason_1"] == "consumption down 20 % since 2015-02-19"
+    assert dropping.loc["a", "reason_1"] == "consumption down 63 % since 2016-04-14"
+    with pytest.raises(ValueError, match="2 last days for 3 customers"):
+        explain.reason_codes(contributions, features, days[:2])
+
+
+def test_dated_phrases_with_a_last_day_per_row():
+    """Every phrase that names a date counts back from its own row's last day."""
+    last = np.array(["2016-10-31", "2016-01-31"], dtype="datetime64[ns]")
+    cases = {
+        "week_over_week": {"week_over_week": [0.4, 0.4]},
+        "month_over_month": {"month_over_month": [0.5, 0.5]},
+        "weekday_weekend": {
+            "recent_weekday_weekend": [0.33, 0.33],
+            "weekday_weekend_change": [0.3, 0.3],
+        },
+        "low_days_recent": {"low_days_recent": [0.25, 0.25]},
+        "profile_change": {"profile_change": [0.35, 0.35]},
+        "recent_days": {f"recent_day_{k}": [0.5 if k == 3 else 1.0] * 2 for k in range(1, 15)},
+    }
+    for group, columns in cases.items():
+        members, build, formatter = explain.reason_groups(list(columns))[group]
+        values = pd.DataFrame(columns)
+        both = explain.phrase_values(group, members, build, formatter, values, last).tolist()
+        each = [
+            explain.phrase_values(group, members, build, formatter, values.iloc[[i]], day).iloc[0]
+            for i, day in enumerate(last)
+        ]
+        assert both == each, group
+        assert both[0] != both[1], group  # the dates differ
+    assert explain.phrase_values(
+        "week_over_week",
+        *explain.reason_groups(["week_over_week"])["week_over_week"],
+        pd.DataFrame({"week_over_week": [0.4, 0.4]}),
+        last,
+    ).tolist() == [
+        "the 7 days from 2016-10-25 at 40 % of the week before",
+        "the 7 days from 2016-01-25 at 40 % of the week before",
+    ]

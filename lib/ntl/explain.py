@@ -88,11 +88,20 @@ def as_number(values: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class PhraseContext:
     """What a phrase needs besides the customer's values: the last day of the history (dates the
-    drop), the recent window in days, and the typical value of the lead feature (NaN: unknown)."""
+    drop; one day for every row, or one per row as datetime64 when customers of different
+    calendars are phrased together), the recent window in days, and the typical value of the
+    lead feature (NaN: unknown)."""
 
-    last_day: pd.Timestamp
+    last_day: pd.Timestamp | np.ndarray
     recent_days: int  # the fitted PreprocessConfig's window of the "recent" features
     typical: float = np.nan
+
+
+def _last_days(context: PhraseContext, rows: int) -> pd.DatetimeIndex:
+    """The last day of each of `rows` rows' history (the context's one day repeated, or its
+    per-row days)."""
+    last = np.asarray(context.last_day, dtype="datetime64[ns]")
+    return pd.DatetimeIndex(np.broadcast_to(last, (rows,)))
 
 
 def _lead(values: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -126,7 +135,7 @@ def _drop_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np
     dated = ~np.isnan(days_ago)
     phrase = "consumption down " + as_percent(size)
     if dated.any():
-        began = pd.Timestamp(context.last_day) - pd.to_timedelta(days_ago[dated], unit="D")
+        began = _last_days(context, len(size))[dated] - pd.to_timedelta(days_ago[dated], unit="D")
         phrase[dated] = phrase[dated] + " since " + began.strftime("%Y-%m-%d").to_numpy(object)
     return np.where(size >= 0.01, phrase, None)
 
@@ -183,9 +192,10 @@ WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 UNUSUAL_DAY = 0.8  # a recent day below this share of its usual weekday is worth naming
 
 
-def _since(context: PhraseContext, days: int) -> str:
-    """The first day of the last `days` days of the history, "2016-10-04"."""
-    return (pd.Timestamp(context.last_day) - pd.Timedelta(days=days - 1)).strftime("%Y-%m-%d")
+def _since(context: PhraseContext, days: int, rows: int) -> np.ndarray:
+    """The first day of the last `days` days of each row's history, "2016-10-04" (object array)."""
+    first = _last_days(context, rows) - pd.Timedelta(days=days - 1)
+    return first.strftime("%Y-%m-%d").to_numpy(object)
 
 
 def _recent_day_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
@@ -198,7 +208,7 @@ def _recent_day_phrase(values: Mapping[str, np.ndarray], context: PhraseContext)
     filled = np.where(np.isnan(matrix), np.inf, matrix)
     lowest = np.argmin(filled, axis=1)
     ratio = filled[np.arange(len(filled)), lowest]
-    days = pd.Timestamp(context.last_day) - pd.to_timedelta(back[lowest] - 1, unit="D")
+    days = _last_days(context, len(filled)) - pd.to_timedelta(back[lowest] - 1, unit="D")
     weekday = np.asarray(WEEKDAY_NAMES, dtype=object)[days.day_of_week.to_numpy()]
     phrase = (
         "on " + weekday + " " + days.strftime("%Y-%m-%d").to_numpy(object) + " used "
@@ -229,7 +239,8 @@ def _window_phrase(days: int, compared: str) -> PhraseBuilder:
 
     def build(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
         lead = _lead(values)
-        return f"the {days} days from {_since(context, days)} at " + as_percent(lead) + compared
+        since = _since(context, days, len(lead))
+        return f"the {days} days from " + since + " at " + as_percent(lead) + compared
 
     return build
 
@@ -245,7 +256,12 @@ def _weekday_weekend_phrase(values: Mapping[str, np.ndarray], context: PhraseCon
     change = values.get("weekday_weekend_change", np.full(len(recent), np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
         before = recent / change
-    phrase = "weekdays at " + as_percent(recent) + f" of weekends since {_since(context, 21)}"
+    phrase = (
+        "weekdays at "
+        + as_percent(recent)
+        + " of weekends since "
+        + _since(context, 21, len(recent))
+    )
     known = np.isfinite(before)
     phrase = np.where(
         known, phrase + " (before: " + as_percent(np.where(known, before, 0.0)) + ")", phrase
@@ -257,18 +273,16 @@ def _weekday_weekend_phrase(values: Mapping[str, np.ndarray], context: PhraseCon
 def _low_days_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
     """ "40 % of days since 2016-10-04 below half their usual weekday use"; None without any."""
     lead = _lead(values)
-    phrase = as_percent(lead) + f" of days since {_since(context, 28)} below half their usual "
+    since = _since(context, 28, len(lead))
+    phrase = as_percent(lead) + " of days since " + since + " below half their usual "
     return np.where(lead > 0, phrase + "weekday use", None)
 
 
 def _profile_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
     """ "weekly pattern since 2016-10-04 moved 35 % a day from before"."""
     lead = _lead(values)
-    return (
-        f"weekly pattern since {_since(context, 28)} moved "
-        + as_percent(lead)
-        + (" a day from before")
-    )
+    since = _since(context, 28, len(lead))
+    return "weekly pattern since " + since + " moved " + as_percent(lead) + " a day from before"
 
 
 def _signed_trend(values: np.ndarray) -> np.ndarray:
@@ -458,11 +472,16 @@ def phrase_values(
 
 
 def _context(
-    lead: str, last_day: pd.Timestamp, recent_days: int, typical: Mapping[str, float] | None
+    lead: str,
+    last_day: pd.Timestamp | np.ndarray,
+    recent_days: int,
+    typical: Mapping[str, float] | None,
 ) -> PhraseContext:
-    """The PhraseContext of a group whose first member is `lead`."""
+    """The PhraseContext of a group whose first member is `lead` (`last_day`: one day, or one
+    per row as in `reason_codes`)."""
     value = np.nan if typical is None else float(typical.get(lead, np.nan))
-    return PhraseContext(pd.Timestamp(last_day), recent_days, value)
+    last = pd.Timestamp(last_day) if np.ndim(last_day) == 0 else np.asarray(last_day, "M8[ns]")
+    return PhraseContext(last, recent_days, value)
 
 
 def _phrases(
@@ -487,10 +506,10 @@ def _phrases(
 def with_typical(phrases: np.ndarray, typical_text: str) -> np.ndarray:
     """Each phrase with "(typical: ...)"; one that already ends in a parenthesis gets the typical
     value inside it ("(before: 102 %; typical: 98 %)", not two parentheses in a row)."""
-    text = pd.Series(phrases, dtype=object).astype(str)
-    closed = text.str.endswith(")").to_numpy()
-    inside = text.str[:-1] + f"; typical: {typical_text})"
-    after = text + f" (typical: {typical_text})"
+    text = np.asarray(phrases, dtype=object).astype(str)  # numpy's string kernels, no pandas
+    closed = np.strings.endswith(text, ")")
+    inside = np.strings.add(np.strings.slice(text, 0, -1), f"; typical: {typical_text})")
+    after = np.strings.add(text, f" (typical: {typical_text})")
     return np.where(closed, inside, after).astype(object)
 
 
@@ -524,7 +543,7 @@ def group_weights(contributions: pd.DataFrame, groups: Mapping[str, tuple], how:
 def reason_codes(
     contributions: pd.DataFrame,
     features: pd.DataFrame,
-    last_day: pd.Timestamp,
+    last_day: pd.Timestamp | np.ndarray,
     n: int = 3,
     *,
     min_contribution: float = 0.0,
@@ -541,7 +560,8 @@ def reason_codes(
     or neutral ("no fall in consumption") is skipped for the next one. For a customer missing at
     least `missing_share_to_report` of days, an unmeasurable group hands its weight to the missing
     share, the real reason. Customers with fewer reasons get "" in the remaining columns; ties
-    keep the order of PHRASES. `last_day` dates the drop; `typical` (feature -> typical value)
+    keep the order of PHRASES. `last_day` dates the drop (one day for all, or one per row of
+    `contributions`, for customers of different calendars explained together); `typical` (feature -> typical value)
     adds "(typical: ...)"; `config` is the fitted preprocessing's (its ``recent_days`` names the
     recent window; None: PreprocessConfig's defaults); `combine` merges a group's members: "sum"
     for SHAP, "max" for deviation_contributions. With `unusual` (customer x feature booleans,
@@ -551,6 +571,9 @@ def reason_codes(
     config = PreprocessConfig() if config is None else config
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    per_row = np.ndim(last_day) > 0
+    if per_row and len(last_day) != len(contributions):
+        raise ValueError(f"{len(last_day)} last days for {len(contributions)} customers")
     feature_names = [column for column in contributions.columns if column != BIAS_COLUMN]
     missing = [name for name in feature_names if name not in features.columns]
     if missing:
@@ -574,7 +597,8 @@ def reason_codes(
     for position, (members, build, formatter) in enumerate(groups.values()):  # groups
         rows = np.flatnonzero(weights[:, position] > min_contribution)
         if rows.size:
-            context = _context(members[0], last_day, config.recent_days, typical)
+            day = np.asarray(last_day)[rows] if per_row else last_day
+            context = _context(members[0], day, config.recent_days, typical)
             columns = {member: values[member][rows] for member in members}
             texts[rows, position] = _phrases(members, build, formatter, columns, context)
     if unusual is not None:
@@ -684,7 +708,7 @@ def typical_values(baseline_features: Mapping[str, dict]) -> dict[str, float]:
 def customer_reasons(
     bundle: ModelBundle,
     preprocessed: pd.DataFrame,
-    last_day: pd.Timestamp,
+    last_day: pd.Timestamp | np.ndarray,
     *,
     config: PreprocessConfig,
     baseline_features: Mapping[str, dict] | None = None,
@@ -694,7 +718,8 @@ def customer_reasons(
     """Reason codes for the customers of `preprocessed`, the way the model allows.
 
     `config` is the fitted preprocessing's (``Preprocessor.config``): the phrases name the recent
-    window its features were measured over.
+    window its features were measured over. `last_day`: the last day of the history, or one per
+    customer (as in `reason_codes`).
 
     Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``); with
     `baseline_features`, each phrase with its typical value and said only where the customer's

@@ -32,7 +32,7 @@ import pandas as pd
 from ntl._version import __version__
 from ntl.drift import ALERT_PSI, drift_messages, drift_report, too_few_message
 from ntl.errors import MeterDataError, NtlError, ParameterError
-from ntl.frame import ID_COLUMN, LABEL_COLUMN, build_frame, day_index
+from ntl.frame import LABEL_COLUMN, build_frame, day_index
 from ntl.io import (
     MAX_DAILY_KWH,
     LoadReport,
@@ -681,10 +681,12 @@ def score_customers(
     the dict `score_customer` returns or the NtlError it would raise for that customer.
 
     The web app gathers concurrent requests into one call. Customers whose readings span the
-    same calendar (same first and last day) are preprocessed and explained as one vectorised
-    block (the features and reason windows are measured against the calendar); the models
-    score every block in one call. Every step is per customer, so each answer equals
-    `score_consumption` of that customer alone (a test checks it).
+    same calendar (same first and last day) are preprocessed as one vectorised block (the
+    features are measured against the calendar); the models score every block in one call, and
+    the reasons (TreeSHAP and phrases, the functions 04's list uses) are computed in one call
+    too, each customer's phrases dated by its own calendar's last day. Every step is per
+    customer, so each answer equals `score_consumption` of that customer alone (a test checks
+    it).
     """
     loaded = _artifacts(artifacts_dir)
     answers: list[dict[str, Any] | NtlError | None] = [None] * len(many_readings)
@@ -702,8 +704,8 @@ def score_customers(
             )
             continue
         blocks.setdefault((first_day, n_days), []).append((position, calendar))
-    frames, preprocessed = [], []
-    for (first_day, _), members in blocks.items():  # one block per calendar
+    preprocessed, last_days, history = [], [], []
+    for (first_day, n_days), members in blocks.items():  # one block per calendar
         ids = np.array([str(position) for position, _ in members], dtype=object)
         frame = build_frame(ids, np.vstack([row for _, row in members]), first_day)
         try:
@@ -712,39 +714,57 @@ def score_customers(
             for position, _ in members:
                 answers[position] = exc
             continue
-        frames.append(frame)
+        last_day = (first_day + pd.Timedelta(days=n_days - 1)).to_datetime64()
+        last_days.append(np.full(len(members), last_day))
+        history.append(np.full(len(members), n_days))
     if not preprocessed:
         return answers  # type: ignore[return-value]  # every customer was refused
     # The models see every block at once: each customer's scores are its own row's.
     everyone = pd.concat(preprocessed) if len(preprocessed) > 1 else preprocessed[0]
     scores = loaded.bundle.score(everyone)
-    tiers, known = scored_tiers(everyone, scores, loaded)
-    for frame, block in zip(frames, preprocessed, strict=True):
-        rows = block.index
-        ranked = explain_and_rank(
-            frame, block, scores.loc[rows], tiers.loc[rows], known.loc[rows], loaded, len(rows)
-        )
-        for position, answer in _customer_answers(ranked).items():
-            answers[position] = answer
+    tiers, _ = scored_tiers(everyone, scores, loaded)  # no FLAG in readings: no known case
+    reasons = calendar_reasons(everyone, np.concatenate(last_days), np.concatenate(history), loaded)
+    positions = everyone.index.astype(int)
+    risk = scores["risk_score"].to_numpy(dtype=np.float64)
+    probability = scores["probability"].to_numpy(dtype=np.float64)
+    tier_names = tiers.astype(str).to_numpy()
+    for row, position in enumerate(positions):  # one answer per request waiting
+        answers[position] = {
+            "risk_score": float(risk[row]),
+            "probability": None if math.isnan(probability[row]) else float(probability[row]),
+            "tier": str(tier_names[row]),
+            "reasons": [text for text in reasons[row] if text],
+        }
     return answers  # type: ignore[return-value]  # every position is filled above
 
 
-def _customer_answers(ranked: pd.DataFrame) -> dict[int, dict[str, Any]]:
-    """`score_customer`'s answer for each row of a block's inspection list, by position."""
-    from ntl.risk import NO_STANDOUT, NOT_EXPLAINED
+def calendar_reasons(
+    preprocessed: pd.DataFrame,
+    last_days: np.ndarray,
+    history_days: np.ndarray,
+    loaded: ScoringArtifacts,
+) -> list[list[str]]:
+    """Every customer's reason phrases (``ntl.explain.customer_reasons``, as 04's list and
+    ``ntl score`` give them) for customers of different calendars in one call: each row's
+    phrases are dated by its own `last_days` entry, and customers are grouped only by the
+    recent window the phrases name (``ntl.risk.phrase_config``: shorter for a history shorter
+    than the window). One list of phrases per row of `preprocessed`, "" for an empty slot."""
+    from ntl.explain import customer_reasons
+    from ntl.risk import phrase_config
 
-    reason_columns = [c for c in ranked.columns if c.startswith("reason_")]
-    answers = {}
-    for row in ranked.to_dict(orient="records"):  # the block's customers (the requests waiting)
-        probability = float(row["probability"])
-        answers[int(row[ID_COLUMN])] = {
-            "risk_score": float(row["risk_score"]),
-            "probability": None if math.isnan(probability) else probability,
-            "tier": str(row["tier"]),
-            "reasons": [
-                str(row[c])
-                for c in reason_columns
-                if row[c] and row[c] not in (NO_STANDOUT, NOT_EXPLAINED)
-            ],
-        }
-    return answers
+    config = loaded.preprocessor.config
+    baseline_features = loaded.drift_baseline["features"] if loaded.drift_baseline else None
+    windows = np.minimum(history_days, config.recent_days)
+    texts: list[list[str]] = [[] for _ in range(len(preprocessed))]
+    for window in np.unique(windows):  # usually one: every history longer than the window
+        rows = np.flatnonzero(windows == window)
+        reasons = customer_reasons(
+            loaded.bundle,
+            preprocessed.iloc[rows],
+            last_days[rows],
+            config=phrase_config(config, int(window)),
+            baseline_features=baseline_features,
+        )
+        for row, phrases in zip(rows, reasons.astype(object).fillna("").to_numpy(), strict=True):
+            texts[row] = [str(text) for text in phrases]
+    return texts
