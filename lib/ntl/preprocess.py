@@ -298,7 +298,33 @@ def describe_customers(
     ``LoadReport.implausible_by_customer``) flags those customers' quality.
     """
     frame = canonical_days(consumption)
-    dates = day_index(frame)
+    return describe_matrix(
+        frame,
+        consumption_matrix(frame),
+        day_index(frame),
+        config,
+        chunk_rows,
+        n_threads,
+        implausible,
+    )
+
+
+def describe_matrix(
+    frame: pd.DataFrame,
+    raw: np.ndarray,
+    dates: pd.DatetimeIndex,
+    config: PreprocessConfig,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    n_threads: int | None = None,
+    implausible: Mapping[str, int] | None = None,
+) -> CustomerDescriptions:
+    """`describe_customers` of readings already laid out: `raw` the customers x days float32
+    matrix (C-contiguous, NaN missing) on the consecutive days `dates`, `frame` the customers
+    (index CONS_NO, FLAG; the canonical frame itself or only its FLAG column).
+
+    For a caller that holds the matrix already (the single-customer scorer places each
+    request's readings on its calendar): no frame of day columns is built and parsed back,
+    which for a few customers cost more than describing them."""
     if len(dates) < config.min_history_days:
         raise MeterDataError(
             f"consumption: needs at least {config.min_history_days} days of history, got {len(dates)}"
@@ -306,7 +332,6 @@ def describe_customers(
     if len(frame) == 0:
         raise MeterDataError("consumption: has no customers")
     check_feature_knobs(config.recent_days, config.drop_window_days, chunk_rows)
-    raw = consumption_matrix(frame)
     layout = CalendarLayout.of(dates)
     n_rows = len(raw)
     shapes = np.empty((n_rows, len(SHAPE_NAMES)))
@@ -385,22 +410,34 @@ class Preprocessor:
     def assemble(self, computed: CustomerDescriptions) -> pd.DataFrame:
         """Assign clusters and peer deviation to described customers and lay them out as the
         preprocessed frame."""
-        cluster = assign_clusters(self.clusters, computed.shapes)
-        set_peer_deviation(
+        return self.assemble_rows(
+            computed.frame,
+            computed.quality["quality_flag"].to_numpy(),
+            computed.shapes,
             computed.features,
-            peer_deviation(computed.shapes, cluster, self.clusters.typical_shapes),
         )
-        index = computed.frame.index
+
+    def assemble_rows(
+        self,
+        frame: pd.DataFrame,
+        quality_flag: np.ndarray,
+        shapes: np.ndarray,
+        features: np.ndarray,
+    ) -> pd.DataFrame:
+        """`assemble` from the parts of descriptions: the customers' index and FLAG (`frame`),
+        quality flags, profile shapes and features (peer_deviation still NaN; set in place).
+
+        Every step is per row, so the parts of customers described on different calendars can
+        be stacked and assembled in one call (the single-customer scorer does)."""
+        cluster = assign_clusters(self.clusters, shapes)
+        set_peer_deviation(features, peer_deviation(shapes, cluster, self.clusters.typical_shapes))
+        index = frame.index
         meta = pd.DataFrame(
-            {
-                LABEL_COLUMN: labels(computed.frame),
-                "quality_flag": computed.quality["quality_flag"].to_numpy(),
-                "cluster": cluster,
-            },
+            {LABEL_COLUMN: labels(frame), "quality_flag": quality_flag, "cluster": cluster},
             index=index,
         )
-        features = pd.DataFrame(computed.features, index=index, columns=list(FEATURE_NAMES))
-        return pd.concat([meta, features[list(self.feature_names)]], axis=1)
+        table = pd.DataFrame(features, index=index, columns=list(FEATURE_NAMES))
+        return pd.concat([meta, table[list(self.feature_names)]], axis=1)
 
     def summary(self) -> dict:
         """Config, chosen k, silhouette by k and what the fit saw, for metadata and reports."""

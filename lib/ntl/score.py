@@ -32,7 +32,7 @@ import pandas as pd
 from ntl._version import __version__
 from ntl.drift import ALERT_PSI, drift_messages, drift_report, too_few_message
 from ntl.errors import MeterDataError, NtlError, ParameterError
-from ntl.frame import LABEL_COLUMN, build_frame, day_index
+from ntl.frame import ID_COLUMN, LABEL_COLUMN, build_frame, day_index
 from ntl.io import (
     MAX_DAILY_KWH,
     LoadReport,
@@ -681,13 +681,16 @@ def score_customers(
     the dict `score_customer` returns or the NtlError it would raise for that customer.
 
     The web app gathers concurrent requests into one call. Customers whose readings span the
-    same calendar (same first and last day) are preprocessed as one vectorised block (the
-    features are measured against the calendar); the models score every block in one call, and
-    the reasons (TreeSHAP and phrases, the functions 04's list uses) are computed in one call
-    too, each customer's phrases dated by its own calendar's last day. Every step is per
-    customer, so each answer equals `score_consumption` of that customer alone (a test checks
-    it).
+    same calendar (same first and last day) are cleaned and described as one vectorised block
+    (``describe_matrix``: the features are measured against the calendar, and the matrix goes in
+    as it is, no frame of day columns); everything after that is one call for all blocks: the
+    clusters and peer deviation (``Preprocessor.assemble_rows``), the models, and the reasons
+    (TreeSHAP and phrases, the functions 04's list uses), each customer's phrases dated by its
+    own calendar's last day. Every step is per customer, so each answer equals
+    `score_consumption` of that customer alone (a test checks it).
     """
+    from ntl.preprocess import describe_matrix
+
     loaded = _artifacts(artifacts_dir)
     answers: list[dict[str, Any] | NtlError | None] = [None] * len(many_readings)
     blocks: dict[tuple[pd.Timestamp, int], list[tuple[int, np.ndarray]]] = {}
@@ -704,23 +707,29 @@ def score_customers(
             )
             continue
         blocks.setdefault((first_day, n_days), []).append((position, calendar))
-    preprocessed, last_days, history = [], [], []
+    described, last_days, history = [], [], []
     for (first_day, n_days), members in blocks.items():  # one block per calendar
-        ids = np.array([str(position) for position, _ in members], dtype=object)
-        frame = build_frame(ids, np.vstack([row for _, row in members]), first_day)
+        ids = pd.Index([str(position) for position, _ in members], name=ID_COLUMN, dtype=object)
+        customers = pd.DataFrame({LABEL_COLUMN: pd.array([pd.NA] * len(ids), dtype="Int8")}, ids)
+        matrix = np.ascontiguousarray(np.vstack([row for _, row in members]), dtype=np.float32)
+        dates = pd.date_range(first_day, periods=n_days, freq="D")
         try:
-            preprocessed.append(loaded.preprocessor.transform(frame))
+            described.append(describe_matrix(customers, matrix, dates, loaded.preprocessor.config))
         except NtlError as exc:  # the preprocessing refuses this calendar's customers
             for position, _ in members:
                 answers[position] = exc
             continue
-        last_day = (first_day + pd.Timedelta(days=n_days - 1)).to_datetime64()
-        last_days.append(np.full(len(members), last_day))
+        last_days.append(np.full(len(members), dates[-1].to_datetime64()))
         history.append(np.full(len(members), n_days))
-    if not preprocessed:
+    if not described:
         return answers  # type: ignore[return-value]  # every customer was refused
-    # The models see every block at once: each customer's scores are its own row's.
-    everyone = pd.concat(preprocessed) if len(preprocessed) > 1 else preprocessed[0]
+    # Clusters, peer deviation and the models see every block at once (each step is per row).
+    everyone = loaded.preprocessor.assemble_rows(
+        pd.concat([part.frame for part in described]),
+        np.concatenate([part.quality["quality_flag"].to_numpy() for part in described]),
+        np.vstack([part.shapes for part in described]),
+        np.vstack([part.features for part in described]),
+    )
     scores = loaded.bundle.score(everyone)
     tiers, _ = scored_tiers(everyone, scores, loaded)  # no FLAG in readings: no known case
     reasons = calendar_reasons(everyone, np.concatenate(last_days), np.concatenate(history), loaded)
