@@ -282,12 +282,77 @@ def test_a_booster_kept_on_one_thread_switches_only_for_large_inputs(run, monkey
     assert booster_threads(booster) == 1
 
 
+def test_a_kept_booster_answers_its_thread_setting_without_reading_its_config(run, monkeypatch):
+    """save_config costs milliseconds: a booster the app keeps on one thread is known to be there,
+    also after a large input switched it to every core and back."""
+    from ntl.models.bundle import booster_threads, keep_on_one_thread
+
+    store = ArtifactStore(run)
+    bundle = load_model_bundle(store)
+    preprocessed = store.read_parquet("preprocessed.parquet")
+    booster = bundle.xgb.get_booster()
+    threads = json.loads(booster.save_config())["learner"]["generic_param"]["nthread"]
+    assert booster_threads(booster) == int(threads)  # read from the config before
+    keep_on_one_thread(bundle)
+    monkeypatch.setattr(bundle_module, "PARALLEL_MIN_ROWS", 100)  # 240 rows: every core
+    expected = bundle.score(preprocessed)
+    config_reads = []
+    original = booster.save_config
+    monkeypatch.setattr(booster, "save_config", lambda: (config_reads.append(1), original())[1])
+    assert booster_threads(booster) == 1
+    pd.testing.assert_frame_equal(bundle.score(preprocessed.iloc[:5]), expected.iloc[:5])
+    assert config_reads == []  # five customers: nothing read, nothing switched
+    pd.testing.assert_frame_equal(bundle.score(preprocessed), expected)
+    assert json.loads(original())["learner"]["generic_param"]["nthread"] == "1"  # back on one
+    assert booster_threads(booster) == 1 and config_reads == []
+
+
 def test_readings_frame_fills_the_calendar():
     frame = score.readings_frame({"2016/1/3": 2.0, "2016-01-01": 1.0, "2016-01-04": -1.0})
     assert list(frame.columns) == ["FLAG", "2016-01-01", "2016-01-02", "2016-01-03", "2016-01-04"]
     values = frame.iloc[0, 1:].to_numpy(dtype=float)
     assert values[0] == 1.0 and values[2] == 2.0
     assert np.isnan(values[1]) and np.isnan(values[3])  # absent day, negative reading
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [
+        {"2016-01-03": 2.0, "2016-01-01": 1.0, "2016-01-04": -1.0, "2016-01-06": None},
+        {"2016-02-28": 3.5, "2016-02-29": 0.0, "2016-03-01": 1e7, "2016-03-03": 4},
+        {"2015-12-30": float("nan"), "2015-12-31": 2.25, "2016-01-01": 1.125},
+        {"2016-01-01": "3.5", "2016-01-02": 1.0},  # a number as text, as the loader reads it
+    ],
+)
+def test_iso_readings_take_numpys_path_to_the_same_calendar(readings):
+    """The JSON API's YYYY-MM-DD keys are placed by numpy's parsers; the calendar and first day
+    equal the general path's (the loader's parsers) exactly, NaN where absent or negative."""
+    fast = score._iso_calendar(readings)
+    assert fast is not None
+    general = score._general_calendar(readings)
+    np.testing.assert_array_equal(fast[0], general[0])
+    assert fast[0].dtype == general[0].dtype == np.float32
+    assert fast[1] == general[1]
+    calendar, first_day = score.readings_calendar(readings)
+    np.testing.assert_array_equal(calendar, score.readings_calendar(pd.Series(readings))[0])
+    assert first_day == min(pd.Timestamp(day) for day in readings)
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [
+        {"2016/1/3": 2.0, "2016-01-01": 1.0},  # another date format
+        {"20160103": 2.0},
+        {"2016-02-30": 2.0},  # not a day
+        {"0016-01-01": 2.0},  # outside pandas' dates
+        {"2016-01-01": "lots"},
+        {"2016-01-01": [1.0]},
+        {pd.Timestamp("2016-01-01"): 1.0},
+        {},
+    ],
+)
+def test_other_readings_go_to_the_general_path(readings):
+    assert score._iso_calendar(readings) is None
 
 
 @pytest.mark.parametrize(

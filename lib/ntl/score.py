@@ -624,6 +624,59 @@ def readings_calendar(
     readings: Mapping[Any, float] | pd.Series, customer_id: str = "customer"
 ) -> tuple[np.ndarray, pd.Timestamp]:
     """`readings_frame`'s readings as a 1 x calendar-days float32 row and the first day."""
+    placed = _iso_calendar(readings) if isinstance(readings, Mapping) else None
+    calendar, first_day = placed if placed is not None else _general_calendar(readings)
+    ids = np.array([customer_id], dtype=object)
+    calendar, _ = handle_negative_readings(calendar, ids, "missing", Path("readings"), first_day)
+    calendar, _ = set_implausible_missing(calendar, ids, MAX_DAILY_KWH, first_day)
+    if np.isnan(calendar).all():
+        raise MeterDataError("readings: no reading is present (all missing)")
+    return calendar, first_day
+
+
+ISO_DAY_RANGE = (np.datetime64("1678-01-01"), np.datetime64("2261-12-31"))  # pandas' dates
+
+
+def _iso_calendar(readings: Mapping[Any, Any]) -> tuple[np.ndarray, pd.Timestamp] | None:
+    """The readings on their gap-free calendar (1 x days float32, absent days NaN) and the first
+    day, when every key is a YYYY-MM-DD date (what the JSON API sends), every day is given once
+    and every value converts to a number or None: numpy's date and float parsers, no pandas.
+
+    None for anything else, which goes to `_general_calendar` (the loader's parsers and their
+    error messages); for the readings it takes, both give the same calendar (tested)."""
+    if not readings:
+        return None
+    keys = np.array(list(readings.keys()))
+    if keys.dtype.kind != "U":
+        return None
+    digits = np.strings.replace(keys, "-", "")
+    if not (
+        np.all(np.strings.str_len(keys) == 10)
+        and np.all(np.strings.str_len(digits) == 8)
+        and np.all(np.strings.isdigit(digits))
+        and np.all(np.strings.slice(keys, 4, 5) == "-")
+        and np.all(np.strings.slice(keys, 7, 8) == "-")
+    ):
+        return None
+    try:
+        days = keys.astype("datetime64[D]")
+        values = np.array(list(readings.values()), dtype=np.float64)
+    except (ValueError, TypeError):  # a day like 2016-02-30, a value that is not a number
+        return None
+    if values.ndim != 1 or days.min() < ISO_DAY_RANGE[0] or days.max() > ISO_DAY_RANGE[1]:
+        return None
+    offsets = (days - days.min()).astype(np.int64)
+    n_days = int(offsets.max()) + 1
+    if np.bincount(offsets).max() > 1:  # a day given twice: the general path says so
+        return None
+    calendar = np.full((1, n_days), np.nan, dtype=np.float32)
+    calendar[0, offsets] = values.astype(np.float32)
+    return calendar, pd.Timestamp(days.min())
+
+
+def _general_calendar(readings: Mapping[Any, float] | pd.Series) -> tuple[np.ndarray, pd.Timestamp]:
+    """`readings_calendar`'s placing of readings in any form the loader's parsers accept (keys
+    as dates or day labels in its formats), with its messages for what is wrong."""
     series = pd.Series(readings, dtype=object) if not isinstance(readings, pd.Series) else readings
     if series.empty:
         raise MeterDataError("readings: no readings given")
@@ -649,11 +702,6 @@ def readings_calendar(
         )
     matrix = values.to_numpy(dtype=np.float32)[None, :]
     calendar, first_day, _ = place_on_calendar(matrix, pd.DatetimeIndex(dates))
-    ids = np.array([customer_id], dtype=object)
-    calendar, _ = handle_negative_readings(calendar, ids, "missing", Path("readings"), first_day)
-    calendar, _ = set_implausible_missing(calendar, ids, MAX_DAILY_KWH, first_day)
-    if np.isnan(calendar).all():
-        raise MeterDataError("readings: no reading is present (all missing)")
     return calendar, first_day
 
 

@@ -6,6 +6,7 @@ Saving and loading live in ``ntl.models.persistence``, importance in ``ntl.model
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ ALL_CORES = 0  # XGBoost's nthread for "every core the process may use"
 # for a handful of customers (one customer in the web app: 60 ms on all cores of a busy machine).
 PARALLEL_MIN_ROWS = 256
 SCORE_COLUMNS = ("anomaly_score", "xgb_probability", "probability", "risk_score")
+# Boosters `keep_on_one_thread` set to one thread: their setting is known without reading the
+# booster's config (save_config costs 3-7 ms a call, more than predicting a few customers).
+_KEPT_ON_ONE_THREAD: weakref.WeakSet[xgb.Booster] = weakref.WeakSet()
 
 
 def feature_matrix(preprocessed: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
@@ -77,15 +81,21 @@ def on_all_cores(booster: xgb.Booster, rows: int | None = None) -> Iterator[xgb.
     if wanted == trained_with:  # nothing to switch (the web app's booster stays on one thread)
         yield booster
         return
+    kept = booster in _KEPT_ON_ONE_THREAD
+    _KEPT_ON_ONE_THREAD.discard(booster)  # switched for this call: its config says how
     booster.set_param({"nthread": wanted})
     try:
         yield booster
     finally:
         booster.set_param({"nthread": trained_with})
+        if kept:
+            _KEPT_ON_ONE_THREAD.add(booster)
 
 
 def booster_threads(booster: xgb.Booster) -> int:
     """The booster's current nthread setting (0: every core)."""
+    if booster in _KEPT_ON_ONE_THREAD:
+        return prediction_threads(1)
     return int(json.loads(booster.save_config())["learner"]["generic_param"]["nthread"])
 
 
@@ -95,7 +105,9 @@ def keep_on_one_thread(bundle: ModelBundle) -> None:
     1-3 ms a call (reconfiguring the booster); large inputs still switch to every core for
     their call. Only for a bundle that is not saved afterwards (the setting would be saved)."""
     if bundle.xgb is not None:
-        bundle.xgb.get_booster().set_param({"nthread": prediction_threads(1)})
+        booster = bundle.xgb.get_booster()
+        booster.set_param({"nthread": prediction_threads(1)})
+        _KEPT_ON_ONE_THREAD.add(booster)
 
 
 def cluster_ids(preprocessed: pd.DataFrame) -> np.ndarray:
