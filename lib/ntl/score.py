@@ -649,19 +649,12 @@ def _iso_calendar(readings: Mapping[Any, Any]) -> tuple[np.ndarray, pd.Timestamp
     keys = np.array(list(readings.keys()))
     if keys.dtype.kind != "U":
         return None
-    digits = np.strings.replace(keys, "-", "")
-    if not (
-        np.all(np.strings.str_len(keys) == 10)
-        and np.all(np.strings.str_len(digits) == 8)
-        and np.all(np.strings.isdigit(digits))
-        and np.all(np.strings.slice(keys, 4, 5) == "-")
-        and np.all(np.strings.slice(keys, 7, 8) == "-")
-    ):
-        return None
     try:
         days = keys.astype("datetime64[D]")
         values = np.array(list(readings.values()), dtype=np.float64)
     except (ValueError, TypeError):  # a day like 2016-02-30, a value that is not a number
+        return None
+    if not np.array_equal(days.astype(str), keys):  # only YYYY-MM-DD written out in full
         return None
     if values.ndim != 1 or days.min() < ISO_DAY_RANGE[0] or days.max() > ISO_DAY_RANGE[1]:
         return None
