@@ -112,13 +112,16 @@ def serve_rows(artifacts: Path, csv_path: Path, reports: Path) -> list[dict]:
         return {"stage": stage, "seconds": seconds, "peak_memory_gb": None,
                 "target_seconds": target_s, "target_peak_gb": target_gb, "exit_code": 0, **extra}  # fmt: skip
 
-    return [
+    rows = [
         run,
         row("serve_upload_sgcc_to_list", found["upload_sgcc"]["seconds"], found["upload_sgcc"]),
         row("serve_single_customer_p50", latency["p50_ms"] / 1000, latency),
         row("serve_single_customer_p99", latency["p99_ms"] / 1000, latency),
         row("serve_memory_50_uploads", found["memory"]["total_seconds"], found["memory"]),
     ]
+    if "health" in found:  # the HTTP stack's own floor on this machine, for comparison
+        rows.append(row("serve_health_p50", found["health"]["p50_ms"] / 1000, found["health"]))
+    return rows
 
 
 def mlflow_rows(artifacts: Path, reports: Path, seed: int) -> list[dict]:
