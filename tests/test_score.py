@@ -338,6 +338,18 @@ def test_iso_readings_take_numpys_path_to_the_same_calendar(readings):
     assert first_day == min(pd.Timestamp(day) for day in readings)
 
 
+def test_iso_day_numbers_equal_numpys_date_parser_and_refuse_what_is_not_a_day():
+    every_day = np.arange(np.datetime64("1899-12-25"), np.datetime64("2101-01-05"))
+    keys = every_day.astype("<U10")  # leap years (1900 is not one, 2000 is) and month ends
+    np.testing.assert_array_equal(score.iso_day_numbers(keys), every_day.astype(np.int64))
+    for bad in ["2015-02-29", "1900-02-29", "2016-04-31", "2016-00-10", "2016-13-01",
+                "2016-01-00", "2016/01/01", "2016-1-01x", " 2016-0101", "1677-12-31",
+                "2262-01-01", "２０１６-01-01"]:  # fmt: skip
+        assert score.iso_day_numbers(np.array(["2016-01-01", bad])) is None, bad
+    assert score.iso_day_numbers(np.array(["2016-1-1"])) is None  # not written out in full
+    assert score.iso_day_numbers(np.array(["1970-01-02", "2000-02-29"])).tolist() == [1, 11016]
+
+
 @pytest.mark.parametrize(
     "readings",
     [
