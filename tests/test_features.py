@@ -374,3 +374,17 @@ def test_rank_by_separation_with_ties_and_missing_values():
     assert np.isnan(table.loc["theft_only", "auc"])
     assert table.loc["theft_only", "direction"] == "no data"
     assert list(table.index)[-1] == "theft_only"  # no separation: last
+
+
+@pytest.mark.parametrize("start", ["1969-12-25", "1999-12-31", "2016-02-27", "2016-10-31"])
+@pytest.mark.parametrize("days", [1, 14, 400, 1035])
+def test_calendar_layout_equals_pandas_date_fields(start, days):
+    """Weekday of the first day and the calendar months, from numpy's units, as pandas says."""
+    dates = pd.date_range(start, periods=days, freq="D")
+    layout = CalendarLayout.of(dates)
+    month_code = np.asarray(dates.year * 12 + dates.month - 1)
+    starts = np.flatnonzero(np.r_[True, month_code[1:] != month_code[:-1]])
+    assert layout.n_days == days
+    assert layout.first_weekday == dates[0].day_of_week
+    np.testing.assert_array_equal(layout.month_starts, starts)
+    np.testing.assert_array_equal(layout.month_of_year, month_code[starts] % 12)
