@@ -527,9 +527,10 @@ def group_weights(contributions: pd.DataFrame, groups: Mapping[str, tuple], how:
     if how not in ("sum", "max"):
         raise ValueError(f"how must be 'sum' or 'max', got {how!r}")
     weights = np.empty((len(contributions), len(groups)), dtype=np.float64)
+    columns = _float_columns(contributions, [m for members, *_ in groups.values() for m in members])
     for position, (members, _build, _formatter) in enumerate(groups.values()):
         for rank, member in enumerate(members):
-            values = contributions[member].to_numpy(dtype=np.float64)
+            values = columns[member]
             if how == "sum":
                 values = np.where(np.isnan(values), 0.0, values)
                 weights[:, position] = values if rank == 0 else weights[:, position] + values
@@ -538,6 +539,14 @@ def group_weights(contributions: pd.DataFrame, groups: Mapping[str, tuple], how:
                     values if rank == 0 else np.fmax(weights[:, position], values)
                 )
     return weights
+
+
+def _float_columns(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
+    """The named columns of `frame` as float64 arrays, converted in one call (a column lookup
+    per name cost ~30 µs each, a few milliseconds for a model's hundred features)."""
+    unique = list(dict.fromkeys(names))
+    matrix = frame[unique].to_numpy(dtype=np.float64, na_value=np.nan)
+    return {name: matrix[:, position] for position, name in enumerate(unique)}
 
 
 def reason_codes(
@@ -585,11 +594,7 @@ def reason_codes(
     if MISSING_GROUP not in groups and MISSING_GROUP in features.columns:
         groups[MISSING_GROUP] = (["missing_share"], *PHRASES[MISSING_GROUP][1:])
         weights = np.column_stack([weights, np.full(len(weights), -np.inf)])
-    values = {
-        member: features[member].to_numpy(dtype=np.float64)
-        for members, _build, _formatter in groups.values()
-        for member in members
-    }
+    values = _float_columns(features, [m for members, *_ in groups.values() for m in members])
     _hand_unmeasurable_to_missing_share(
         weights, groups, values, min_contribution, missing_share_to_report(config)
     )
