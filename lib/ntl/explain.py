@@ -624,13 +624,15 @@ def _silence_typical_values(
 ) -> None:
     """In place: no phrase for a group none of whose members is unusual (members `unusual`
     lacks are unusual: nothing to compare them with)."""
+    flags = unusual.to_numpy(dtype=bool)  # one conversion, columns by position
+    column_of = {name: position for position, name in enumerate(unusual.columns)}
     for position, (members, _build, _formatter) in enumerate(groups.values()):  # groups
         said = np.zeros(len(texts), dtype=bool)
         for member in members:
-            if member not in unusual.columns:
+            if member not in column_of:
                 said[:] = True
                 break
-            said |= unusual[member].to_numpy(dtype=bool)
+            said |= flags[:, column_of[member]]
         texts[~said, position] = None
 
 
@@ -642,10 +644,10 @@ def outside_middle_half(
     attention. A missing value counts as unusual (its phrase decides), and so does every value
     of a feature the baseline has no quartiles for."""
     columns = {}
-    for name in features.columns:  # a loop over features, not customers
+    features_values = _float_columns(features, list(features.columns))
+    for name, values in features_values.items():  # a loop over features, not customers
         quantiles = baseline_features.get(name, {}).get("quantiles", {})
         low, high = (quantiles.get(key) for key in ("p25", "p75"))
-        values = features[name].to_numpy(dtype=np.float64)
         if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
             columns[name] = np.ones(len(values), dtype=bool)
             continue
