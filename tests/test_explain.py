@@ -515,6 +515,21 @@ def test_windows_and_weekday_shift_are_dated():
     ]
 
 
+def test_the_last_two_weeks_against_before_are_dated_and_said_only_when_suspicious():
+    assert _shape_phrases("zero_share_change", {"zero_share_change": [0.4, 0.0, -0.1]}) == [
+        "zero readings on 40 % more of days since 2016-10-18 than before",
+        None,
+        None,  # fewer zeros than before: nothing to say
+    ]
+    assert _shape_phrases("peak_change", {"peak_change": [0.35, 1.0]}) == [
+        "highest day since 2016-10-18 at 35 % of the highest before",
+        None,  # as high as ever
+    ]
+    assert _shape_phrases("swing_change", {"swing_change": [0.2]}) == [
+        "day-to-day swings since 2016-10-18 at 20 % of those before"
+    ]
+
+
 def test_the_typical_value_joins_a_closing_parenthesis_instead_of_opening_a_second():
     phrases = np.array(
         ["weekdays at 139 % of weekends since 2016-04-09 (before: 102 %)", "lowest week at 6 %"],

@@ -32,6 +32,52 @@ def test_a_steady_week_has_its_profile_and_no_change():
     assert values["weekday_weekend_change"] == pytest.approx(1.0)
     assert values["low_days_recent"] == 0.0
     assert values["profile_change"] == pytest.approx(0.0, abs=1e-12)
+    assert values["zero_share_change"] == 0.0
+    assert values["peak_change"] == pytest.approx(1.0)
+    assert values["swing_change"] == pytest.approx(1.0)
+
+
+def test_the_last_two_weeks_capped_keep_their_rhythm_but_lose_peak_and_swings():
+    """The cap attack: readings clipped at 2 kWh in the last 14 days (two whole weeks)."""
+    series = weeks(WEEKDAY_FIVE, 10)
+    series[-14:] = np.minimum(series[-14:], 2.0)
+    values = one(series)
+    assert values["peak_change"] == pytest.approx(2 / 5)
+    # capped week 2,2,2,2,2,1,1: cv sqrt(10) / 12; the weeks before 5,5,5,5,5,1,1: sqrt(160) / 27
+    assert values["swing_change"] == pytest.approx((np.sqrt(10) / 12) / (np.sqrt(160) / 27))
+    assert values["zero_share_change"] == 0.0
+
+
+def test_a_flat_reading_has_no_swings_and_zeroed_days_raise_the_zero_share():
+    flat = weeks(WEEKDAY_FIVE, 10)
+    flat[-14:] = WEEKDAY_FIVE.mean()  # attack h5: the mean reported every day
+    values = one(flat)
+    assert values["swing_change"] == pytest.approx(0.0, abs=1e-6)
+    assert values["peak_change"] == pytest.approx(WEEKDAY_FIVE.mean() / 5)
+    zeroed = np.full(70, 4.0)
+    zeroed[-14::2] = 0.0  # every other day of the last two weeks
+    zeroed[3] = 0.0  # and one day of the 56 before
+    values = one(zeroed)
+    assert values["zero_share_change"] == pytest.approx(7 / 14 - 1 / 56)
+    assert values["peak_change"] == pytest.approx(1.0)
+    # the 56 days before: one zero among 4s, cv sqrt(55) / 55; the last 14: 0 and 4 alternating
+    assert values["swing_change"] == pytest.approx(1.0 / (np.sqrt(55) / 55))
+
+
+def test_recent_changes_need_seven_readings_a_side_and_four_weeks():
+    series = np.full(56, 3.0)
+    series[-14:-6] = np.nan  # 6 readings left in the last 14 days
+    series[-14:-6:2] = 0.0  # zeros are readings, missing days are not zeros
+    values = one(series)
+    assert values["zero_share_change"] == pytest.approx(4 / 10)
+    series[-14:-6] = np.nan
+    values = one(series)
+    for name in ("zero_share_change", "peak_change", "swing_change"):
+        assert np.isnan(values[name]), name
+    short = one(np.full(27, 2.0))
+    for name in ("zero_share_change", "peak_change", "swing_change"):
+        assert np.isnan(short[name]), name
+    assert one(np.full(28, 2.0))["peak_change"] == pytest.approx(1.0)
 
 
 def test_weekdays_cut_to_a_third_in_the_last_three_weeks():
@@ -116,4 +162,4 @@ def test_shape_features_lists_what_shape_features_computes():
     series = np.tile(WEEKDAY_FIVE, 8)[None, :].astype(np.float32)
     block = Block.of(series, series, pd.date_range("2015-01-05", periods=56))
     assert tuple(shape_features(block)) == SHAPE_FEATURES
-    assert set(SHAPE_FEATURES) < set(FEATURE_NAMES) and len(SHAPE_FEATURES) == 27
+    assert set(SHAPE_FEATURES) < set(FEATURE_NAMES) and len(SHAPE_FEATURES) == 30

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ntl.features import FEATURE_DESCRIPTIONS, PROFILE_DAYS, SHAPE_DAYS
+from ntl.features import CHANGE_WINDOW, FEATURE_DESCRIPTIONS, PROFILE_DAYS, SHAPE_DAYS
 from ntl.preprocess import PreprocessConfig
 
 if TYPE_CHECKING:
@@ -285,6 +285,38 @@ def _profile_change_phrase(values: Mapping[str, np.ndarray], context: PhraseCont
     return "weekly pattern since " + since + " moved " + as_percent(lead) + " a day from before"
 
 
+def _zero_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "zero readings on 40 % more of days since 2016-10-18 than before": the share of zero
+    readings in the last `CHANGE_WINDOW` days minus the share before; None unless it rose."""
+    lead = _lead(values)
+    phrase = (
+        "zero readings on "
+        + as_percent(lead)
+        + f" more of days since {_since(context, CHANGE_WINDOW)} than before"
+    )
+    return np.where(lead > 0, phrase, None)
+
+
+def _peak_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "highest day since 2016-10-18 at 35 % of the highest before"; None unless lower."""
+    lead = _lead(values)
+    phrase = (
+        f"highest day since {_since(context, CHANGE_WINDOW)} at "
+        + as_percent(lead)
+        + " of the highest before"
+    )
+    return np.where(lead < 1, phrase, None)
+
+
+def _swing_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
+    """ "day-to-day swings since 2016-10-18 at 20 % of those before" (near 0: a flat reading)."""
+    return (
+        f"day-to-day swings since {_since(context, CHANGE_WINDOW)} at "
+        + as_percent(_lead(values))
+        + " of those before"
+    )
+
+
 def _signed_trend(values: np.ndarray) -> np.ndarray:
     """-0.021 -> "-2 % a year"."""
     return as_percent(values) + " a year"
@@ -416,6 +448,9 @@ PHRASES: dict[str, tuple[tuple[str, ...], PhraseBuilder, Formatter | None]] = {
     ),
     "low_days_recent": (("low_days_recent",), _low_days_phrase, None),
     "profile_change": (("profile_change",), _profile_change_phrase, as_percent),
+    "zero_share_change": (("zero_share_change",), _zero_change_phrase, as_percent),
+    "peak_change": (("peak_change",), _peak_change_phrase, as_percent),
+    "swing_change": (("swing_change",), _swing_change_phrase, as_percent),
 }
 MISSING_GROUP = "missing_share"
 

@@ -84,6 +84,9 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "weekday_weekend_change": "recent_weekday_weekend / the same ratio before the last 21 days",
     "low_days_recent": "share of the last 28 days below half the customer's mean for their weekday",
     "profile_change": "mean absolute change of the weekly profile: last 28 days against before",
+    "zero_share_change": "share of zero readings in the last 14 days minus the share before them",
+    "peak_change": "highest reading of the last 14 days / the highest before them",
+    "swing_change": "coefficient of variation of the last 14 days / that of the days before them",
     # peers
     "peer_deviation": "RMS distance of the customer's weekday/month profile shape from its cluster's typical shape",
 }
@@ -99,6 +102,9 @@ SHAPE_FEATURES: tuple[str, ...] = tuple(  # the shape of the last weeks (shape_f
         "recent_weekday_weekend",
         "weekday_weekend_change",
         "low_days_recent",
+        "zero_share_change",
+        "peak_change",
+        "swing_change",
     )
 )
 
@@ -603,6 +609,8 @@ SHAPE_DAYS = 14  # recent daily readings given to the models one by one (two wee
 WEEKDAY_WINDOW = 21  # days of the recent weekday / weekend comparison (three whole weeks)
 PROFILE_WINDOW = 28  # days of the recent weekly profile and the low-day share (four weeks)
 LOW_DAY_SHARE = 0.5  # a day below this share of the customer's mean for its weekday is "low"
+CHANGE_WINDOW = 14  # days of the recent-against-before zeros, peak and swings (two weeks)
+MIN_CHANGE_READINGS = 7  # readings each side needs for those comparisons
 PROFILE_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -643,8 +651,9 @@ def shape_features(block: Block) -> dict[str, np.ndarray]:
     week against the week before and the last four weeks against the four before, weekday use
     against weekend use in the last three weeks and its change, the share of low days in the
     last four weeks, and how far the last four weeks' weekly profile moved from the profile
-    before. Nothing is fitted: every value depends on the customer's own row and the calendar.
-    A window longer than the history gives NaN.
+    before, and the last two weeks' zeros, peak and swings against the days before them
+    (`recent_changes`). Nothing is fitted: every value depends on the customer's own row and the
+    calendar. A window longer than the history gives NaN.
     """
     n_rows, n_days = block.clean.shape
     weekdays = _weekday_of_columns(block.layout)
@@ -699,7 +708,58 @@ def shape_features(block: Block) -> dict[str, np.ndarray]:
         values["profile_change"] = np.abs(recent_profile - earlier_profile).mean(axis=1)
     else:
         values["low_days_recent"] = values["profile_change"] = nan
-    return values
+    return values | recent_changes(block)
+
+
+def recent_changes(block: Block) -> dict[str, np.ndarray]:
+    """The last `CHANGE_WINDOW` days against every day before them: share of zero readings
+    (a difference: 0.4 = zeros on 40 more of every 100 days), highest reading and coefficient
+    of variation (ratios: 0.3 = a peak capped at 30 % of the earlier one, a flat reading's swings
+    near 0).
+
+    Made for short histories: a customer's own weekday means mix the theft weeks with the weeks
+    before, whereas these split the history at a fixed day, and they catch the attacks that keep
+    the level but change the texture (zeroed days, a cap on the peaks, a flat or jumbled reading).
+    Zeros read the raw readings, like the zero features; peak and swings the cleaned ones. NaN
+    with fewer than `MIN_CHANGE_READINGS` readings on either side (and below 28 days of history).
+    """
+    n_rows, n_days = block.clean.shape
+    names = ("zero_share_change", "peak_change", "swing_change")
+    if n_days < 2 * CHANGE_WINDOW:
+        return {name: np.full(n_rows, np.nan) for name in names}
+    start = n_days - CHANGE_WINDOW
+    read = ~block.raw_missing
+    read_recent = read[:, start:].sum(axis=1)
+    read_before = read.sum(axis=1) - read_recent
+    zero = block.raw == 0  # a missing (NaN) reading is not a zero
+    zero_recent = zero[:, start:].sum(axis=1)
+    zero_before = zero.sum(axis=1) - zero_recent
+    zero_change = _means(zero_recent, read_recent, MIN_CHANGE_READINGS) - _means(
+        zero_before, read_before, MIN_CHANGE_READINGS
+    )
+    present = block.present
+    n_recent = present[:, start:].sum(axis=1)
+    n_before = block.count - n_recent
+    enough = (n_recent >= MIN_CHANGE_READINGS) & (n_before >= MIN_CHANGE_READINGS)
+    filled = block.filled  # missing as 0: readings are never negative, so the max is a reading's
+    peak = safe_ratio(filled[:, start:].max(axis=1), filled[:, :start].max(axis=1))
+    mean_recent = block.window_mean(start, n_days)
+    mean_before = block.window_mean(0, start)
+    recent_deviation = np.where(present[:, start:], filled[:, start:] - mean_recent[:, None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance_recent = (recent_deviation**2).sum(axis=1) / n_recent
+        # the days before, from the whole row's squares about its mean: sum over them of
+        # (x - mean)^2 = n_before * variance_before + n_before * (mean_before - mean)^2
+        squares_recent = (block.centred[:, start:].astype(np.float64) ** 2).sum(axis=1)
+        squares_before = block.variance * block.count - squares_recent
+        variance_before = squares_before / n_before - (mean_before - block.mean) ** 2
+    swing_recent = safe_ratio(np.sqrt(np.maximum(variance_recent, 0.0)), mean_recent)
+    swing_before = safe_ratio(np.sqrt(np.maximum(variance_before, 0.0)), mean_before)
+    return {
+        "zero_share_change": zero_change,
+        "peak_change": np.where(enough, peak, np.nan),
+        "swing_change": np.where(enough, safe_ratio(swing_recent, swing_before), np.nan),
+    }
 
 
 def feature_block(block: Block, recent_days: int, drop_window_days: int) -> dict[str, np.ndarray]:
