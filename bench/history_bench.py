@@ -13,10 +13,13 @@ bootstrap intervals (``ntl.evaluate.model_comparison``, the intervals of noteboo
 - the three label-free detectors of 03 (Isolation Forest, One-Class SVM, autoencoder).
 
 The difference columns are paired: headline minus each model on the same resamples, so an
-interval wholly above 0 is a real gain. ``train_seconds`` is `train_models` (the bulk of 03), also
+interval wholly above 0 is a real gain. With ``--replicates R`` each length is drawn R times
+(seeds seed, seed + 1, ..: new customers, split and models each time) and every figure is the
+mean over the replicates, its interval that of the mean: each resample of the bootstrap averages
+one stratified resample of every replicate's test split (``replicate_comparison``). ``train_seconds`` is `train_models` (the bulk of 03), also
 as a multiple of the bench's reference workload (``bench/bench.py``), timed before and after.
 
-    python bench/history_bench.py --customers 10000 --out reports/bench/history.json
+    python bench/history_bench.py --customers 10000 --replicates 3 --out reports/bench/history.json
 """
 
 from __future__ import annotations
@@ -46,14 +49,90 @@ def reference_seconds(csv_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def measure_length(
-    n_customers: int, n_days: int, seed: int, n_boot: int, xgb_params: dict | None = None
-) -> dict:
-    """Generate, preprocess, train and measure one history length; one row of the table."""
+def replicate_comparison(samples: list[tuple], n_boot: int, seed: int):
+    """``model_comparison`` of the same models over independent replicates, one (labels, scores)
+    pair each: the mean of the replicates' point estimates, with percentile intervals of the
+    mean of one bootstrap draw per replicate (paired within each replicate, as in the single
+    comparison). One replicate is exactly ``model_comparison``."""
     import numpy as np
     import pandas as pd
 
     from ntl.evaluate import model_comparison
+    from ntl.evaluate.intervals import bootstrap_resamples, percentile_interval
+    from ntl.evaluate.ranking import pr_auc, roc_auc
+
+    if len(samples) == 1:
+        return model_comparison(*samples[0], n_boot=n_boot, seed=seed)
+    metrics = {"roc_auc": roc_auc, "pr_auc": pr_auc}
+    names = list(samples[0][1].columns)
+    draws = [  # a handful of replicates
+        bootstrap_resamples(metrics, y, scores, n_boot, seed + offset)
+        for offset, (y, scores) in enumerate(samples)
+    ]
+    mean_draws = sum(draw.to_numpy() for draw in draws) / len(draws)
+    column = {key: position for position, key in enumerate(draws[0].columns)}
+    points = {
+        (metric, name): float(np.mean([fn(y, scores[name]) for y, scores in samples]))
+        for metric, fn in metrics.items()
+        for name in names
+    }
+    reference = names[0]
+    rows = []
+    for name in names:  # a handful of models
+        row: dict[str, object] = {"model": name}
+        for metric in metrics:
+            low, high = percentile_interval(mean_draws[:, column[metric, name]])
+            row |= {metric: points[metric, name], f"{metric}_low": low, f"{metric}_high": high}
+        for metric in metrics:
+            if name == reference:
+                row |= dict.fromkeys([f"{metric}_diff{end}" for end in ("", "_low", "_high")])
+                continue
+            paired = mean_draws[:, column[metric, reference]] - mean_draws[:, column[metric, name]]
+            low, high = percentile_interval(paired)
+            difference = points[metric, reference] - points[metric, name]
+            row |= {f"{metric}_diff": difference, f"{metric}_diff_low": low}
+            row[f"{metric}_diff_high"] = high
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def measure_replicates(
+    n_customers: int,
+    n_days: int,
+    seed: int,
+    n_boot: int,
+    replicates: int = 1,
+    xgb_params: dict | None = None,
+) -> dict:
+    """One row of the table: `replicates` draws of one history length (seeds seed, seed + 1 ..)
+    measured together by ``replicate_comparison``."""
+    import numpy as np
+
+    measured = [
+        measure_length(n_customers, n_days, seed + offset, xgb_params)
+        for offset in range(replicates)  # a handful
+    ]
+    table = replicate_comparison([sample for _row, sample in measured], n_boot, seed)
+    rows = [row for row, _sample in measured]
+    return rows[0] | {
+        "replicates": replicates,
+        "seeds": [seed + offset for offset in range(replicates)],
+        "test_customers": sum(row["test_customers"] for row in rows),
+        "test_thieves": sum(row["test_thieves"] for row in rows),
+        "train_seconds": round(float(np.mean([row["train_seconds"] for row in rows])), 2),
+        "ensemble_weight": [row["ensemble_weight"] for row in rows],
+        "models": json.loads(table.to_json(orient="records")),
+        "headline_pr_auc_check": float(np.round(table.iloc[0]["pr_auc"], 4)),
+    }
+
+
+def measure_length(
+    n_customers: int, n_days: int, seed: int, xgb_params: dict | None = None
+) -> tuple[dict, tuple]:
+    """Generate, preprocess, train and score one history length: its facts and the test
+    split's (labels, scores per model) for ``replicate_comparison``."""
+    import pandas as pd
+
     from ntl.features import SHAPE_FEATURES
     from ntl.frame import META_COLUMNS, feature_columns, labels
     from ntl.models import train_models
@@ -91,8 +170,7 @@ def measure_length(
         }
     )
     y = flag[test].astype(int).to_numpy()
-    table = model_comparison(y, compared, n_boot=n_boot, seed=seed)
-    return {
+    row = {
         "n_days": n_days,
         "customers": n_customers,
         "test_customers": int(test.sum()),
@@ -102,9 +180,8 @@ def measure_length(
         "train_seconds": round(train_seconds, 2),
         "train_steps": report["times"],
         "ensemble_weight": bundle.ensemble_weight,
-        "models": json.loads(table.to_json(orient="records")),
-        "headline_pr_auc_check": float(np.round(table.iloc[0]["pr_auc"], 4)),
     }
+    return row, (y, compared)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -141,6 +218,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument(
+        "--replicates", type=int, default=1, help="draws of each length (seeds seed, seed + 1 ..)"
+    )
+    parser.add_argument(
         "--learning-rate", type=float, default=None, help="XGBoost's step (default: 03's)"
     )
     parser.add_argument("--out", default="reports/bench/history.json")
@@ -151,8 +231,8 @@ def main() -> int:
     except ValueError:
         print(f"--lengths: comma-separated whole numbers of days, got {args.lengths!r}")
         return 2
-    if args.customers < 100 or min(lengths) < 14:
-        print("--customers must be >= 100 and every length >= 14 days")
+    if args.customers < 100 or min(lengths) < 14 or args.replicates < 1:
+        print("--customers must be >= 100, every length >= 14 days and --replicates >= 1")
         return 2
     out = ROOT / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +244,9 @@ def main() -> int:
     reference = [reference_seconds(csv_path)]
     rows = []
     for n_days in lengths:  # five lengths
-        row = measure_length(args.customers, n_days, args.seed, args.n_boot, xgb_params)
+        row = measure_replicates(
+            args.customers, n_days, args.seed, args.n_boot, args.replicates, xgb_params
+        )
         rows.append(row)
         head = row["models"][0]
         print(
