@@ -517,7 +517,7 @@ def test_windows_and_weekday_shift_are_dated():
 
 def test_the_last_two_weeks_against_before_are_dated_and_said_only_when_suspicious():
     assert _shape_phrases("zero_share_change", {"zero_share_change": [0.4, 0.0, -0.1]}) == [
-        "zero readings on 40 % more of days since 2016-10-18 than before",
+        "0 kWh read on 40 % more of days since 2016-10-18 than before",
         None,
         None,  # fewer zeros than before: nothing to say
     ]

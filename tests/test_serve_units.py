@@ -222,7 +222,8 @@ SHAPE_DATES = pd.date_range("2016-01-01", "2016-10-31", freq="D")
     ("group", "value", "kind", "start"),
     [("week_over_week", 0.4, "window", "2016-10-25"), ("month_over_month", 0.3, "window", "2016-10-04"),
      ("weekday_weekend", 0.3, "window", "2016-10-11"), ("low_days_recent", 0.4, "window", "2016-10-04"),
-     ("profile_change", 0.35, "window", "2016-10-04")],
+     ("profile_change", 0.35, "window", "2016-10-04"), ("zero_share_change", 0.4, "window", "2016-10-18"),
+     ("peak_change", 0.35, "window", "2016-10-18"), ("swing_change", 0.2, "window", "2016-10-18")],
 )  # fmt: skip
 def test_dated_shape_phrases_mark_the_stretch_they_name(group, value, kind, start):
     reason = _phrase(group, value)

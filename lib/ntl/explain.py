@@ -286,11 +286,13 @@ def _profile_change_phrase(values: Mapping[str, np.ndarray], context: PhraseCont
 
 
 def _zero_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
-    """ "zero readings on 40 % more of days since 2016-10-18 than before": the share of zero
-    readings in the last `CHANGE_WINDOW` days minus the share before; None unless it rose."""
+    """ "0 kWh read on 40 % more of days since 2016-10-18 than before": the share of zero
+    readings in the last `CHANGE_WINDOW` days minus the share before; None unless it rose. Not
+    worded "zero", which the web app's chart takes for the longest zero run (the date marks the
+    stretch instead)."""
     lead = _lead(values)
     phrase = (
-        "zero readings on "
+        "0 kWh read on "
         + as_percent(lead)
         + f" more of days since {_since(context, CHANGE_WINDOW)} than before"
     )
