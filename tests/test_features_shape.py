@@ -34,7 +34,9 @@ def test_a_steady_week_has_its_profile_and_no_change():
     assert values["profile_change"] == pytest.approx(0.0, abs=1e-12)
     assert values["zero_share_change"] == 0.0
     assert values["peak_change"] == pytest.approx(1.0)
-    assert values["swing_change"] == pytest.approx(1.0)
+    # the change into each of the last 14 days: 4 changes of 4 (Fri-Sat, Sun-Mon twice); the 70
+    # days before: 19 in 69 pairs (no Sun-Mon into the first Monday); the same mean
+    assert values["swing_change"] == pytest.approx((4 / 14) / (19 / 69))
 
 
 def test_the_last_two_weeks_capped_keep_their_rhythm_but_lose_peak_and_swings():
@@ -43,16 +45,26 @@ def test_the_last_two_weeks_capped_keep_their_rhythm_but_lose_peak_and_swings():
     series[-14:] = np.minimum(series[-14:], 2.0)
     values = one(series)
     assert values["peak_change"] == pytest.approx(2 / 5)
-    # capped week 2,2,2,2,2,1,1: cv sqrt(10) / 12; the weeks before 5,5,5,5,5,1,1: sqrt(160) / 27
-    assert values["swing_change"] == pytest.approx((np.sqrt(10) / 12) / (np.sqrt(160) / 27))
+    # day-to-day changes over the mean: into the two capped weeks 2,2,2,2,2,1,1 by 1 four times
+    # in 14 pairs, mean 12/7; among the eight weeks before 5,5,5,5,5,1,1 by 4 fifteen times in
+    # 55 pairs, mean 27/7
+    assert values["swing_change"] == pytest.approx((4 / 14 / (12 / 7)) / (60 / 55 / (27 / 7)))
     assert values["zero_share_change"] == 0.0
+
+
+def test_swings_ignore_a_slow_change_of_level():
+    """A season: the level rises steadily, the day-to-day changes stay those of the week."""
+    steady = one(weeks(WEEKDAY_FIVE, 10))["swing_change"]
+    rising = one(weeks(WEEKDAY_FIVE, 10) * np.linspace(1.0, 2.0, 70))["swing_change"]
+    assert rising == pytest.approx(steady, rel=0.05)
 
 
 def test_a_flat_reading_has_no_swings_and_zeroed_days_raise_the_zero_share():
     flat = weeks(WEEKDAY_FIVE, 10)
     flat[-14:] = WEEKDAY_FIVE.mean()  # attack h5: the mean reported every day
     values = one(flat)
-    assert values["swing_change"] == pytest.approx(0.0, abs=1e-6)
+    # one change in 14, into the flat stretch (Sunday's 1 to 27/7); the weeks before: 60 in 55
+    assert values["swing_change"] == pytest.approx((20 / 7 / 14) / (60 / 55))
     assert values["peak_change"] == pytest.approx(WEEKDAY_FIVE.mean() / 5)
     zeroed = np.full(70, 4.0)
     zeroed[-14::2] = 0.0  # every other day of the last two weeks
@@ -60,8 +72,9 @@ def test_a_flat_reading_has_no_swings_and_zeroed_days_raise_the_zero_share():
     values = one(zeroed)
     assert values["zero_share_change"] == pytest.approx(7 / 14 - 1 / 56)
     assert values["peak_change"] == pytest.approx(1.0)
-    # the 56 days before: one zero among 4s, cv sqrt(55) / 55; the last 14: 0 and 4 alternating
-    assert values["swing_change"] == pytest.approx(1.0 / (np.sqrt(55) / 55))
+    # the last 14: 0 and 4 alternating, 14 changes of 4 over a mean of 2; the 56 days before:
+    # two changes of 4 (into and out of the zero) in 55 pairs over a mean of 4 x 55 / 56
+    assert values["swing_change"] == pytest.approx((56 / 14 / 2) / (8 / 55 / (4 * 55 / 56)))
 
 
 def test_recent_changes_need_seven_readings_a_side_and_four_weeks():

@@ -86,7 +86,7 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "profile_change": "mean absolute change of the weekly profile: last 28 days against before",
     "zero_share_change": "share of zero readings in the last 14 days minus the share before them",
     "peak_change": "highest reading of the last 14 days / the highest before them",
-    "swing_change": "coefficient of variation of the last 14 days / that of the days before them",
+    "swing_change": "mean day-to-day change over mean use, last 14 days / the days before them",
     # peers
     "peer_deviation": "RMS distance of the customer's weekday/month profile shape from its cluster's typical shape",
 }
@@ -713,9 +713,9 @@ def shape_features(block: Block) -> dict[str, np.ndarray]:
 
 def recent_changes(block: Block) -> dict[str, np.ndarray]:
     """The last `CHANGE_WINDOW` days against every day before them: share of zero readings
-    (a difference: 0.4 = zeros on 40 more of every 100 days), highest reading and coefficient
-    of variation (ratios: 0.3 = a peak capped at 30 % of the earlier one, a flat reading's swings
-    near 0).
+    (a difference: 0.4 = zeros on 40 more of every 100 days), highest reading and day-to-day
+    swings, the mean absolute change between consecutive days over the mean (ratios: 0.3 = a
+    peak capped at 30 % of the earlier one; a flat reading's swings near 0).
 
     Made for short histories: a customer's own weekday means mix the theft weeks with the weeks
     before, whereas these split the history at a fixed day, and they catch the attacks that keep
@@ -743,18 +743,18 @@ def recent_changes(block: Block) -> dict[str, np.ndarray]:
     enough = (n_recent >= MIN_CHANGE_READINGS) & (n_before >= MIN_CHANGE_READINGS)
     filled = block.filled  # missing as 0: readings are never negative, so the max is a reading's
     peak = safe_ratio(filled[:, start:].max(axis=1), filled[:, :start].max(axis=1))
-    mean_recent = block.window_mean(start, n_days)
-    mean_before = block.window_mean(0, start)
-    recent_deviation = np.where(present[:, start:], filled[:, start:] - mean_recent[:, None], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        variance_recent = (recent_deviation**2).sum(axis=1) / n_recent
-        # the days before, from the whole row's squares about its mean: sum over them of
-        # (x - mean)^2 = n_before * variance_before + n_before * (mean_before - mean)^2
-        squares_recent = (block.centred[:, start:].astype(np.float64) ** 2).sum(axis=1)
-        squares_before = block.variance * block.count - squares_recent
-        variance_before = squares_before / n_before - (mean_before - block.mean) ** 2
-    swing_recent = safe_ratio(np.sqrt(np.maximum(variance_recent, 0.0)), mean_recent)
-    swing_before = safe_ratio(np.sqrt(np.maximum(variance_before, 0.0)), mean_before)
+    # day-to-day swings: the mean absolute change between consecutive days with readings, over
+    # the window's mean; unlike a standard deviation, slow (seasonal) level changes barely move it
+    pairs = present[:, 1:] & present[:, :-1]
+    change = np.where(pairs, np.abs(np.diff(block.clean, axis=1)), np.float32(0))
+    # pair j is days j and j + 1: the window has the change into each of its days (pairs from
+    # start - 1 on), the days before the changes among them
+    recent_change = change[:, start - 1 :].sum(axis=1, dtype=np.float64)
+    recent_pairs = pairs[:, start - 1 :].sum(axis=1)
+    before_change = change[:, : start - 1].sum(axis=1, dtype=np.float64)
+    before_pairs = pairs[:, : start - 1].sum(axis=1)
+    swing_recent = safe_ratio(_means(recent_change, recent_pairs), block.window_mean(start, n_days))
+    swing_before = safe_ratio(_means(before_change, before_pairs), block.window_mean(0, start))
     return {
         "zero_share_change": zero_change,
         "peak_change": np.where(enough, peak, np.nan),
