@@ -291,32 +291,24 @@ def _zero_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext
     worded "zero", which the web app's chart takes for the longest zero run (the date marks the
     stretch instead)."""
     lead = _lead(values)
-    phrase = (
-        "0 kWh read on "
-        + as_percent(lead)
-        + f" more of days since {_since(context, CHANGE_WINDOW)} than before"
-    )
+    since = _since(context, CHANGE_WINDOW, len(lead))
+    phrase = "0 kWh read on " + as_percent(lead) + " more of days since " + since + " than before"
     return np.where(lead > 0, phrase, None)
 
 
 def _peak_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
     """ "highest day since 2016-10-18 at 35 % of the highest before"; None unless lower."""
     lead = _lead(values)
-    phrase = (
-        f"highest day since {_since(context, CHANGE_WINDOW)} at "
-        + as_percent(lead)
-        + " of the highest before"
-    )
+    since = _since(context, CHANGE_WINDOW, len(lead))
+    phrase = "highest day since " + since + " at " + as_percent(lead) + " of the highest before"
     return np.where(lead < 1, phrase, None)
 
 
 def _swing_change_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
     """ "day-to-day swings since 2016-10-18 at 20 % of those before" (near 0: a flat reading)."""
-    return (
-        f"day-to-day swings since {_since(context, CHANGE_WINDOW)} at "
-        + as_percent(_lead(values))
-        + " of those before"
-    )
+    lead = _lead(values)
+    since = _since(context, CHANGE_WINDOW, len(lead))
+    return "day-to-day swings since " + since + " at " + as_percent(lead) + " of those before"
 
 
 def _signed_trend(values: np.ndarray) -> np.ndarray:
