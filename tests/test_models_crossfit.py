@@ -193,6 +193,20 @@ def test_describe_ensemble_claims_only_what_the_numbers_show():
         describe_ensemble(1.2, numbers)
 
 
+def test_ensemble_sentence_reads_the_validation_table_rows():
+    from types import SimpleNamespace
+
+    from ntl.models.training import ensemble_sentence
+
+    table = pd.DataFrame(
+        {"pr_auc": [0.664, 0.663, 0.391]},
+        index=["ensemble (risk_score)", "xgboost", "isolation_forest"],
+    )
+    numbers = {"ensemble": 0.664, "xgboost": 0.663, "isolation_forest": 0.391}
+    bundle = SimpleNamespace(ensemble_weight=0.95)
+    assert ensemble_sentence(bundle, table) == describe_ensemble(0.95, numbers)
+
+
 def test_scores_from_needs_one_value_per_customer(hard):
     frame, _, bundle, _ = hard
     index = frame.index[:3]

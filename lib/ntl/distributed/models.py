@@ -570,10 +570,9 @@ def _validation_report(
         ScoreCalibrator,
         choose_weight,
         combine,
-        describe_ensemble,
         out_of_fold_probability,
     )
-    from ntl.models.training import validation_table
+    from ntl.models.training import ensemble_sentence, validation_table
 
     known = outputs["FLAG"].notna().to_numpy()
     labelled = outputs.loc[known].copy()
@@ -611,14 +610,7 @@ def _validation_report(
         shown = scores.loc[rows.index]
         table = validation_table(bundle, rows, shown, np.ones(len(rows), dtype=bool), None)
         report["validation_table"] = table
-        report["ensemble_description"] = describe_ensemble(
-            bundle.ensemble_weight,
-            {
-                "ensemble": table.loc["ensemble (risk_score)", "pr_auc"],
-                "xgboost": table.loc["xgboost", "pr_auc"],
-                "isolation_forest": table.loc["isolation_forest", "pr_auc"],
-            },
-        )
+        report["ensemble_description"] = ensemble_sentence(bundle, table)
     return scores, labelled
 
 

@@ -219,14 +219,7 @@ def train_models(
         )
         table = validation_table(bundle, preprocessed, scores, valid, consumption)
         report["validation_table"] = table
-        report["ensemble_description"] = describe_ensemble(
-            bundle.ensemble_weight,
-            {
-                "ensemble": table.loc["ensemble (risk_score)", "pr_auc"],
-                "xgboost": table.loc["xgboost", "pr_auc"],
-                "isolation_forest": table.loc["isolation_forest", "pr_auc"],
-            },
-        )
+        report["ensemble_description"] = ensemble_sentence(bundle, table)
         if report["oof_scores"] is not None:
             report["oof_table"] = out_of_fold_table(report, flag, scores)
     masks = {"train": train, "validation": valid, "test": ~(train | valid)}
@@ -256,6 +249,19 @@ def isolation_with(
         max_samples=options.if_max_samples,
         seed=options.seed,
         n_jobs=options.n_jobs,
+    )
+
+
+def ensemble_sentence(bundle: ModelBundle, table: pd.DataFrame) -> str:
+    """The ensemble's weight in words, with the validation PR-AUC of it and of its two parts
+    (rows of validation_table)."""
+    return describe_ensemble(
+        bundle.ensemble_weight,
+        {
+            "ensemble": table.loc["ensemble (risk_score)", "pr_auc"],
+            "xgboost": table.loc["xgboost", "pr_auc"],
+            "isolation_forest": table.loc["isolation_forest", "pr_auc"],
+        },
     )
 
 
