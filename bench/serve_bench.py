@@ -205,6 +205,19 @@ def readings_bodies(csv_path: Path, count: int) -> list[dict]:
     return bodies
 
 
+def memory_trend(rss_after_full: list[float]) -> dict:
+    """Resident memory once the result store is full, as a leak would show it: the least-squares
+    slope in MB an upload (a leak of x MB an upload gives x; allocator noise about 0) and the
+    range it moved in. One before/after difference cannot tell the two apart."""
+    rss = np.asarray(rss_after_full, dtype=np.float64)
+    slope = float(np.polyfit(np.arange(len(rss)), rss, 1)[0]) if len(rss) >= 2 else float("nan")
+    return {
+        "trend_mb_per_upload": round(slope, 3),
+        "rss_mb_min_after_store_full": round(float(rss.min()), 1),
+        "rss_mb_max_after_store_full": round(float(rss.max()), 1),
+    }
+
+
 def upload_figures(
     client: httpx.Client, pid: int, small: Path, csv_path: Path, args: argparse.Namespace
 ) -> dict:
@@ -223,6 +236,7 @@ def upload_figures(
         "rss_mb_store_full": round(rss[full], 1),
         "rss_mb_after_all": round(rss[-1], 1),
         "growth_after_store_full_mb": round(rss[-1] - rss[full], 1),
+        **memory_trend(rss[full:]),
         "upload_seconds_median": round(float(np.median(times)), 3),
         "total_seconds": round(sum(times), 2),
     }

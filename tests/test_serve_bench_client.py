@@ -105,3 +105,14 @@ def test_cpu_seconds_read_from_proc_follow_the_process_clock(serve_bench):
         pass
     used = serve_bench.cpu_seconds(os.getpid()) - before
     assert used == pytest.approx(time.process_time() - clock, abs=0.05)
+
+
+def test_memory_trend_tells_a_leak_from_noise(serve_bench):
+    leak = serve_bench.memory_trend([400 + 2.0 * upload for upload in range(47)])
+    assert leak["trend_mb_per_upload"] == pytest.approx(2.0)
+    assert (leak["rss_mb_min_after_store_full"], leak["rss_mb_max_after_store_full"]) == (400, 492)
+    noise = serve_bench.memory_trend([425, 430, 420, 478, 457, 423, 426, 437] * 6)
+    assert abs(noise["trend_mb_per_upload"]) < 0.5  # up and down over 48 uploads, no trend
+    assert noise["rss_mb_max_after_store_full"] == 478
+    lone = serve_bench.memory_trend([420.0])
+    assert lone["trend_mb_per_upload"] != lone["trend_mb_per_upload"]  # NaN: no trend from one
