@@ -3,25 +3,19 @@ a measurement, run by ``make bench-history``, not here)."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ntl.evaluate import model_comparison
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "history_bench.py"
+from tests.bench_modules import load_bench
 
 
 @pytest.fixture(scope="module")
 def history_bench():
-    spec = importlib.util.spec_from_file_location("history_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("history_bench")
 
 
 def sample(seed: int, n: int = 400) -> tuple[np.ndarray, pd.DataFrame]:

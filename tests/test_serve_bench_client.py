@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import time
@@ -11,15 +10,12 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "serve_bench.py"
+from tests.bench_modules import load_bench
 
 
 @pytest.fixture(scope="module")
 def serve_bench():
-    spec = importlib.util.spec_from_file_location("serve_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("serve_bench")
 
 
 def test_requests_are_encoded_once_with_their_length(serve_bench):
