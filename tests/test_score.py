@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import re
 import shutil
@@ -267,7 +269,7 @@ def test_a_booster_kept_on_one_thread_switches_only_for_large_inputs(run, monkey
     preprocessed = store.read_parquet("preprocessed.parquet")
     expected = bundle.score(preprocessed)
     keep_on_one_thread(bundle)
-    booster = bundle.xgb.get_booster()
+    booster = bundle.booster()  # the trees every prediction uses
     assert booster_threads(booster) == 1
     switches = []
     original = booster.set_param
@@ -290,7 +292,7 @@ def test_a_kept_booster_answers_its_thread_setting_without_reading_its_config(ru
     store = ArtifactStore(run)
     bundle = load_model_bundle(store)
     preprocessed = store.read_parquet("preprocessed.parquet")
-    booster = bundle.xgb.get_booster()
+    booster = bundle.booster()
     threads = json.loads(booster.save_config())["learner"]["generic_param"]["nthread"]
     assert booster_threads(booster) == int(threads)  # read from the config before
     keep_on_one_thread(bundle)
@@ -492,6 +494,31 @@ def test_predictions_on_all_cores_equal_one_core_and_leave_the_model_as_trained(
         assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "0"
         raise RuntimeError("restored even when the prediction fails")
     assert json.loads(booster.save_config())["learner"]["generic_param"]["nthread"] == "1"
+
+
+def test_the_bundle_predicts_with_the_trees_up_to_the_best_iteration_only(run):
+    """bundle.booster(): the best iteration's trees as their own booster (TreeSHAP sets up every
+    tree of a booster on each call), giving the numbers of the whole booster cut there."""
+    store = ArtifactStore(run)
+    bundle = load_model_bundle(store)
+    full = bundle.xgb.get_booster()
+    best = bundle.xgb.best_iteration
+    assert bundle.booster().num_boosted_rounds() == best + 1
+    assert bundle.booster() is bundle.booster()  # made once
+    assert full.num_boosted_rounds() > best + 1  # early stopping trained past the best round
+    preprocessed = store.read_parquet("preprocessed.parquet")
+    matrix = xgb.DMatrix(bundle.features(preprocessed), missing=np.nan)
+    rounds = (0, best + 1)
+    np.testing.assert_array_equal(
+        bundle.xgb_contributions(preprocessed).to_numpy(),
+        full.predict(matrix, pred_contribs=True, iteration_range=rounds).astype(np.float64),
+    )
+    np.testing.assert_array_equal(
+        bundle.xgb_probability(bundle.features(preprocessed)),
+        bundle.xgb.predict_proba(bundle.features(preprocessed))[:, 1].astype(np.float64),
+    )
+    other = dataclasses.replace(bundle, xgb=copy.deepcopy(bundle.xgb))
+    assert other.booster() is not bundle.booster()  # another classifier: its own trees
 
 
 def test_a_few_customers_are_predicted_on_one_thread_with_the_same_numbers(run, monkeypatch):

@@ -752,6 +752,8 @@ def score_customers(
     own calendar's last day. Every step is per customer, so each answer equals
     `score_consumption` of that customer alone (a test checks it).
     """
+    from ntl.features import FEATURE_NAMES
+    from ntl.models.bundle import cluster_ids
     from ntl.preprocess import describe_matrix
 
     loaded = _artifacts(artifacts_dir)
@@ -787,13 +789,15 @@ def score_customers(
     if not described:
         return answers  # type: ignore[return-value]  # every customer was refused
     # Clusters, peer deviation and the models see every block at once (each step is per row).
+    table = np.vstack([part.features for part in described])  # FEATURE_NAMES, peer set below
     everyone = loaded.preprocessor.assemble_rows(
         pd.concat([part.frame for part in described]),
         np.concatenate([part.quality["quality_flag"].to_numpy() for part in described]),
         np.vstack([part.shapes for part in described]),
-        np.vstack([part.features for part in described]),
+        table,
     )
-    scores = loaded.bundle.score(everyone)
+    features = loaded.bundle.features_of(table, FEATURE_NAMES, everyone.index)
+    scores = loaded.bundle.score_features(features, cluster_ids(everyone), everyone.index.copy())
     tiers, _ = scored_tiers(everyone, scores, loaded)  # no FLAG in readings: no known case
     reasons = calendar_reasons(everyone, np.concatenate(last_days), np.concatenate(history), loaded)
     positions = everyone.index.astype(int)
