@@ -125,10 +125,31 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: state, ppid, ... (Linux)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def children(pid: int) -> list[int]:
+    """The running child processes of `pid` (the app's scoring processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int(_stat_fields(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+    return sorted(found)
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its running children (the app's scoring processes)
+    have used so far (Linux /proc)."""
+    total = 0.0
+    for process in [pid, *children(pid)]:
+        with contextlib.suppress(OSError):
+            fields = _stat_fields(process)
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 async def latency(
@@ -286,6 +307,12 @@ def main() -> int:
             url, pid, "/api/score", bodies, args.clients, args.seconds
         )
         print(f"single customer: {report['single_customer']}", flush=True)
+        workers = children(pid)
+        report["scoring_processes"] = {
+            "count": len(workers),
+            "rss_mb": [round(rss_mb(worker), 1) for worker in workers],
+        }
+        print(f"scoring processes: {report['scoring_processes']}", flush=True)
         if args.health_seconds > 0:
             report["health"] = latency_figures(
                 url, pid, "/api/health", [None], args.clients, args.health_seconds

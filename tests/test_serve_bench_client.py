@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,6 +103,28 @@ def test_cpu_seconds_read_from_proc_follow_the_process_clock(serve_bench):
         pass
     used = serve_bench.cpu_seconds(os.getpid()) - before
     assert used == pytest.approx(time.process_time() - clock, abs=0.05)
+
+
+def test_cpu_seconds_count_the_running_children_too(serve_bench):
+    """The app's scoring processes are its children: their CPU is the app's."""
+    if not Path(f"/proc/{os.getpid()}/stat").exists():
+        pytest.skip("no /proc on this system")
+    busy = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass\n"
+    child = subprocess.Popen([sys.executable, "-c", busy + "time.sleep(30)"])
+    try:
+        assert child.pid in serve_bench.children(os.getpid())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # bounded: until the child has spent its 0.5 s
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[11]) + int(fields[12]) >= 0.5 * os.sysconf("SC_CLK_TCK"):
+                break
+            time.sleep(0.05)
+        own = time.process_time()
+        assert serve_bench.cpu_seconds(os.getpid()) - own == pytest.approx(0.5, abs=0.25)
+    finally:
+        child.kill()
+        child.wait(10)
+    assert child.pid not in serve_bench.children(os.getpid())
 
 
 def test_memory_trend_tells_a_leak_from_noise(serve_bench):

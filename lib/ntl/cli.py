@@ -138,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-results", type=int, default=3, help="scored uploads kept for browsing"
     )
     serve.add_argument(
+        "--scoring-processes",
+        type=int,
+        default=None,
+        help="worker processes scoring single customers beside the app's own (0: none, the app "
+        "scores them itself; default: 2, or 0 on a single core)",
+    )
+    serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info"]
     )
     _add_operations(commands)
@@ -260,6 +267,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ntl.serve.config import build_config
     from ntl.serve.main import serve
     from ntl.serve.service import check_run_folder
+    from ntl.serve.workers import default_scoring_processes
 
     config = build_config(
         _artifacts_or_default(args.artifacts),
@@ -268,6 +276,11 @@ def _serve(args: argparse.Namespace) -> int:
         token_file=args.token_file,
         max_upload_mb=args.max_upload_mb,
         keep_results=args.keep_results,
+        scoring_processes=(
+            default_scoring_processes()
+            if args.scoring_processes is None
+            else args.scoring_processes
+        ),
     )
     check_run_folder(config.artifacts_dir)
     return serve(config, log_level=args.log_level)

@@ -21,6 +21,7 @@ from ntl.errors import NtlError
 from ntl.score import ScoredInput
 from ntl.serve.service import ModelService, headline_metrics
 from ntl.serve.uploads import Upload, UploadError, UploadTooLarge, received_upload
+from ntl.serve.workers import ScoringUnavailable
 from ntl.tables import safe_csv_text
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -179,6 +180,8 @@ async def score_one(body: ScoreRequest, request: Request) -> ScoreResponse:
     """Readings by date -> risk score, calibrated probability, tier and reasons."""
     try:
         result = await service_of(request).score_readings_async(body.readings)
+    except ScoringUnavailable as exc:  # the scoring process died with the request: retry
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
     except NtlError as exc:
         raise HTTPException(422, str(exc)) from exc
     return ScoreResponse(customer_id=body.customer_id, **result)

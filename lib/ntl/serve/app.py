@@ -41,12 +41,18 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIXES)
 
 
-def error_response(request: Request, status: int, message: str) -> HTMLResponse | JSONResponse:
+def error_response(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> HTMLResponse | JSONResponse:
     """The one shape of every error: JSON ``{"detail": message}`` or the error page."""
     if wants_json(request):
-        return JSONResponse({"detail": message}, status_code=status)
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
     page = request.app.state.templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message}, status_code=status
+        request,
+        "error.html",
+        {"status": status, "message": message},
+        status_code=status,
+        headers=headers,
     )
     return page
 
@@ -56,7 +62,11 @@ def create_app(config: ServeConfig, service: ModelService | None = None) -> Fast
     from ntl.serve import api, pages
 
     owned = service is None
-    service = service or ModelService(config.artifacts_dir, keep_results=config.keep_results)
+    service = service or ModelService(
+        config.artifacts_dir,
+        keep_results=config.keep_results,
+        scoring_processes=config.scoring_processes,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -90,7 +100,7 @@ def create_app(config: ServeConfig, service: ModelService | None = None) -> Fast
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return error_response(request, exc.status_code, str(exc.detail))
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

@@ -7,9 +7,9 @@ and waits; one worker takes everything waiting (at most `max_batch`) and scores 
 (``ntl.score.score_customers``), whose answers equal scoring each customer alone. An idle
 server scores a lone request at once: nothing waits for a batch to fill.
 
-The worker is the only thread that touches the models for single customers; it takes the
-service's model lock, which uploads take too, so the XGBoost thread setting is never switched
-by two threads at once.
+With several `score_many` callables (one per scoring process, ``ntl.serve.workers``) there is
+one worker thread for each, all taking from the same queue: while one process scores a batch,
+the next thread takes what arrived meanwhile to the next process.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 Item = TypeVar("Item")
 Answer = TypeVar("Answer")
 
+ScoreMany = Callable[[Sequence[Any]], Sequence[Any]]
 DEFAULT_MAX_BATCH = 64  # customers per call: enough to drain a burst, small enough to stay quick
 _STOP = object()
 
@@ -37,21 +38,28 @@ class MicroBatcher(Generic[Item, Answer]):
 
     def __init__(
         self,
-        score_many: Callable[[Sequence[Item]], Sequence[Answer | Exception]],
+        score_many: ScoreMany | Sequence[ScoreMany],
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         name: str = "ntl-batcher",
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-        self._score_many = score_many
+        scorers = [score_many] if callable(score_many) else list(score_many)
+        if not scorers:
+            raise ValueError("MicroBatcher needs at least one score_many")
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stopped = threading.Event()
+        self._count_lock = threading.Lock()
         self.batches = 0  # calls of score_many so far (for tests and the log)
         self.largest_batch = 0
-        self._worker = threading.Thread(target=self._run, name=name, daemon=True)
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._run, args=(scorer,), name=f"{name}-{n}", daemon=True)
+            for n, scorer in enumerate(scorers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     def submit(self, item: Item) -> Future[Answer]:
         """Queue `item`; the future holds its answer (or raises its error)."""
@@ -66,10 +74,12 @@ class MicroBatcher(Generic[Item, Answer]):
         return self.submit(item).result(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Answer what is queued, then end the worker."""
+        """Answer what is queued, then end the workers."""
         self._stopped.set()
-        self._queue.put(_STOP)
-        self._worker.join(timeout)
+        for _ in self._workers:  # one stop mark for each worker thread
+            self._queue.put(_STOP)
+        for worker in self._workers:
+            worker.join(timeout)
 
     def _take_waiting(self, first: Any) -> tuple[list[Any], bool]:
         """`first` and whatever else is queued now, up to max_batch; and whether to stop."""
@@ -85,21 +95,22 @@ class MicroBatcher(Generic[Item, Answer]):
             batch.append(entry)
         return batch, stop
 
-    def _run(self) -> None:
+    def _run(self, score_many: ScoreMany) -> None:
         stop = False
         while not stop:
             first = self._queue.get()
             if first is _STOP:
                 break
             batch, stop = self._take_waiting(first)
-            self._answer(batch)
+            self._answer(score_many, batch)
 
-    def _answer(self, batch: list[tuple[Item, Future[Answer]]]) -> None:
-        self.batches += 1
-        self.largest_batch = max(self.largest_batch, len(batch))
+    def _answer(self, score_many: ScoreMany, batch: list[tuple[Item, Future[Answer]]]) -> None:
+        with self._count_lock:
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, len(batch))
         items = [item for item, _ in batch]
         try:
-            answers = list(self._score_many(items))
+            answers = list(score_many(items))
             if len(answers) != len(items):
                 raise RuntimeError(f"{len(answers)} answers for {len(items)} items")
         except Exception as exc:  # handed to every waiting caller, never lost

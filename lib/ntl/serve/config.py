@@ -18,6 +18,7 @@ MIN_TOKEN_LENGTH = 16
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_UPLOAD_MB = 250
+MAX_SCORING_PROCESSES = 16  # each holds the models: more is memory without a core to use it
 DEFAULT_KEEP_RESULTS = 3  # scored uploads kept for browsing (each holds its consumption matrix)
 
 
@@ -31,13 +32,14 @@ class ServeConfig:
     token: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1_000_000
     keep_results: int = DEFAULT_KEEP_RESULTS
+    scoring_processes: int = 0  # worker processes for single customers (0: the app's own)
 
     def __repr__(self) -> str:  # the token never appears in logs or tracebacks
         token = "set" if self.token else "none"
         return (
             f"ServeConfig(artifacts_dir={str(self.artifacts_dir)!r}, host={self.host!r}, "
             f"port={self.port}, token={token}, max_upload_bytes={self.max_upload_bytes}, "
-            f"keep_results={self.keep_results})"
+            f"keep_results={self.keep_results}, scoring_processes={self.scoring_processes})"
         )
 
     __str__ = __repr__
@@ -93,6 +95,7 @@ def build_config(
     token_file: str | Path | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     keep_results: int = DEFAULT_KEEP_RESULTS,
+    scoring_processes: int = 0,
     environ: dict[str, str] | None = None,
 ) -> ServeConfig:
     """Check the start options and return the app's config; ParameterError names what is wrong.
@@ -105,6 +108,11 @@ def build_config(
         raise ParameterError(f"--max-upload-mb must be positive, got {max_upload_mb}")
     if keep_results < 1:
         raise ParameterError(f"--keep-results must be at least 1, got {keep_results}")
+    if not 0 <= scoring_processes <= MAX_SCORING_PROCESSES:
+        raise ParameterError(
+            f"--scoring-processes must be between 0 and {MAX_SCORING_PROCESSES}, "
+            f"got {scoring_processes}"
+        )
     token = read_token(token_file, environ)
     if token is None and not is_loopback(host):
         raise ParameterError(
@@ -118,4 +126,5 @@ def build_config(
         token=token,
         max_upload_bytes=int(max_upload_mb * 1_000_000),
         keep_results=keep_results,
+        scoring_processes=scoring_processes,
     )

@@ -33,6 +33,7 @@ from ntl.serve.forms import parse_readings_text
 from ntl.serve.listing import DEFAULT_PER_PAGE, LIST_TIERS, SORTABLE, listing_page
 from ntl.serve.security import SESSION_COOKIE, safe_next, session_value, token_matches
 from ntl.serve.service import ScoredUpload, headline_metrics
+from ntl.serve.workers import ScoringUnavailable
 from ntl.tables import safe_csv_text
 
 router = APIRouter(include_in_schema=False)
@@ -338,7 +339,10 @@ def enter(request: Request, readings: str = Form("")) -> HTMLResponse:
         outcome = service.score_readings(parsed)
         frame = readings_frame(parsed)
     except NtlError as exc:
-        return page(request, "enter.html", status=422, text=readings, outcome=None, error=str(exc))
+        status = 503 if isinstance(exc, ScoringUnavailable) else 422
+        return page(
+            request, "enter.html", status=status, text=readings, outcome=None, error=str(exc)
+        )
     values = consumption_matrix(frame)[0].astype(np.float64)
     context = chart_context(
         values, day_index(frame), outcome["reasons"], None, None, service.config

@@ -173,8 +173,13 @@ class ResultStore:
 class ModelService:
     """The loaded run and the scoring calls every route goes through."""
 
-    def __init__(self, artifacts_dir: str | Path, keep_results: int = 3) -> None:
+    def __init__(
+        self, artifacts_dir: str | Path, keep_results: int = 3, scoring_processes: int = 0
+    ) -> None:
+        """`scoring_processes`: worker processes for single customers (``ntl.serve.workers``);
+        0 scores them in this process, on one thread."""
         from ntl.models.bundle import keep_on_one_thread
+        from ntl.serve.workers import start_scoring_processes
 
         folder = check_run_folder(artifacts_dir)
         self.loaded = load_scoring_artifacts(folder)
@@ -184,16 +189,21 @@ class ModelService:
         self.results = ResultStore(keep_results)
         self._lock = threading.Lock()  # one pass over the models at a time
         keep_on_one_thread(self.loaded.bundle)  # the app's many small calls switch nothing
-        self.batcher = MicroBatcher(self._score_waiting, name="ntl-score-customers")
+        self.workers = start_scoring_processes(folder, self.record.verified, scoring_processes)
+        scorers = [worker.score for worker in self.workers] or [self._score_waiting]
+        self.batcher = MicroBatcher(scorers, name="ntl-score-customers")
 
     def _score_waiting(self, many_readings) -> list:
-        """The batcher's call: every waiting customer in one ``score_customers`` pass."""
+        """The batcher's call without scoring processes: every waiting customer in one
+        ``score_customers`` pass on the app's own models."""
         with self._lock:
             return score_customers(many_readings, self.loaded)
 
     def close(self) -> None:
-        """Stop the single-customer worker (answering what is queued)."""
+        """Stop the single-customer workers (answering what is queued), then their processes."""
         self.batcher.stop()
+        for worker in self.workers:
+            worker.stop()
 
     @property
     def config(self) -> PreprocessConfig:
@@ -254,6 +264,8 @@ class ModelService:
             "models_loaded": True,
             "verified": True,
             "artifacts_verified": len(self.record.verified),
+            "scoring_processes": len(self.workers),
+            "scoring_processes_alive": sum(worker.alive for worker in self.workers),
             "run": self.record.run_name,
             "written_at": self.record.written_at,
             "artifacts_dir": self.record.artifacts_dir,
