@@ -97,11 +97,32 @@ class PhraseContext:
     typical: float = np.nan
 
 
-def _last_days(context: PhraseContext, rows: int) -> pd.DatetimeIndex:
-    """The last day of each of `rows` rows' history (the context's one day repeated, or its
-    per-row days)."""
+def _last_days(context: PhraseContext, rows: int) -> np.ndarray:
+    """The last day of each of `rows` rows' history as datetime64[ns] (the context's one day
+    repeated, or its per-row days)."""
     last = np.asarray(context.last_day, dtype="datetime64[ns]")
-    return pd.DatetimeIndex(np.broadcast_to(last, (rows,)))
+    return np.broadcast_to(last, (rows,))
+
+
+# days whose whole span datetime64[ns] holds: dates between them are formatted by numpy
+_NS_DAYS = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-10", "D"))
+
+
+def _days_before(last: np.ndarray, back: np.ndarray | int) -> np.ndarray:
+    """The day (datetime64[D]) `back` whole days before each of `last` (datetime64[ns])."""
+    return last.astype("datetime64[D]") - np.asarray(back, dtype=np.int64).astype("timedelta64[D]")
+
+
+def _dates_before(last: np.ndarray, back: np.ndarray | int) -> np.ndarray:
+    """ "2016-10-04" (object array): the day `back` whole days before each of `last`
+    (datetime64[ns]), the text of pandas' ``(last - back days).strftime("%Y-%m-%d")`` without
+    building a pandas index per phrase. Outside the range numpy formats the same way (a NaT,
+    a date datetime64[ns] cannot hold), pandas itself gives the text (or its error)."""
+    days = _days_before(last, back)
+    if np.isnat(last).any() or not ((days >= _NS_DAYS[0]) & (days <= _NS_DAYS[1])).all():
+        first = pd.DatetimeIndex(last) - pd.to_timedelta(np.asarray(back), unit="D")
+        return first.strftime("%Y-%m-%d").to_numpy(object)
+    return np.datetime_as_string(days, unit="D").astype(object)
 
 
 def _lead(values: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -135,8 +156,14 @@ def _drop_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np
     dated = ~np.isnan(days_ago)
     phrase = "consumption down " + as_percent(size)
     if dated.any():
-        began = _last_days(context, len(size))[dated] - pd.to_timedelta(days_ago[dated], unit="D")
-        phrase[dated] = phrase[dated] + " since " + began.strftime("%Y-%m-%d").to_numpy(object)
+        ago = days_ago[dated]
+        last = _last_days(context, len(size))[dated]
+        if np.all(ago == np.round(ago)) and np.all(np.abs(ago) < 1e6):  # whole days
+            began = _dates_before(last, ago.astype(np.int64))
+        else:  # pandas' rounding of a fraction of a day
+            began = pd.DatetimeIndex(last) - pd.to_timedelta(ago, unit="D")
+            began = began.strftime("%Y-%m-%d").to_numpy(object)
+        phrase[dated] = phrase[dated] + " since " + began
     return np.where(size >= 0.01, phrase, None)
 
 
@@ -194,8 +221,7 @@ UNUSUAL_DAY = 0.8  # a recent day below this share of its usual weekday is worth
 
 def _since(context: PhraseContext, days: int, rows: int) -> np.ndarray:
     """The first day of the last `days` days of each row's history, "2016-10-04" (object array)."""
-    first = _last_days(context, rows) - pd.Timedelta(days=days - 1)
-    return first.strftime("%Y-%m-%d").to_numpy(object)
+    return _dates_before(_last_days(context, rows), days - 1)
 
 
 def _recent_day_phrase(values: Mapping[str, np.ndarray], context: PhraseContext) -> np.ndarray:
@@ -208,10 +234,11 @@ def _recent_day_phrase(values: Mapping[str, np.ndarray], context: PhraseContext)
     filled = np.where(np.isnan(matrix), np.inf, matrix)
     lowest = np.argmin(filled, axis=1)
     ratio = filled[np.arange(len(filled)), lowest]
-    days = _last_days(context, len(filled)) - pd.to_timedelta(back[lowest] - 1, unit="D")
-    weekday = np.asarray(WEEKDAY_NAMES, dtype=object)[days.day_of_week.to_numpy()]
+    last, back_days = _last_days(context, len(filled)), back[lowest] - 1
+    monday_first = (_days_before(last, back_days).view(np.int64) + 3) % 7  # 1970-01-01: Thursday
+    weekday = np.asarray(WEEKDAY_NAMES, dtype=object)[monday_first]
     phrase = (
-        "on " + weekday + " " + days.strftime("%Y-%m-%d").to_numpy(object) + " used "
+        "on " + weekday + " " + _dates_before(last, back_days) + " used "
         + as_percent(np.where(np.isfinite(ratio), ratio, 0.0)) + " of its usual " + weekday
     )  # fmt: skip
     return np.where(ratio < UNUSUAL_DAY, phrase, None)
@@ -556,26 +583,51 @@ def group_weights(contributions: pd.DataFrame, groups: Mapping[str, tuple], how:
     if how not in ("sum", "max"):
         raise ValueError(f"how must be 'sum' or 'max', got {how!r}")
     weights = np.empty((len(contributions), len(groups)), dtype=np.float64)
-    columns = _float_columns(contributions, [m for members, *_ in groups.values() for m in members])
+    matrix, column_of = _float_matrix(
+        contributions, [m for members, *_ in groups.values() for m in members]
+    )
+    if how == "sum":
+        matrix = np.where(np.isnan(matrix), 0.0, matrix)
+    merge = np.add if how == "sum" else np.fmax
     for position, (members, _build, _formatter) in enumerate(groups.values()):
-        for rank, member in enumerate(members):
-            values = columns[member]
-            if how == "sum":
-                values = np.where(np.isnan(values), 0.0, values)
-                weights[:, position] = values if rank == 0 else weights[:, position] + values
-            else:
-                weights[:, position] = (
-                    values if rank == 0 else np.fmax(weights[:, position], values)
-                )
+        merged = matrix[:, column_of[members[0]]]
+        for member in members[1:]:
+            merged = merge(merged, matrix[:, column_of[member]])
+        weights[:, position] = merged
     return weights
 
 
 def _float_columns(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
     """The named columns of `frame` as float64 arrays, converted in one call (a column lookup
     per name cost ~30 µs each, a few milliseconds for a model's hundred features)."""
+    matrix, column_of = _float_matrix(frame, names)
+    return {name: matrix[:, column] for name, column in column_of.items()}
+
+
+def _float_matrix(frame: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """The named columns of `frame` as one float64 matrix and each name's column in it.
+
+    Without a label lookup in pandas where it can (~0.4 ms a call on string labels): the
+    frame, or else the slice of its columns spanning the names, converted whole when it holds
+    numpy floats only (float32 to float64 is exact, so the values are those of the lookup)."""
     unique = list(dict.fromkeys(names))
+    labels = frame.columns.tolist()
+    position_of = {label: position for position, label in enumerate(labels)}
+    if unique and len(position_of) == len(labels) and all(n in position_of for n in unique):
+        positions = [position_of[name] for name in unique]
+        first, end = min(positions), max(positions) + 1
+        block = frame if _all_floats(frame) else frame.iloc[:, first:end]
+        offset = 0 if block is frame else first
+        if block is frame or _all_floats(block):
+            matrix = block.to_numpy(dtype=np.float64, na_value=np.nan)
+            return matrix, {name: at - offset for name, at in zip(unique, positions, strict=True)}
     matrix = frame[unique].to_numpy(dtype=np.float64, na_value=np.nan)
-    return {name: matrix[:, position] for position, name in enumerate(unique)}
+    return matrix, {name: position for position, name in enumerate(unique)}
+
+
+def _all_floats(frame: pd.DataFrame) -> bool:
+    """Every column of `frame` is a numpy float."""
+    return all(isinstance(dtype, np.dtype) and dtype.kind == "f" for dtype in frame.dtypes)
 
 
 def reason_codes(
@@ -605,7 +657,37 @@ def reason_codes(
     for SHAP, "max" for deviation_contributions. With `unusual` (customer x feature booleans,
     outside_middle_half) a group is said only where one of its members is unusual, so a
     reason never reads "6 % of days (typical: 6 %)".
+
+    Phrases are built only for the groups that can still make a customer's top `n`
+    (`_top_phrases`), not for every group of every customer.
     """
+
+    def flags(values: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray] | None:
+        if unusual is None:
+            return None
+        frame = unusual.reindex(contributions.index)
+        matrix = frame.to_numpy(dtype=bool)  # one conversion, columns by position
+        return {name: matrix[:, position] for position, name in enumerate(frame.columns)}
+
+    return _reason_codes(
+        contributions, features, last_day, n, min_contribution, typical, combine, config, flags
+    )
+
+
+def _reason_codes(
+    contributions: pd.DataFrame,
+    features: pd.DataFrame,
+    last_day: pd.Timestamp | np.ndarray,
+    n: int,
+    min_contribution: float,
+    typical: Mapping[str, float] | None,
+    combine: str,
+    config: PreprocessConfig | None,
+    unusual_flags: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray] | None],
+) -> pd.DataFrame:
+    """reason_codes with the `unusual` flags (feature -> booleans per row of `contributions`;
+    None: every value unusual) made from the groups' float64 member values, so that
+    customer_reasons derives them from the values already converted."""
     config = PreprocessConfig() if config is None else config
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -627,20 +709,12 @@ def reason_codes(
     _hand_unmeasurable_to_missing_share(
         weights, groups, values, min_contribution, missing_share_to_report(config)
     )
-    texts = np.full(weights.shape, None, dtype=object)
-    for position, (members, build, formatter) in enumerate(groups.values()):  # groups
-        rows = np.flatnonzero(weights[:, position] > min_contribution)
-        if rows.size:
-            day = np.asarray(last_day)[rows] if per_row else last_day
-            context = _context(members[0], day, config.recent_days, typical)
-            columns = {member: values[member][rows] for member in members}
-            texts[rows, position] = _phrases(members, build, formatter, columns, context)
-    if unusual is not None:
-        _silence_typical_values(texts, groups, unusual.reindex(contributions.index))
-    speakable = np.where(pd.notna(texts), weights, -np.inf)
-    order = np.argsort(-speakable, axis=1, kind="stable")[:, :n]
-    chosen = np.take_along_axis(speakable, order, axis=1) > min_contribution
-    result = np.where(chosen, np.take_along_axis(texts, order, axis=1), "").astype(object)
+    flags = unusual_flags(values)
+    said = None if flags is None else _said_groups(groups, flags, len(weights))
+    days = np.asarray(last_day) if per_row else last_day
+    result = _top_phrases(
+        weights, groups, values, days, min(n, len(groups)), min_contribution, typical, config, said
+    )
     columns = [f"reason_{slot + 1}" for slot in range(result.shape[1])]
     frame = pd.DataFrame(result, index=contributions.index, columns=columns)
     for slot in range(result.shape[1], n):  # fewer groups than n
@@ -648,21 +722,100 @@ def reason_codes(
     return frame
 
 
-def _silence_typical_values(
-    texts: np.ndarray, groups: Mapping[str, tuple], unusual: pd.DataFrame
-) -> None:
-    """In place: no phrase for a group none of whose members is unusual (members `unusual`
-    lacks are unusual: nothing to compare them with)."""
-    flags = unusual.to_numpy(dtype=bool)  # one conversion, columns by position
-    column_of = {name: position for position, name in enumerate(unusual.columns)}
+def _top_phrases(
+    weights: np.ndarray,
+    groups: Mapping[str, tuple],
+    values: Mapping[str, np.ndarray],
+    last_day: pd.Timestamp | np.ndarray,
+    n: int,
+    min_contribution: float,
+    typical: Mapping[str, float] | None,
+    config: PreprocessConfig,
+    said: np.ndarray | None,
+) -> np.ndarray:
+    """customers x `n` object array: each customer's phrases of its `n` heaviest groups with
+    something to say ("" for a slot left empty).
+
+    A group may speak where its weight is above `min_contribution`, its lead value is known and
+    (with `said`, customers x groups) one of its members is unusual; the candidates are ranked
+    by weight, ties in the order of `groups` (a stable sort). A phrase may still be None (a
+    neutral value, such as no fall in consumption), so phrases are built in rounds: each round,
+    every customer still short of `n` phrases gets the phrases of as many next candidates as it
+    lacks, one builder call per group (the loops run over groups and rounds, not customers).
+    """
+    rows, width = weights.shape
+    speakable = weights > min_contribution  # NaN: never
+    for position, (members, _build, _formatter) in enumerate(groups.values()):
+        speakable[:, position] &= ~np.isnan(values[members[0]])
+    if said is not None:
+        speakable &= said
+    ranked = np.where(speakable, weights, -np.inf)
+    order = np.argsort(-ranked, axis=1, kind="stable")  # candidates first, heaviest first
+    candidates = speakable.sum(axis=1)
+    per_row = np.ndim(last_day) > 0
+    plan = list(groups.values())
+    result = np.full((rows, n), "", dtype=object)
+    filled = np.zeros(rows, dtype=np.int64)  # phrases found per customer
+    tried = np.zeros(rows, dtype=np.int64)  # candidates phrased per customer
+    active = np.flatnonzero(candidates > 0)
+    while active.size:
+        lacking = np.minimum(n - filled[active], candidates[active] - tried[active])
+        steps = np.arange(lacking.max())
+        taken = steps < lacking[:, None]  # active x steps
+        ranks = np.minimum(tried[active, None] + steps, width - 1)
+        picked = np.where(taken, np.take_along_axis(order[active], ranks, axis=1), -1)
+        texts = np.full(picked.shape, None, dtype=object)
+        for position in np.unique(picked[taken]):  # a loop over groups, not customers
+            at_row, at_step = np.nonzero(picked == position)
+            members, build, formatter = plan[position]
+            who = active[at_row]
+            day = last_day[who] if per_row else last_day
+            context = _context(members[0], day, config.recent_days, typical)
+            columns = {member: values[member][who] for member in members}
+            texts[at_row, at_step] = _phrases(members, build, formatter, columns, context)
+        spoken = pd.notna(texts)
+        slots = filled[active, None] + np.cumsum(spoken, axis=1) - 1
+        at_row, at_step = np.nonzero(spoken)
+        result[active[at_row], slots[at_row, at_step]] = texts[at_row, at_step]
+        filled[active] += spoken.sum(axis=1)
+        tried[active] += lacking
+        active = active[(filled[active] < n) & (tried[active] < candidates[active])]
+    return result
+
+
+def _said_groups(
+    groups: Mapping[str, tuple], flags: Mapping[str, np.ndarray], rows: int
+) -> np.ndarray:
+    """customers x groups booleans: one of the group's members is unusual (`flags`: feature ->
+    booleans per customer; a member `flags` lacks is unusual, there is nothing to compare it
+    with)."""
+    said = np.zeros((rows, len(groups)), dtype=bool)
     for position, (members, _build, _formatter) in enumerate(groups.values()):  # groups
-        said = np.zeros(len(texts), dtype=bool)
         for member in members:
-            if member not in column_of:
-                said[:] = True
+            if member not in flags:
+                said[:, position] = True
                 break
-            said |= flags[:, column_of[member]]
-        texts[~said, position] = None
+            said[:, position] |= flags[member]
+    return said
+
+
+def _outside_middle_half_flags(
+    values: Mapping[str, np.ndarray], baseline_features: Mapping[str, dict]
+) -> dict[str, np.ndarray]:
+    """outside_middle_half on float64 arrays (feature -> values): feature -> booleans."""
+    if not values:
+        return {}
+    bounds = np.full((2, len(values)), np.nan)  # p25, p75 per feature; NaN: no quartiles
+    for position, name in enumerate(values):  # a loop over features, not customers
+        quantiles = baseline_features.get(name, {}).get("quantiles", {})
+        low, high = (quantiles.get(key) for key in ("p25", "p75"))
+        if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
+            bounds[:, position] = low, high
+    matrix = np.column_stack(list(values.values()))
+    with np.errstate(invalid="ignore"):
+        unusual = np.isnan(matrix) | (matrix < bounds[0]) | (matrix > bounds[1])
+    unusual |= np.isnan(bounds[0])  # every value of a feature without quartiles
+    return {name: unusual[:, position] for position, name in enumerate(values)}
 
 
 def outside_middle_half(
@@ -672,16 +825,9 @@ def outside_middle_half(
     population of a drift baseline's ``features`` section: the values worth an inspector's
     attention. A missing value counts as unusual (its phrase decides), and so does every value
     of a feature the baseline has no quartiles for."""
-    columns = {}
-    features_values = _float_columns(features, list(features.columns))
-    for name, values in features_values.items():  # a loop over features, not customers
-        quantiles = baseline_features.get(name, {}).get("quantiles", {})
-        low, high = (quantiles.get(key) for key in ("p25", "p75"))
-        if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
-            columns[name] = np.ones(len(values), dtype=bool)
-            continue
-        columns[name] = np.isnan(values) | (values < low) | (values > high)
-    return pd.DataFrame(columns, index=features.index)
+    values = _float_columns(features, list(features.columns))
+    flags = _outside_middle_half_flags(values, baseline_features)
+    return pd.DataFrame(flags, index=features.index)
 
 
 def _hand_unmeasurable_to_missing_share(
@@ -770,15 +916,16 @@ def customer_reasons(
         contributions = bundle.xgb_contributions(preprocessed)
         if baseline_features is None:
             return reason_codes(contributions, preprocessed, last_day, n, config=config)
-        explained = [column for column in contributions.columns if column != BIAS_COLUMN]
-        return reason_codes(
-            contributions,
-            preprocessed,
-            last_day,
-            n,
-            typical=typical_values(baseline_features),
-            config=config,
-            unusual=outside_middle_half(preprocessed[explained], baseline_features),
+        explained = {column for column in contributions.columns if column != BIAS_COLUMN}
+
+        def unusual(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            # outside_middle_half of the explained features, from the values already converted
+            shown = {name: column for name, column in values.items() if name in explained}
+            return _outside_middle_half_flags(shown, baseline_features)
+
+        typical = typical_values(baseline_features)
+        return _reason_codes(
+            contributions, preprocessed, last_day, n, 0.0, typical, "sum", config, unusual
         )
     if baseline_features is None:
         return pd.DataFrame("", index=preprocessed.index, columns=columns)
