@@ -59,11 +59,13 @@ def rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def server(artifacts: Path, keep_results: int, log: Path):
+def server(artifacts: Path, keep_results: int, log: Path, scoring_processes: int | None = None):
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "NTL_API_TOKEN"}
     command = [sys.executable, "-m", "ntl", "serve", "--artifacts", str(artifacts)]
     command += ["--port", str(port), "--log-level", "warning", "--keep-results", str(keep_results)]
+    if scoring_processes is not None:  # else the app's default
+        command += ["--scoring-processes", str(scoring_processes)]
     with log.open("w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -283,6 +285,9 @@ def main() -> int:
     parser.add_argument("--upload-customers", type=int, default=2000)
     parser.add_argument("--keep-results", type=int, default=3)
     parser.add_argument(
+        "--scoring-processes", type=int, help="the app's --scoring-processes (default: its own)"
+    )
+    parser.add_argument(
         "--latency-only", action="store_true", help="skip the uploads: the latency loops only"
     )
     parser.add_argument(
@@ -299,7 +304,8 @@ def main() -> int:
         pd.read_csv(csv_path, nrows=args.upload_customers, index_col=0).to_csv(small)
     bodies = readings_bodies(csv_path, args.clients)
     report: dict = {"clients": args.clients, "seconds": args.seconds}
-    with server(Path(args.artifacts), args.keep_results, work / "server.log") as (url, pid):
+    log = work / "server.log"
+    with server(Path(args.artifacts), args.keep_results, log, args.scoring_processes) as (url, pid):
         if not args.latency_only:
             with httpx.Client(base_url=url, timeout=600, follow_redirects=True) as client:
                 report |= upload_figures(client, pid, small, csv_path, args)

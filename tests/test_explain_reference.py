@@ -254,7 +254,7 @@ class _Supervised:
     def __init__(self, contributions: pd.DataFrame) -> None:
         self.contributions = contributions
 
-    def xgb_contributions(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
+    def xgb_contributions(self, preprocessed: pd.DataFrame, features=None) -> pd.DataFrame:
         return self.contributions.loc[preprocessed.index]
 
 

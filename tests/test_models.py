@@ -257,3 +257,21 @@ def test_ranking_metrics_match_scikit_learn():
     table = comparison_table(y, {"model": score})
     assert table.loc["chance", "pr_auc"] == pytest.approx(y.mean())
     assert list(table.columns) == ["roc_auc", "pr_auc", "precision_at_1pct", "precision_at_5pct"]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([2, 0, -1], dtype=np.int64),
+        pd.Series([2, 0, None], dtype="Int64"),
+        pd.Series([2.0, 0.0, np.nan]),
+    ],
+)
+def test_cluster_ids_read_every_dtype_with_missing_as_unassigned(column):
+    from ntl.models.bundle import cluster_ids
+
+    frame = pd.DataFrame({"cluster": column.to_numpy() if column.dtype == np.int64 else column})
+    assert cluster_ids(frame).tolist() == [2, 0, -1]
+    assert cluster_ids(frame).dtype == np.int64
+    with pytest.raises(MeterDataError, match="preprocessed frame: no 'cluster' column"):
+        cluster_ids(frame.rename(columns={"cluster": "group"}))

@@ -896,12 +896,14 @@ def customer_reasons(
     baseline_features: Mapping[str, dict] | None = None,
     n: int = 3,
     min_deviation: float = 1.0,
+    features: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Reason codes for the customers of `preprocessed`, the way the model allows.
 
     `config` is the fitted preprocessing's (``Preprocessor.config``): the phrases name the recent
     window its features were measured over. `last_day`: the last day of the history, or one per
-    customer (as in `reason_codes`).
+    customer (as in `reason_codes`). `features`: the bundle's feature matrix of `preprocessed`
+    when the caller holds it (TreeSHAP then need not read it back from the frame).
 
     Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``); with
     `baseline_features`, each phrase with its typical value and said only where the customer's
@@ -913,7 +915,7 @@ def customer_reasons(
     if len(preprocessed) == 0:
         return pd.DataFrame(columns=columns, index=preprocessed.index, dtype=object)
     if bundle.supervised:
-        contributions = bundle.xgb_contributions(preprocessed)
+        contributions = bundle.xgb_contributions(preprocessed, features)
         if baseline_features is None:
             return reason_codes(contributions, preprocessed, last_day, n, config=config)
         explained = {column for column in contributions.columns if column != BIAS_COLUMN}

@@ -799,7 +799,9 @@ def score_customers(
     features = loaded.bundle.features_of(table, FEATURE_NAMES, everyone.index)
     scores = loaded.bundle.score_features(features, cluster_ids(everyone), everyone.index.copy())
     tiers, _ = scored_tiers(everyone, scores, loaded)  # no FLAG in readings: no known case
-    reasons = calendar_reasons(everyone, np.concatenate(last_days), np.concatenate(history), loaded)
+    reasons = calendar_reasons(
+        everyone, np.concatenate(last_days), np.concatenate(history), loaded, features
+    )
     positions = everyone.index.astype(int)
     risk = scores["risk_score"].to_numpy(dtype=np.float64)
     probability = scores["probability"].to_numpy(dtype=np.float64)
@@ -819,12 +821,14 @@ def calendar_reasons(
     last_days: np.ndarray,
     history_days: np.ndarray,
     loaded: ScoringArtifacts,
+    features: np.ndarray | None = None,
 ) -> list[list[str]]:
     """Every customer's reason phrases (``ntl.explain.customer_reasons``, as 04's list and
     ``ntl score`` give them) for customers of different calendars in one call: each row's
     phrases are dated by its own `last_days` entry, and customers are grouped only by the
     recent window the phrases name (``ntl.risk.phrase_config``: shorter for a history shorter
-    than the window). One list of phrases per row of `preprocessed`, "" for an empty slot."""
+    than the window). One list of phrases per row of `preprocessed`, "" for an empty slot.
+    `features`: the bundle's feature matrix of `preprocessed`, when the caller holds it."""
     from ntl.explain import customer_reasons
     from ntl.risk import phrase_config
 
@@ -840,6 +844,7 @@ def calendar_reasons(
             last_days[rows],
             config=phrase_config(config, int(window)),
             baseline_features=baseline_features,
+            features=None if features is None else features[rows],
         )
         for row, phrases in zip(rows, reasons.astype(object).fillna("").to_numpy(), strict=True):
             texts[row] = [str(text) for text in phrases]

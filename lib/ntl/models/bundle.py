@@ -120,7 +120,10 @@ def cluster_ids(preprocessed: pd.DataFrame) -> np.ndarray:
     """The ``cluster`` column as int64, a missing cluster counting as -1 (unassigned)."""
     if "cluster" not in preprocessed.columns:
         raise MeterDataError("preprocessed frame: no 'cluster' column")
-    return preprocessed["cluster"].astype("Float64").fillna(-1).to_numpy(dtype=np.int64)
+    column = preprocessed["cluster"]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":  # no missing possible
+        return column.to_numpy(dtype=np.int64)
+    return column.astype("Float64").fillna(-1).to_numpy(dtype=np.int64)
 
 
 @dataclass
