@@ -23,6 +23,7 @@ from ntl.preprocess import (
     describe_customers,
     fit_preprocessor,
     fit_transform,
+    frame_of_columns,
     quality_flags,
 )
 
@@ -186,6 +187,54 @@ def test_implausible_reason_joins_the_other_reasons():
     table = quality_flags(*measures, PreprocessConfig(), implausible_readings=np.array([2, 0]))
     assert table["quality_reason"].tolist() == [f"present share < 0.5; {IMPLAUSIBLE_REASON}", ""]
     assert table["quality_flag"].tolist() == ["LOW", "HIGH"]
+
+
+def test_quality_flags_equal_the_rule_by_rule_frame():
+    """quality_flags takes each reason from the 16 texts of a config and builds its frame from
+    arrays: the same frame, values and dtypes, as joining the failed rules' texts row by row
+    into a frame built the public way, for every combination of failed rules."""
+    config = PreprocessConfig(min_present_share=0.75, max_gap_days=30, max_zero_share=0.25)
+    grid = np.array(np.meshgrid(*[[0, 1]] * 4)).reshape(4, -1)  # every combination of 4 rules
+    present = np.where(grid[0] == 1, 0.5, 0.9)
+    present[0] = NAN  # a NaN measure fails no rule
+    gap = np.where(grid[1] == 1, 31, 30)
+    zero = np.where(grid[2] == 1, 0.3, 0.25)
+    implausible = grid[3] * 2
+    index = pd.Index([f"c{i}" for i in range(grid.shape[1])], name="CONS_NO", dtype=object)
+    table = quality_flags(present, gap, zero, config, implausible, index)
+    texts = [
+        "present share < 0.75",
+        "longest gap > 30 days",
+        "zero share > 0.25",
+        IMPLAUSIBLE_REASON,
+    ]
+    failed = grid.astype(bool)
+    failed[0, 0] = False  # the NaN present share
+    reasons = ["; ".join(t for t, f in zip(texts, column, strict=True) if f) for column in failed.T]
+    expected = pd.DataFrame(
+        {
+            "present_share": present,
+            "gap_longest": gap,
+            "zero_share": zero,
+            "quality_flag": np.where(failed.any(axis=0), "LOW", "HIGH"),
+            "quality_reason": np.array(reasons, dtype=str),
+            "implausible_readings": implausible.astype(np.int64),
+        },
+        index=index,
+    )
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    assert len(set(reasons)) == 16
+    unlabeled = quality_flags(present, gap, zero, config, implausible)
+    pd.testing.assert_frame_equal(unlabeled, expected.reset_index(drop=True), check_exact=True)
+
+
+def test_frame_of_columns_equals_the_public_constructor():
+    columns = (np.array([0.5, NAN]), np.array([3, 4]), pd.array(["a", ""], dtype="str"))
+    names = pd.Index(["x", "n", "s"])
+    index = pd.Index(["p", "q"], name="CONS_NO", dtype=object)
+    expected = pd.DataFrame(dict(zip(names, columns, strict=True)), index=index)
+    pd.testing.assert_frame_equal(frame_of_columns(columns, names, index), expected)
+    pd.testing.assert_frame_equal(frame_of_columns(columns, names), expected.reset_index(drop=True))
 
 
 def test_thresholds_are_parameters(frame):

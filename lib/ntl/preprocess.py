@@ -9,9 +9,10 @@ row, and nothing reads ``FLAG`` except to copy it through.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -193,41 +194,97 @@ def clean_readings(raw: np.ndarray, config: PreprocessConfig) -> CleanedReadings
 IMPLAUSIBLE_REASON = "implausible readings (above max_daily_kwh) set missing"
 
 
+QUALITY_COLUMNS = (
+    "present_share",
+    "gap_longest",
+    "zero_share",
+    "quality_flag",
+    "quality_reason",
+    "implausible_readings",
+)
+
+
 def quality_flags(
     present_share: np.ndarray,
     gap_longest: np.ndarray,
     zero_share: np.ndarray,
     config: PreprocessConfig,
     implausible_readings: np.ndarray | None = None,
+    index: pd.Index | None = None,
 ) -> pd.DataFrame:
     """quality_flag (HIGH/LOW) and the reason of each LOW flag from the quality measures.
 
     `implausible_readings` counts, per customer, the readings the loader set missing for being
     above ``max_daily_kwh``: any such reading makes the customer LOW, since a meter reporting
-    1e12 kWh a day says its other readings may be corrupt too.
+    1e12 kWh a day says its other readings may be corrupt too. `index` labels the rows (default
+    0, 1, ..).
+
+    The reason of a customer is the texts of its failed rules joined by "; ", in rule order:
+    one of the 16 texts a combination of the four rules gives, taken from those texts made once
+    per config (building a str column from Python strings costs more than the rest of a small
+    block's description).
     """
     if implausible_readings is None:
         implausible_readings = np.zeros(len(present_share), dtype=np.int64)
-    rules = {
-        f"present share < {config.min_present_share:g}": present_share < config.min_present_share,
-        f"longest gap > {config.max_gap_days} days": gap_longest > config.max_gap_days,
-        f"zero share > {config.max_zero_share:g}": zero_share > config.max_zero_share,
-        IMPLAUSIBLE_REASON: np.asarray(implausible_readings) > 0,
-    }
-    reason = np.full(len(present_share), "", dtype=object)
-    for text, failed in rules.items():  # four rules
-        reason = np.where(failed, np.where(reason == "", text, reason + "; " + text), reason)
-    low = np.logical_or.reduce(list(rules.values()))
-    return pd.DataFrame(
-        {
-            "present_share": present_share,
-            "gap_longest": gap_longest,
-            "zero_share": zero_share,
-            "quality_flag": np.where(low, LOW, HIGH),
-            "quality_reason": reason.astype(str),
-            "implausible_readings": np.asarray(implausible_readings, dtype=np.int64),
-        }
+    failed = (
+        np.asarray(present_share) < config.min_present_share,
+        np.asarray(gap_longest) > config.max_gap_days,
+        np.asarray(zero_share) > config.max_zero_share,
+        np.asarray(implausible_readings) > 0,
     )
+    code = np.zeros(len(present_share), dtype=np.intp)  # bit i set: rule i failed
+    for bit, rule_failed in enumerate(failed):  # four rules
+        code |= rule_failed.astype(np.intp) << bit
+    texts, flags = _quality_texts(
+        (
+            f"present share < {config.min_present_share:g}",
+            f"longest gap > {config.max_gap_days} days",
+            f"zero share > {config.max_zero_share:g}",
+            IMPLAUSIBLE_REASON,
+        )
+    )
+    columns = (  # copies, so the frame may hold them as they are
+        np.array(present_share),
+        np.array(gap_longest),
+        np.array(zero_share),
+        flags.take(np.minimum(code, 1)),
+        texts.take(code),
+        np.array(implausible_readings, dtype=np.int64),
+    )
+    return frame_of_columns(columns, _QUALITY_INDEX.copy(), index)
+
+
+_QUALITY_INDEX = pd.Index(QUALITY_COLUMNS)  # copied for each frame: an Index's name is settable
+
+
+def frame_of_columns(
+    columns: Sequence[np.ndarray | pd.api.extensions.ExtensionArray],
+    names: pd.Index,
+    index: pd.Index | None = None,
+) -> pd.DataFrame:
+    """The frame of `columns` (fresh arrays of one length, which it holds without a copy) named
+    `names`: ``pd.DataFrame(dict(zip(names, columns)), index=index)``, in a fifth of the time
+    for a few rows through pandas' own constructor from arrays (``DataFrame._from_arrays``,
+    not public: the public path when a pandas lacks it; a test checks both give one frame)."""
+    from_arrays = getattr(pd.DataFrame, "_from_arrays", None)
+    if from_arrays is None:
+        return pd.DataFrame(dict(zip(names, columns, strict=True)), index=index, copy=False)
+    if index is None:
+        index = pd.RangeIndex(len(columns[0]))
+    return from_arrays(list(columns), columns=names, index=index, verify_integrity=False)
+
+
+@functools.lru_cache(maxsize=32)
+def _quality_texts(
+    rules: tuple[str, ...],
+) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
+    """The reason text of every combination of failed `rules` (position: bit i set = rule i
+    failed; "" when none), and the flags HIGH and LOW, as str arrays to take from."""
+    reasons = [
+        "; ".join(text for bit, text in enumerate(rules) if code >> bit & 1)
+        for code in range(2 ** len(rules))
+    ]
+    return pd.array(reasons, dtype="str"), pd.array([HIGH, LOW], dtype="str")
 
 
 def canonical_days(consumption: pd.DataFrame, source: str = "consumption") -> pd.DataFrame:
@@ -361,9 +418,13 @@ def describe_matrix(
     present_share, gap_longest, zero_share = quality_measures.T
     implausible_readings = implausible_counts(frame.index, implausible)
     quality = quality_flags(
-        present_share, gap_longest.astype(np.int64), zero_share, config, implausible_readings
+        present_share,
+        gap_longest.astype(np.int64),
+        zero_share,
+        config,
+        implausible_readings,
+        frame.index,
     )
-    quality.index = frame.index
     return CustomerDescriptions(frame, dates, quality, shapes, table, cleaning)
 
 
