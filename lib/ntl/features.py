@@ -128,7 +128,7 @@ def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flat = padded.ravel()
     edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     if flat.size and flat[0]:
-        edges = np.r_[0, edges]
+        edges = np.concatenate(([0], edges))
     starts, ends = edges[0::2], edges[1::2]
     rows, start_columns = np.divmod(starts, n_days + 1)
     return rows, start_columns, ends - starts
@@ -141,7 +141,7 @@ def runs_per_row(
     count = np.bincount(rows, minlength=n_rows)
     longest = np.zeros(n_rows, dtype=np.int64)
     if len(rows):
-        firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        firsts = np.concatenate(([0], np.flatnonzero(rows[1:] != rows[:-1]) + 1))
         longest[rows[firsts]] = np.maximum.reduceat(lengths, firsts)
     return count, longest
 
@@ -160,28 +160,41 @@ def cumulative_sums(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     return np.cumsum(sums, axis=1, out=sums)
 
 
-def safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, NaN where the denominator is not positive or either is NaN."""
+# Division by zero and 0/0 are expected (no reading in a window, a zero mean) and end as NaN.
+# Each feature group runs under one such errstate (a decorator: thread-safe, a context per
+# call), not one per division: a block of one customer makes about a hundred divisions.
+_quiet = np.errstate(invalid="ignore", divide="ignore")
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`safe_ratio` for callers already under `_quiet`."""
     numerator = np.asarray(numerator, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, numerator / denominator, np.nan)
+    return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+@_quiet
+def safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is not positive or either is NaN."""
+    return _ratio(numerator, denominator)
 
 
 def _means(sums: np.ndarray, counts: np.ndarray, min_count: int = 1) -> np.ndarray:
-    """sums / counts as float64, NaN where fewer than `min_count` readings."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts >= max(min_count, 1), sums / counts, np.nan)
+    """sums / counts (float64 or integer sums, integer counts of the same shape) as float64, NaN
+    where fewer than `min_count` readings; divides only where there are enough, so it needs no
+    errstate."""
+    means = np.empty(np.shape(counts))
+    means.fill(np.nan)
+    return np.divide(sums, counts, out=means, where=counts >= max(min_count, 1))
 
 
 def _nan_cv(means: np.ndarray, min_groups: int = 2) -> np.ndarray:
-    """Coefficient of variation across the non-NaN columns of each row."""
+    """Coefficient of variation across the non-NaN columns of each row (under `_quiet`)."""
     valid = ~np.isnan(means)
     count = valid.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = np.where(valid, means, 0.0).sum(axis=1) / count
-        spread = np.sqrt(np.where(valid, (means - centre[:, None]) ** 2, 0.0).sum(axis=1) / count)
-    return np.where(count >= min_groups, safe_ratio(spread, centre), np.nan)
+    centre = np.where(valid, means, 0.0).sum(axis=1) / count
+    spread = np.sqrt(np.where(valid, (means - centre[:, None]) ** 2, 0.0).sum(axis=1) / count)
+    return np.where(count >= min_groups, _ratio(spread, centre), np.nan)
 
 
 def _nan_mean(values: np.ndarray) -> np.ndarray:
@@ -256,12 +269,30 @@ class CalendarLayout:
 
         Numpy's calendar units, not pandas' date fields (0.5 ms a call, which a block of one
         web request pays): months since 1970-01 are year * 12 + month - 1 less a constant, and
-        1970-01-01 was a Thursday (weekday 3)."""
-        days = np.asarray(dates.to_numpy(), dtype="datetime64[D]")
-        month_code = days.astype("datetime64[M]").astype(np.int64) + 1970 * 12
-        starts = np.flatnonzero(np.r_[True, month_code[1:] != month_code[:-1]])
-        first_weekday = int((days[0].astype(np.int64) + 3) % 7)
-        return cls(len(dates), first_weekday, starts, month_code[starts] % 12)
+        1970-01-01 was a Thursday (weekday 3).
+
+        Layouts are kept by their days (at most `MAX_KEPT_LAYOUTS`, their arrays read-only): the
+        scorer describes the same few calendars request after request."""
+        naive = isinstance(dates, pd.DatetimeIndex) and dates.tz is None
+        days = np.asarray(dates.values if naive else dates.to_numpy(), dtype="datetime64[D]")
+        key = days.tobytes()
+        layout = _KEPT_LAYOUTS.get(key)
+        if layout is None:
+            month_code = days.astype("datetime64[M]").astype(np.int64) + 1970 * 12
+            starts = np.flatnonzero(month_code[1:] != month_code[:-1]) + 1
+            starts = np.concatenate(([0], starts))  # the first day starts a month
+            first_weekday = int((days[0].astype(np.int64) + 3) % 7)
+            layout = cls(len(dates), first_weekday, starts, month_code[starts] % 12)
+            layout.month_starts.flags.writeable = False
+            layout.month_of_year.flags.writeable = False
+            if len(_KEPT_LAYOUTS) >= MAX_KEPT_LAYOUTS:
+                _KEPT_LAYOUTS.clear()
+            _KEPT_LAYOUTS[key] = layout
+        return layout
+
+
+MAX_KEPT_LAYOUTS = 64
+_KEPT_LAYOUTS: dict[bytes, CalendarLayout] = {}  # CalendarLayout.of by the days' bytes
 
 
 def calendar_sums(
@@ -288,7 +319,7 @@ def calendar_sums(
         weekday_counts[:, weekday] = ones[:, offset::7].sum(axis=1, dtype=np.int32)
     starts = layout.month_starts
     if sums is not None and counts is not None:
-        edges = np.r_[starts, layout.n_days]
+        edges = np.concatenate((starts, [layout.n_days]))
         month_sums = np.diff(sums[:, edges], axis=1)
         month_counts = np.diff(counts[:, edges], axis=1).astype(np.int64)
     else:
@@ -322,6 +353,7 @@ class Block:
     calendar: CalendarSums
 
     @classmethod
+    @_quiet
     def of(
         cls,
         raw: np.ndarray,
@@ -349,8 +381,7 @@ class Block:
         count = counts[:, -1].astype(np.int64)
         mean = _means(sums[:, -1], count)
         centred = np.where(present, clean - mean[:, None].astype(np.float32), np.float32(0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            variance = (centred * centred).sum(axis=1, dtype=np.float64) / count
+        variance = (centred * centred).sum(axis=1, dtype=np.float64) / count
         calendar = calendar_sums(filled, present, layout, sums, counts)
         return cls(
             raw,
@@ -373,6 +404,21 @@ class Block:
         """Per row, the mean of the present cleaned readings in columns start..stop-1."""
         return _means(
             self.sums[:, stop] - self.sums[:, start], self.counts[:, stop] - self.counts[:, start]
+        )
+
+    def window_ratios(self, windows: list[tuple[int, int, int, int]]) -> np.ndarray:
+        """Per row (rows x windows), the `window_mean` of columns a..b-1 over that of c..d-1 for
+        each (a, b, c, d), NaN unless the second mean is positive: every window read from the
+        running sums at once (the same values as one window at a time)."""
+        bounds = np.array(windows, dtype=np.intp).reshape(-1, 2, 2)  # window, over/under, a/b
+        means = self.window_means(bounds[..., 0].ravel(), bounds[..., 1].ravel())
+        return _ratio(means[:, 0::2], means[:, 1::2])
+
+    def window_means(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """rows x windows: the `window_mean` of columns starts[i]..stops[i]-1, all at once."""
+        return _means(
+            self.sums[:, stops] - self.sums[:, starts],
+            self.counts[:, stops] - self.counts[:, starts],
         )
 
 
@@ -409,6 +455,7 @@ def missing_features(
     }
 
 
+@_quiet
 def zero_features(
     raw: np.ndarray, recent_days: int, missing: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
@@ -427,16 +474,17 @@ def zero_features(
     recent = min(recent_days, n_days)
     recent_present = recent - np.count_nonzero(missing[:, n_days - recent :], axis=1)
     return {
-        "zero_share": safe_ratio(zero_days, present_count),
+        "zero_share": _ratio(zero_days, present_count),
         "zero_days": zero_days,
         "zero_run_count": run_count,
         "zero_run_longest": run_longest,
-        "zero_recent_share": safe_ratio(
+        "zero_recent_share": _ratio(
             np.count_nonzero(zero[:, n_days - recent :], axis=1), recent_present
         ),
     }
 
 
+@_quiet
 def level_features(block: Block) -> dict[str, np.ndarray]:
     """Level and dispersion of daily consumption: mean, std, max, cv."""
     std = np.sqrt(block.variance)
@@ -444,10 +492,11 @@ def level_features(block: Block) -> dict[str, np.ndarray]:
         "mean_kwh": block.mean,
         "std_kwh": std,
         "max_kwh": _nan_max(block.clean),
-        "cv": safe_ratio(std, block.mean),
+        "cv": _ratio(std, block.mean),
     }
 
 
+@_quiet
 def aggregate_features(block: Block) -> dict[str, np.ndarray]:
     """Weekly and monthly aggregates: dispersion and the lowest week/month against the mean.
 
@@ -462,7 +511,7 @@ def aggregate_features(block: Block) -> dict[str, np.ndarray]:
         counts = np.diff(block.counts[:, edges], axis=1)
         week_means = _means(sums, counts, MIN_READINGS_PER_WEEK)
         weekly_cv = _nan_cv(week_means)
-        week_min_ratio = safe_ratio(_nan_min(week_means), block.mean)
+        week_min_ratio = _ratio(_nan_min(week_means), block.mean)
     else:
         weekly_cv = week_min_ratio = np.full(n_rows, np.nan)
     month_means = block.calendar.month_means(MIN_READINGS_PER_MONTH)
@@ -470,10 +519,11 @@ def aggregate_features(block: Block) -> dict[str, np.ndarray]:
         "weekly_cv": weekly_cv,
         "week_min_ratio": week_min_ratio,
         "monthly_cv": _nan_cv(month_means),
-        "month_min_ratio": safe_ratio(_nan_min(month_means), block.mean),
+        "month_min_ratio": _ratio(_nan_min(month_means), block.mean),
     }
 
 
+@_quiet
 def trend_features(block: Block, recent_days: int) -> dict[str, np.ndarray]:
     """Trend slope (fraction of the mean per year), recent-vs-past and year-over-year ratios.
 
@@ -492,32 +542,28 @@ def trend_features(block: Block, recent_days: int) -> dict[str, np.ndarray]:
     count = block.count
     sum_y = block.sums[:, -1]
     sum_day_y = n_days * sum_y - block.sums[:, 1:].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sum_t = (sum_day - centre * count) / DAYS_PER_YEAR
-        sum_tt = (sum_day2 - 2 * centre * sum_day + centre**2 * count) / DAYS_PER_YEAR**2
-        sum_ty = (sum_day_y - centre * sum_y) / DAYS_PER_YEAR
-        spread_t = sum_tt - sum_t**2 / count
-        slope = (sum_ty - sum_t * sum_y / count) / spread_t
+    sum_t = (sum_day - centre * count) / DAYS_PER_YEAR
+    sum_tt = (sum_day2 - 2 * centre * sum_day + centre**2 * count) / DAYS_PER_YEAR**2
+    sum_ty = (sum_day_y - centre * sum_y) / DAYS_PER_YEAR
+    spread_t = sum_tt - sum_t**2 / count
+    slope = (sum_ty - sum_t * sum_y / count) / spread_t
     slope = np.where((count >= 2) & (spread_t > 1e-9), slope, np.nan)
     recent = min(recent_days, n_days)
-    recent_vs_past = np.full(n_rows, np.nan)
+    windows = {}  # the recent window over the days before it; the last year over the one before
     if n_days > recent:
-        recent_vs_past = safe_ratio(
-            block.window_mean(n_days - recent, n_days), block.window_mean(0, n_days - recent)
-        )
-    yoy = np.full(n_rows, np.nan)
+        windows["recent_vs_past"] = (n_days - recent, n_days, 0, n_days - recent)
     if n_days >= 730:
-        yoy = safe_ratio(
-            block.window_mean(n_days - 365, n_days),
-            block.window_mean(n_days - 730, n_days - 365),
+        windows["yoy_ratio"] = (n_days - 365, n_days, n_days - 730, n_days - 365)
+    ratios = block.window_ratios(list(windows.values())) if windows else None
+    values = {"trend_slope": _ratio(slope, block.mean)}
+    for name in ("recent_vs_past", "yoy_ratio"):
+        values[name] = (
+            ratios[:, list(windows).index(name)] if name in windows else np.full(n_rows, np.nan)
         )
-    return {
-        "trend_slope": safe_ratio(slope, block.mean),
-        "recent_vs_past": recent_vs_past,
-        "yoy_ratio": yoy,
-    }
+    return values
 
 
+@_quiet
 def drop_features(block: Block, window_days: int) -> dict[str, np.ndarray]:
     """The largest sustained drop: the day where the mean of the next `window_days` falls most
     below the mean of the previous `window_days`; its size, when it happened, and whether it lasted.
@@ -535,8 +581,7 @@ def drop_features(block: Block, window_days: int) -> dict[str, np.ndarray]:
     window_n = block.counts[:, window:] - block.counts[:, :-window]  # window starting at a day
     enough = window_n >= (window + 1) // 2  # a window needs half its days present
     window_mean = np.subtract(block.sums[:, window:], block.sums[:, :-window])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(window_mean, window_n, out=window_mean)
+    np.divide(window_mean, window_n, out=window_mean)
     n_candidates = n_days - 2 * window + 1
     before, after = window_mean[:, :n_candidates], window_mean[:, window:]
     usable = enough[:, :n_candidates] & enough[:, window:]
@@ -559,10 +604,11 @@ def drop_features(block: Block, window_days: int) -> dict[str, np.ndarray]:
         ),
         "drop_days_ago": np.where(found, n_days - 1 - drop_day, np.nan),
         "drop_position": np.where(found, drop_day / n_days, np.nan),
-        "after_drop_ratio": np.where(found, safe_ratio(to_end, before_mean), np.nan),
+        "after_drop_ratio": np.where(found, _ratio(to_end, before_mean), np.nan),
     }
 
 
+@_quiet
 def autocorrelation(block: Block, lags: tuple[int, ...] = (7, 30)) -> dict[int, np.ndarray]:
     """Autocorrelation at each lag, over the day pairs where both days have a reading."""
     n_rows, n_days = block.clean.shape
@@ -574,13 +620,13 @@ def autocorrelation(block: Block, lags: tuple[int, ...] = (7, 30)) -> dict[int, 
             continue
         products = (centred[:, :-lag] * centred[:, lag:]).sum(axis=1, dtype=np.float64)
         n_pairs = np.count_nonzero(present[:, :-lag] & present[:, lag:], axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            acf = products / n_pairs / block.variance
+        acf = products / n_pairs / block.variance
         acf = np.clip(acf, -1.0, 1.0)  # gaps can push the pairwise estimate slightly past +-1
         result[lag] = np.where((n_pairs >= 2) & (block.variance > 1e-12), acf, np.nan)
     return result
 
 
+@_quiet
 def pattern_features(block: Block) -> dict[str, np.ndarray]:
     """Weekend/weekday ratio, seasonal amplitude (needs a year) and autocorrelation at 7 and 30 days."""
     calendar = block.calendar
@@ -595,10 +641,10 @@ def pattern_features(block: Block) -> dict[str, np.ndarray]:
         month_means = calendar.month_of_year_means()
         enough = (~np.isnan(month_means)).sum(axis=1) >= MIN_MONTHS_FOR_SEASON
         spread = _nan_max(month_means) - _nan_min(month_means)
-        amplitude = np.where(enough, safe_ratio(spread, _nan_mean(month_means)), np.nan)
+        amplitude = np.where(enough, _ratio(spread, _nan_mean(month_means)), np.nan)
     acf = autocorrelation(block, (7, 30))
     return {
-        "weekend_weekday_ratio": safe_ratio(weekend_mean, weekday_mean),
+        "weekend_weekday_ratio": _ratio(weekend_mean, weekday_mean),
         "seasonal_amplitude": amplitude,
         "acf_7": acf[7],
         "acf_30": acf[30],
@@ -631,16 +677,17 @@ def _weekday_weekend(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Mean on weekdays / mean on weekends from rows x 7 weekday sums and counts."""
     weekday = _means(sums[:, :5].sum(axis=1), counts[:, :5].sum(axis=1))
     weekend = _means(sums[:, 5:].sum(axis=1), counts[:, 5:].sum(axis=1))
-    return safe_ratio(weekday, weekend)
+    return _ratio(weekday, weekend)
 
 
 def _profile(means: np.ndarray) -> np.ndarray:
     """Weekday means (rows x 7) over their own mean: 1.0 everywhere is a flat week; NaN unless
     all seven weekdays have a mean."""
     centre = means.mean(axis=1)  # NaN when a weekday has none
-    return safe_ratio(means, centre[:, None])
+    return _ratio(means, centre[:, None])
 
 
+@_quiet
 def shape_features(block: Block) -> dict[str, np.ndarray]:
     """The shape of the last weeks, each customer measured against its own usual use.
 
@@ -659,45 +706,37 @@ def shape_features(block: Block) -> dict[str, np.ndarray]:
     weekdays = _weekday_of_columns(block.layout)
     usual = block.calendar.weekday_means()  # rows x 7
     values: dict[str, np.ndarray] = {}
-    for k in range(1, SHAPE_DAYS + 1):  # fourteen fixed days
-        column = n_days - k
-        values[f"recent_day_{k}"] = (
-            safe_ratio(block.clean[:, column], usual[:, weekdays[column]])
-            if column >= 0
-            else np.full(n_rows, np.nan)
-        )
+    columns = n_days - np.arange(1, SHAPE_DAYS + 1)  # the last day first
+    columns = columns[columns >= 0]
+    recent_days = np.full((n_rows, SHAPE_DAYS), np.nan)  # NaN before the first day
+    recent_days[:, : len(columns)] = _ratio(block.clean[:, columns], usual[:, weekdays[columns]])
+    for k in range(SHAPE_DAYS):  # fourteen fixed days
+        values[f"recent_day_{k + 1}"] = recent_days[:, k]
     profile = _profile(usual)
     for position, day in enumerate(PROFILE_DAYS):
         values[f"profile_{day}"] = profile[:, position]
     nan = np.full(n_rows, np.nan)
-    values["week_over_week"] = (
-        safe_ratio(
-            block.window_mean(n_days - 7, n_days), block.window_mean(n_days - 14, n_days - 7)
-        )
-        if n_days >= 14
-        else nan
-    )
-    values["month_over_month"] = (
-        safe_ratio(
-            block.window_mean(n_days - 28, n_days), block.window_mean(n_days - 56, n_days - 28)
-        )
-        if n_days >= 56
-        else nan
-    )
+    windows = {  # the last 7 (28) days over the 7 (28) before
+        "week_over_week": (n_days - 7, n_days, n_days - 14, n_days - 7),
+        "month_over_month": (n_days - 28, n_days, n_days - 56, n_days - 28),
+    }
+    windows = {name: bounds for name, bounds in windows.items() if bounds[2] >= 0}
+    ratios = block.window_ratios(list(windows.values())) if windows else None
+    for name in ("week_over_week", "month_over_month"):
+        values[name] = ratios[:, list(windows).index(name)] if name in windows else nan
     calendar = block.calendar
     if n_days >= WEEKDAY_WINDOW:
         sums, counts = _weekday_sums(block, weekdays, n_days - WEEKDAY_WINDOW)
         recent = _weekday_weekend(sums, counts)
         before = _weekday_weekend(calendar.weekday_sums - sums, calendar.weekday_counts - counts)
         values["recent_weekday_weekend"] = recent
-        values["weekday_weekend_change"] = safe_ratio(recent, before)
+        values["weekday_weekend_change"] = _ratio(recent, before)
     else:
         values["recent_weekday_weekend"] = values["weekday_weekend_change"] = nan
     if n_days >= PROFILE_WINDOW:
         start = n_days - PROFILE_WINDOW
         expected = usual[:, weekdays[start:]]  # rows x 28: the usual use of each day's weekday
-        with np.errstate(invalid="ignore"):
-            low = block.present[:, start:] & (block.clean[:, start:] < LOW_DAY_SHARE * expected)
+        low = block.present[:, start:] & (block.clean[:, start:] < LOW_DAY_SHARE * expected)
         present = block.present[:, start:].sum(axis=1)
         values["low_days_recent"] = _means(low.sum(axis=1).astype(np.float64), present)
         sums, counts = _weekday_sums(block, weekdays, start)
@@ -711,6 +750,7 @@ def shape_features(block: Block) -> dict[str, np.ndarray]:
     return values | recent_changes(block)
 
 
+@_quiet
 def recent_changes(block: Block) -> dict[str, np.ndarray]:
     """The last `CHANGE_WINDOW` days against every day before them: share of zero readings
     (a difference: 0.4 = zeros on 40 more of every 100 days), highest reading and day-to-day
@@ -742,7 +782,7 @@ def recent_changes(block: Block) -> dict[str, np.ndarray]:
     n_before = block.count - n_recent
     enough = (n_recent >= MIN_CHANGE_READINGS) & (n_before >= MIN_CHANGE_READINGS)
     filled = block.filled  # missing as 0: readings are never negative, so the max is a reading's
-    peak = safe_ratio(filled[:, start:].max(axis=1), filled[:, :start].max(axis=1))
+    peak = _ratio(filled[:, start:].max(axis=1), filled[:, :start].max(axis=1))
     # day-to-day swings: the mean absolute change between consecutive days with readings, over
     # the window's mean; unlike a standard deviation, slow (seasonal) level changes barely move it
     pairs = present[:, 1:] & present[:, :-1]
@@ -753,12 +793,13 @@ def recent_changes(block: Block) -> dict[str, np.ndarray]:
     recent_pairs = pairs[:, start - 1 :].sum(axis=1)
     before_change = change[:, : start - 1].sum(axis=1, dtype=np.float64)
     before_pairs = pairs[:, : start - 1].sum(axis=1)
-    swing_recent = safe_ratio(_means(recent_change, recent_pairs), block.window_mean(start, n_days))
-    swing_before = safe_ratio(_means(before_change, before_pairs), block.window_mean(0, start))
+    window_means = block.window_means([start, 0], [n_days, start])  # the window, the days before
+    swing_recent = _ratio(_means(recent_change, recent_pairs), window_means[:, 0])
+    swing_before = _ratio(_means(before_change, before_pairs), window_means[:, 1])
     return {
         "zero_share_change": zero_change,
         "peak_change": np.where(enough, peak, np.nan),
-        "swing_change": np.where(enough, safe_ratio(swing_recent, swing_before), np.nan),
+        "swing_change": np.where(enough, _ratio(swing_recent, swing_before), np.nan),
     }
 
 
