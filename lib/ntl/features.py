@@ -10,6 +10,7 @@ year-over-year ratio) are NaN rather than guessed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -232,7 +233,7 @@ class CalendarSums:
 
     def weekday_means(self) -> np.ndarray:
         """Mean reading by weekday (rows x 7, Mon..Sun), NaN where none."""
-        return _means(self.weekday_sums, self.weekday_counts)
+        return self._weekday_means.copy()  # a copy: the profile shapes and features both ask
 
     def month_means(self, min_count: int = 1) -> np.ndarray:
         """Mean reading by calendar month (rows x months), NaN with fewer than `min_count`."""
@@ -240,6 +241,14 @@ class CalendarSums:
 
     def month_of_year_means(self) -> np.ndarray:
         """Mean reading by month of the year over all years (rows x 12, Jan..Dec), NaN where none."""
+        return self._month_of_year_means.copy()
+
+    @functools.cached_property
+    def _weekday_means(self) -> np.ndarray:
+        return _means(self.weekday_sums, self.weekday_counts)
+
+    @functools.cached_property
+    def _month_of_year_means(self) -> np.ndarray:
         return _means(*(self._by_month_of_year(v) for v in (self.month_sums, self.month_counts)))
 
     def _by_month_of_year(self, by_month: np.ndarray) -> np.ndarray:
