@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from ntl import features
 from ntl.errors import MeterDataError, ParameterError
 from ntl.features import (
     DEFAULT_CHUNK_ROWS,
     FEATURE_DESCRIPTIONS,
     FEATURE_NAMES,
+    Block,
     CalendarLayout,
     calendar_sums,
     cumulative_sums,
@@ -388,3 +390,52 @@ def test_calendar_layout_equals_pandas_date_fields(start, days):
     assert layout.first_weekday == dates[0].day_of_week
     np.testing.assert_array_equal(layout.month_starts, starts)
     np.testing.assert_array_equal(layout.month_of_year, month_code[starts] % 12)
+
+
+def test_calendar_layouts_are_kept_by_their_days():
+    """CalendarLayout.of keeps the layouts it made by their days (the scorer's calendars repeat):
+    the same days give the same layout, read-only; other days (same length, or a date of
+    another unit or time zone) a layout of their own, also once more than MAX_KEPT_LAYOUTS were
+    made."""
+    dates = pd.date_range("2015-01-14", periods=656, freq="D")
+    layout = CalendarLayout.of(dates)
+    assert CalendarLayout.of(pd.date_range("2015-01-14", periods=656, freq="D")) is layout
+    with pytest.raises(ValueError):
+        layout.month_starts[0] = 1
+    shifted = CalendarLayout.of(pd.date_range("2015-01-15", periods=656, freq="D"))
+    assert (shifted.first_weekday, shifted.month_starts[1]) == (
+        (layout.first_weekday + 1) % 7,
+        layout.month_starts[1] - 1,
+    )
+    seconds = CalendarLayout.of(dates.as_unit("s"))
+    np.testing.assert_array_equal(seconds.month_starts, layout.month_starts)
+    for offset in range(features.MAX_KEPT_LAYOUTS + 2):  # more calendars than are kept
+        start = pd.Timestamp("2014-01-01") + pd.Timedelta(days=offset)
+        made = CalendarLayout.of(pd.date_range(start, periods=400, freq="D"))
+        assert made.first_weekday == start.day_of_week
+        assert made.n_days == 400
+    assert CalendarLayout.of(dates).month_starts.tolist() == layout.month_starts.tolist()
+
+
+def test_window_ratios_equal_one_window_at_a_time():
+    """Block.window_ratios reads every window from the running sums at once: the same values
+    as the ratio of two window_mean calls, NaN for an empty window or a mean that is not
+    positive."""
+    readings = np.array(
+        [
+            [1.0, 2.0, np.nan, 4.0, 0.0, 0.0, 0.0, 5.0, 6.0, np.nan],
+            [np.nan] * 10,
+            [0.0] * 10,
+            [3.0, np.nan, np.nan, np.nan, np.nan, 1.0, 2.0, 0.5, 0.25, 8.0],
+        ],
+        dtype=np.float32,
+    )
+    block = Block.of(readings, readings, pd.date_range(MONDAY, periods=10))
+    windows = [(5, 10, 0, 5), (7, 10, 4, 7), (0, 10, 0, 10), (2, 4, 1, 2)]
+    ratios = block.window_ratios(windows)
+    for column, (a, b, c, d) in enumerate(windows):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            over, under = block.window_mean(a, b), block.window_mean(c, d)
+            expected = np.where(under > 0, over / under, np.nan)
+        np.testing.assert_array_equal(ratios[:, column], expected)
+    assert np.isnan(ratios[1]).all() and np.isnan(ratios[2]).all()

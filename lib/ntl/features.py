@@ -415,6 +415,7 @@ class Block:
             self.sums[:, stop] - self.sums[:, start], self.counts[:, stop] - self.counts[:, start]
         )
 
+    @_quiet
     def window_ratios(self, windows: list[tuple[int, int, int, int]]) -> np.ndarray:
         """Per row (rows x windows), the `window_mean` of columns a..b-1 over that of c..d-1 for
         each (a, b, c, d), NaN unless the second mean is positive: every window read from the
