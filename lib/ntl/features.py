@@ -181,12 +181,8 @@ def safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _means(sums: np.ndarray, counts: np.ndarray, min_count: int = 1) -> np.ndarray:
-    """sums / counts (float64 or integer sums, integer counts of the same shape) as float64, NaN
-    where fewer than `min_count` readings; divides only where there are enough, so it needs no
-    errstate."""
-    means = np.empty(np.shape(counts))
-    means.fill(np.nan)
-    return np.divide(sums, counts, out=means, where=counts >= max(min_count, 1))
+    """sums / counts as float64, NaN where fewer than `min_count` readings (under `_quiet`)."""
+    return np.where(counts >= max(min_count, 1), sums / counts, np.nan)
 
 
 def _nan_cv(means: np.ndarray, min_groups: int = 2) -> np.ndarray:
@@ -235,6 +231,7 @@ class CalendarSums:
         """Mean reading by weekday (rows x 7, Mon..Sun), NaN where none."""
         return self._weekday_means.copy()  # a copy: the profile shapes and features both ask
 
+    @_quiet
     def month_means(self, min_count: int = 1) -> np.ndarray:
         """Mean reading by calendar month (rows x months), NaN with fewer than `min_count`."""
         return _means(self.month_sums, self.month_counts, min_count)
@@ -244,10 +241,12 @@ class CalendarSums:
         return self._month_of_year_means.copy()
 
     @functools.cached_property
+    @_quiet
     def _weekday_means(self) -> np.ndarray:
         return _means(self.weekday_sums, self.weekday_counts)
 
     @functools.cached_property
+    @_quiet
     def _month_of_year_means(self) -> np.ndarray:
         return _means(*(self._by_month_of_year(v) for v in (self.month_sums, self.month_counts)))
 
@@ -409,6 +408,7 @@ class Block:
             calendar,
         )
 
+    @_quiet
     def window_mean(self, start: int, stop: int) -> np.ndarray:
         """Per row, the mean of the present cleaned readings in columns start..stop-1."""
         return _means(
@@ -424,6 +424,7 @@ class Block:
         means = self.window_means(bounds[..., 0].ravel(), bounds[..., 1].ravel())
         return _ratio(means[:, 0::2], means[:, 1::2])
 
+    @_quiet
     def window_means(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         """rows x windows: the `window_mean` of columns starts[i]..stops[i]-1, all at once."""
         return _means(
