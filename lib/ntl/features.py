@@ -10,8 +10,7 @@ year-over-year ratio) are NaN rather than guessed.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -226,29 +225,34 @@ class CalendarSums:
     month_sums: np.ndarray  # rows x calendar months of the history
     month_counts: np.ndarray
     month_of_year: np.ndarray  # (calendar months,) 0 = January
+    # the two means the profile shapes and the features both ask for, computed once
+    _kept_weekday_means: np.ndarray | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _kept_month_of_year_means: np.ndarray | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
+    @_quiet
     def weekday_means(self) -> np.ndarray:
         """Mean reading by weekday (rows x 7, Mon..Sun), NaN where none."""
-        return self._weekday_means.copy()  # a copy: the profile shapes and features both ask
+        if self._kept_weekday_means is None:
+            self._kept_weekday_means = _means(self.weekday_sums, self.weekday_counts)
+        return self._kept_weekday_means.copy()  # a copy: callers may write theirs
 
     @_quiet
     def month_means(self, min_count: int = 1) -> np.ndarray:
         """Mean reading by calendar month (rows x months), NaN with fewer than `min_count`."""
         return _means(self.month_sums, self.month_counts, min_count)
 
+    @_quiet
     def month_of_year_means(self) -> np.ndarray:
         """Mean reading by month of the year over all years (rows x 12, Jan..Dec), NaN where none."""
-        return self._month_of_year_means.copy()
-
-    @functools.cached_property
-    @_quiet
-    def _weekday_means(self) -> np.ndarray:
-        return _means(self.weekday_sums, self.weekday_counts)
-
-    @functools.cached_property
-    @_quiet
-    def _month_of_year_means(self) -> np.ndarray:
-        return _means(*(self._by_month_of_year(v) for v in (self.month_sums, self.month_counts)))
+        if self._kept_month_of_year_means is None:
+            self._kept_month_of_year_means = _means(
+                *(self._by_month_of_year(v) for v in (self.month_sums, self.month_counts))
+            )
+        return self._kept_month_of_year_means.copy()
 
     def _by_month_of_year(self, by_month: np.ndarray) -> np.ndarray:
         """Calendar-month columns (consecutive months) summed by month of the year, year by
