@@ -143,6 +143,14 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def _cmdline(pid: int) -> bytes:
+    """The command line of `pid` (empty once it has ended)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process and its running children (the app's scoring processes)
     have used so far (Linux /proc)."""
@@ -313,7 +321,7 @@ def main() -> int:
             url, pid, "/api/score", bodies, args.clients, args.seconds
         )
         print(f"single customer: {report['single_customer']}", flush=True)
-        workers = children(pid)
+        workers = [child for child in children(pid) if b"spawn_main" in _cmdline(child)]
         report["scoring_processes"] = {
             "count": len(workers),
             "rss_mb": [round(rss_mb(worker), 1) for worker in workers],
