@@ -1,9 +1,9 @@
-"""Micro-batching: concurrent single-customer requests scored together by one worker thread.
+"""Micro-batching: concurrent single-customer requests scored together by a worker thread.
 
 Scoring one customer is mostly fixed cost (preprocessing, forests, SHAP and pandas set-up are
 about the same for one row as for fifty), so under load the app would spend its time repeating
 it once per request, one request at a time. Instead each request puts its readings on a queue
-and waits; one worker takes everything waiting (at most `max_batch`) and scores it in one call
+and waits; a worker takes everything waiting (at most `max_batch`) and scores it in one call
 (``ntl.score.score_customers``), whose answers equal scoring each customer alone. An idle
 server scores a lone request at once: nothing waits for a batch to fill.
 
