@@ -93,6 +93,18 @@ def test_a_worker_killed_between_requests_is_replaced(service, consumption):
     assert worker.alive
 
 
+def test_ctrl_c_is_left_to_the_app(service, consumption):
+    """Ctrl-C reaches every process of the terminal's group: a worker ignores it (the app stops
+    its workers), so it neither dies mid-batch nor prints a traceback of its own."""
+    worker = service.workers[0]
+    os.kill(worker.pid, signal.SIGINT)
+    time.sleep(0.5)
+    readings = readings_of(consumption, consumption.index[1])
+    restarts = worker.restarts
+    assert service.score_readings(readings) == score.score_customer(readings, service.loaded)
+    assert worker.restarts == restarts  # the same process answered
+
+
 def test_a_worker_refuses_artifacts_the_app_did_not_verify(smoke_artifacts):
     expected = ModelService(smoke_artifacts).record.verified  # what the app verified
     changed = {**expected, "thresholds.json": "0" * 64}  # as if the file changed since

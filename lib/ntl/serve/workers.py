@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
@@ -73,7 +74,9 @@ def _portable(exc: BaseException) -> Exception:
 
 def _serve_batches(conn: Connection, folder: str, expected_sha256: dict[str, str]) -> None:
     """The worker process: load, say ready (or why not), then answer batches until told to stop
-    (None) or the app's end of the pipe closes."""
+    (None) or the app's end of the pipe closes. Ctrl-C in a terminal reaches the whole process
+    group: the worker leaves it to the app, which stops its workers (no traceback from each)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from ntl.score import score_customers
 
     try:
