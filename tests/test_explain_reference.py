@@ -15,6 +15,7 @@ import pytest
 
 from ntl import explain
 from ntl.preprocess import PreprocessConfig
+from tests.test_explain import _FakeSupervisedBundle
 
 # --------------------------------------------------------------------------- the reference
 
@@ -246,18 +247,6 @@ def test_the_missing_share_takes_over_as_in_the_reference():
     assert got.loc["gappy", "reason_1"] == "80 % of days have no reading"
 
 
-class _Supervised:
-    """A supervised ModelBundle's stand-in: fixed TreeSHAP contributions."""
-
-    supervised = True
-
-    def __init__(self, contributions: pd.DataFrame) -> None:
-        self.contributions = contributions
-
-    def xgb_contributions(self, preprocessed: pd.DataFrame, features=None) -> pd.DataFrame:
-        return self.contributions.loc[preprocessed.index]
-
-
 class _LabelFree:
     supervised = False
 
@@ -279,7 +268,7 @@ def test_customer_reasons_as_the_reference(seed):
     preprocessed = features.copy()  # a text column after the features, or amid them
     preprocessed.insert(len(names) if seed == 0 else 5, "quality_flag", "OK")
     got = explain.customer_reasons(
-        _Supervised(contributions), preprocessed, last_days, config=config,
+        _FakeSupervisedBundle(contributions), preprocessed, last_days, config=config,
         baseline_features=baseline,
     )  # fmt: skip
     explained = [column for column in contributions.columns if column != explain.BIAS_COLUMN]
