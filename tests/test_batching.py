@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from ntl.models.isolation import forest_anomaly_scores
+from ntl.models.isolation import (
+    FLAT_WALK_ROWS,
+    FlatForest,
+    forest_anomaly_scores,
+    tree_by_tree_scores,
+)
 from ntl.serve.batching import MicroBatcher
 
 WAIT = 10  # seconds any single wait may take before the test fails instead of hanging
@@ -115,13 +120,33 @@ def test_forest_scores_equal_scikit_learns_bit_for_bit(max_features):
     forest = IsolationForest(
         n_estimators=40, max_features=max_features, random_state=0, n_jobs=1
     ).fit(train)
-    new = np.vstack([rng.normal(size=(60, 12)) * 3, train[:5]]).astype(np.float32)
+    new = np.vstack([rng.normal(size=(300, 12)) * 3, train[:5]]).astype(np.float32)
     new[7, 2] = np.nan  # the trees route a missing value as scikit-learn does
-    for rows in (new, new[:1], new[10:13]):
-        np.testing.assert_array_equal(
-            forest_anomaly_scores(forest, rows), -forest.score_samples(rows)
-        )
+    new[8, 3] = np.inf
+    flat = FlatForest.of(forest)
+    assert flat.steps == max(tree.tree_.max_depth for tree in forest.estimators_)
+    # 305 rows go tree by tree, the others walk every tree at once: both equal scikit-learn's
+    assert len(new) > FLAT_WALK_ROWS >= 65
+    for rows in (new, new[:1], new[10:13], new[:65], new[250:]):
+        expected = -forest.score_samples(rows)
+        np.testing.assert_array_equal(forest_anomaly_scores(forest, rows), expected)
+        np.testing.assert_array_equal(flat.anomaly_scores(rows), expected)
+        np.testing.assert_array_equal(tree_by_tree_scores(forest, rows), expected)
     assert forest_anomaly_scores(forest, new).min() > 0  # a real score, not zeros
+    assert flat.anomaly_scores(new[:0]).shape == (0,)
+
+
+def test_flat_walk_takes_the_missing_value_branch_each_node_learned():
+    # trained with missing values, the nodes send a missing value left or right as they learned
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(300, 4)).astype(np.float32)
+    train[rng.random(300) < 0.3, 1] = np.nan
+    forest = IsolationForest(n_estimators=30, random_state=1).fit(train)
+    flat = FlatForest.of(forest)
+    assert flat.missing_left.any() and not flat.missing_left.all()
+    rows = rng.normal(size=(40, 4)).astype(np.float32)
+    rows[::2, 1] = np.nan
+    np.testing.assert_array_equal(flat.anomaly_scores(rows), -forest.score_samples(rows))
 
 
 def test_forest_scores_fall_back_for_forests_without_the_private_fields():

@@ -81,9 +81,14 @@ class IsolationMember:
     normaliser: ScoreNormaliser
     n_train: int
 
+    _flat: FlatForest | None = field(default=None, init=False, repr=False, compare=False)
+
     def raw_scores(self, features: np.ndarray) -> np.ndarray:
         """Anomaly scores in the forest's own scale (higher = more anomalous)."""
-        return forest_anomaly_scores(self.forest, features)
+        if self._flat is None and len(features) <= FLAT_WALK_ROWS:
+            if all(hasattr(self.forest, name) for name in FITTED_FIELDS):
+                self._flat = FlatForest.of(self.forest)  # flattened once, for every request
+        return forest_anomaly_scores(self.forest, features, self._flat)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Normalised anomaly scores in [0, 1]."""
@@ -124,34 +129,127 @@ class ClusterIsolation:
         return scores
 
 
-def forest_anomaly_scores(forest: IsolationForest, features: np.ndarray) -> np.ndarray:
+FLAT_WALK_ROWS = 256  # measured: the flat walk is 10x faster for 1 row, slower from ~500 rows
+
+
+def forest_anomaly_scores(
+    forest: IsolationForest, features: np.ndarray, flat: FlatForest | None = None
+) -> np.ndarray:
     """``-forest.score_samples(features)``, bit for bit, without scikit-learn's per-tree overhead.
 
     scikit-learn walks the trees through joblib, checking and configuring each call: about
     0.13 ms a tree, 13 ms for one customer and 100 trees, which was a third of a web request.
-    This sums the same per-tree path lengths in the same (tree) order with the trees' own
-    ``apply``, so every number is identical (a test compares them); forests without the
-    attributes it reads (another scikit-learn) go through ``score_samples``.
+    Up to FLAT_WALK_ROWS customers (a web request's batch) walk every tree at once
+    (`FlatForest`, `flat`: the forest's, when the caller keeps it); more go tree by tree with
+    each tree's own ``apply`` (`tree_by_tree_scores`). Forests without the fitted attributes
+    both read (another scikit-learn) go through ``score_samples``.
     """
-    try:
-        path_lengths = forest._decision_path_lengths
-        average_lengths = forest._average_path_length_per_tree
-        max_samples = forest._max_samples
-        subsample = forest._max_features != features.shape[1]
-    except AttributeError:
+    if not all(hasattr(forest, name) for name in FITTED_FIELDS):
         return -forest.score_samples(features)
+    if len(features) > FLAT_WALK_ROWS:
+        return tree_by_tree_scores(forest, features)
+    return (FlatForest.of(forest) if flat is None else flat).anomaly_scores(features)
+
+
+FITTED_FIELDS = (
+    "_decision_path_lengths",
+    "_average_path_length_per_tree",
+    "_max_samples",
+    "_max_features",
+    "estimators_features_",
+)
+
+
+def tree_by_tree_scores(forest: IsolationForest, features: np.ndarray) -> np.ndarray:
+    """`forest_anomaly_scores` by each tree's own ``apply`` in turn, the per-tree path lengths
+    summed in tree order as scikit-learn sums them."""
     matrix = np.ascontiguousarray(features, dtype=np.float32)
     depths = np.zeros(len(matrix), dtype=np.float64)
+    subsample = forest._max_features != features.shape[1]
     trees = zip(
-        forest.estimators_, forest.estimators_features_, path_lengths, average_lengths, strict=True
+        forest.estimators_,
+        forest.estimators_features_,
+        forest._decision_path_lengths,
+        forest._average_path_length_per_tree,
+        strict=True,
     )
     for tree, columns, lengths, averages in trees:  # the forest's trees, never its rows
         subset = np.ascontiguousarray(matrix[:, columns]) if subsample else matrix
         leaves = tree.tree_.apply(subset)
         depths += lengths[leaves] + averages[leaves] - 1.0
-    denominator = len(forest.estimators_) * _average_path_length([max_samples])
+    denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
     ratio = np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
     return 2**-ratio  # score_samples is minus this
+
+
+@dataclass(frozen=True)
+class FlatForest:
+    """A fitted Isolation Forest's trees as flat node arrays, walked for every tree and row at
+    once: one numpy step per level of depth instead of one ``apply`` call per tree.
+
+    A loop of the trees' own ``apply`` costs ~0.4 ms a forest of 100 trees even for one customer,
+    ~0.04 ms this way (1,000 customers: 4.5 against 5.7 ms, so large batches keep the loop).
+    The walk makes the decisions
+    ``apply`` makes (``value <= threshold``, a missing value where the node sends it) and the path
+    lengths are summed in tree order, so every score is identical (a test compares them).
+    """
+
+    children: np.ndarray  # node -> [left, right] as 2 * node + went_right; a leaf points to itself
+    column: np.ndarray  # the input column each node splits on (0 at a leaf: never decides)
+    threshold: np.ndarray  # float64, as the trees hold it
+    missing_left: np.ndarray  # bool: a missing value goes left at this node
+    path_length: np.ndarray  # float64 per node: depth + average path of what is left - 1
+    roots: np.ndarray  # the first node of each tree, in the forest's order
+    steps: int  # the deepest tree's depth
+    denominator: float  # trees x the average path length of the subsample size
+
+    @classmethod
+    def of(cls, forest: IsolationForest) -> FlatForest:
+        """The fitted forest's trees flattened (it must have `FITTED_FIELDS`)."""
+        depths = forest._decision_path_lengths
+        averages = forest._average_path_length_per_tree
+        trees = [estimator.tree_ for estimator in forest.estimators_]
+        columns = forest.estimators_features_
+        missing_left = [tree.missing_go_to_left for tree in trees]
+        sizes = np.array([tree.node_count for tree in trees], dtype=np.int64)
+        roots = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        parts: dict[str, list[np.ndarray]] = {"children": [], "column": []}
+        for tree, first, used in zip(trees, roots, columns, strict=True):  # trees, not rows
+            node = np.arange(tree.node_count, dtype=np.int64)
+            leaf = tree.children_left < 0
+            left = np.where(leaf, node, tree.children_left) + first
+            right = np.where(leaf, node, tree.children_right) + first
+            parts["children"].append(np.column_stack([left, right]).ravel())
+            parts["column"].append(np.where(leaf, 0, np.asarray(used)[np.maximum(tree.feature, 0)]))
+        path_length = [
+            lengths + per_node - 1.0 for lengths, per_node in zip(depths, averages, strict=True)
+        ]
+        return cls(
+            children=np.concatenate(parts["children"]),
+            column=np.concatenate(parts["column"]).astype(np.int64),
+            threshold=np.concatenate([tree.threshold for tree in trees]).astype(np.float64),
+            missing_left=np.concatenate(missing_left).astype(bool),
+            path_length=np.concatenate(path_length).astype(np.float64),
+            roots=roots,
+            steps=max(int(tree.max_depth) for tree in trees),
+            denominator=float(len(trees) * _average_path_length([forest._max_samples])[0]),
+        )
+
+    def anomaly_scores(self, features: np.ndarray) -> np.ndarray:
+        """``-score_samples`` of the forest for `features` (customers x its columns)."""
+        matrix = np.ascontiguousarray(features, dtype=np.float32)
+        rows = np.arange(len(matrix))
+        node = np.repeat(self.roots[:, None], len(matrix), axis=1)  # trees x customers
+        has_missing = bool(np.isnan(matrix).any())
+        for _ in range(self.steps):  # levels of depth, never customers or trees
+            values = matrix[rows, self.column[node]]
+            went_right = ~(values <= self.threshold[node])
+            if has_missing:
+                went_right = np.where(np.isnan(values), ~self.missing_left[node], went_right)
+            node = self.children[2 * node + went_right]
+        depths = np.cumsum(self.path_length[node], axis=0)[-1]  # added in tree order
+        ratio = depths / self.denominator if self.denominator != 0 else np.ones_like(depths)
+        return 2**-ratio  # score_samples is minus this
 
 
 def fill_missing(features: np.ndarray, fill_values: np.ndarray) -> np.ndarray:
