@@ -14,6 +14,7 @@ from ntl.clustering import (
     SHAPE_NAMES,
     UNASSIGNED,
     assign_clusters,
+    nearest_centres,
     best_k,
     choose_k,
     cluster_sizes,
@@ -196,3 +197,19 @@ def test_cluster_summary():
     assert summary.loc[0, "theft_rate"] == pytest.approx(1 / 3)
     assert summary.loc[1, "labeled"] == 1 and summary.loc[1, "theft_rate"] == 1.0
     assert np.isnan(summary.loc[-1, "theft_rate"])  # nobody labeled there
+
+
+def test_nearest_centres_equal_scikit_learns_predict(monkeypatch):
+    import ntl.clustering as clustering
+
+    rng = np.random.default_rng(8)
+    shapes = np.abs(rng.normal(1.0, 0.4, size=(600, len(SHAPE_NAMES))))
+    model = fit_clusters(shapes, seed=2, k_range=(3, 5))
+    new = np.abs(rng.normal(1.0, 0.6, size=(250, len(SHAPE_NAMES))))
+    new[:, 3] *= 4  # far from every centre on one axis
+    expected = model.kmeans.predict(model.scaler.transform(new))
+    assert len(set(expected)) == model.n_clusters  # every cluster is someone's nearest
+    monkeypatch.setattr(clustering, "ASSIGN_ROWS", 64)  # the rows go in 4 blocks, one partial
+    np.testing.assert_array_equal(nearest_centres(model, new), expected)
+    np.testing.assert_array_equal(nearest_centres(model, new[:1]), expected[:1])
+    assert nearest_centres(model, new[:0]).shape == (0,)

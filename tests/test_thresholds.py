@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from ntl.errors import MeterDataError, ParameterError
-from ntl.thresholds import assign_tiers, capacity_count, fit_thresholds, tier_shares
+from ntl.thresholds import (
+    assign_tiers,
+    capacity_count,
+    fit_thresholds,
+    tier_codes,
+    tier_shares,
+)
 
 SCORES = pd.Series(np.arange(10, 0, -1) / 10.0, index=[f"C{i}" for i in range(10)])  # 1.0 .. 0.1
 FLAG = pd.Series(pd.array([1, 0, 1, 0, 0, 1, 0, 0, 0, 0], dtype="Int8"), index=SCORES.index)
@@ -88,6 +94,12 @@ def test_assign_tiers_on_hand_values():
         assign_tiers(pd.Series([np.nan]), thresholds)
     with pytest.raises(ParameterError, match="above high_cutoff"):
         assign_tiers(SCORES, {"high_cutoff": 0.2, "medium_cutoff": 0.5})
+    codes = tier_codes(SCORES.to_numpy(), thresholds)
+    assert codes.dtype == np.int8 and codes.tolist() == [2] * 2 + [1] * 3 + [0] * 5
+    on_cutoffs = [thresholds["high_cutoff"], thresholds["medium_cutoff"]]  # a cut-off is its tier
+    assert tier_codes(np.array(on_cutoffs), thresholds).tolist() == [2, 1]
+    with pytest.raises(MeterDataError, match="NaN scores"):
+        tier_codes(np.array([0.3, np.nan]), thresholds)
 
 
 def test_tier_shares_count_each_score_set_against_the_cutoffs():

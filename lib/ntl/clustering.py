@@ -188,9 +188,29 @@ def assign_clusters(model: ShapeClusters, shapes: np.ndarray) -> np.ndarray:
     labels = np.full(len(shapes), UNASSIGNED, dtype=np.int64)
     valid = has_shape(shapes)
     if valid.any():
-        scaled = model.scaler.transform(shape_design(shapes[valid]))
-        with single_threaded():
-            labels[valid] = model.kmeans.predict(scaled)
+        labels[valid] = nearest_centres(model, shape_design(shapes[valid]))
+    return labels
+
+
+ASSIGN_ROWS = 4096  # customers per step of nearest_centres: rows x clusters x 19 floats at a time
+
+
+def nearest_centres(model: ShapeClusters, design: np.ndarray) -> np.ndarray:
+    """``kmeans.predict(scaler.transform(design))``: the nearest centre of each scaled shape
+    (the first of equally near ones), in numpy. scikit-learn's checks and thread-pool setup
+    cost ~0.7 ms a call, a tenth of a web request; the scaling is the scaler's own arithmetic and
+    the distances are exact squared differences (a test compares the labels)."""
+    scaler, centres = model.scaler, model.kmeans.cluster_centers_
+    scaled = np.asarray(design, dtype=np.float64)
+    if scaler.with_mean:
+        scaled = scaled - scaler.mean_
+    if scaler.with_std:
+        scaled = scaled / scaler.scale_
+    labels = np.empty(len(scaled), dtype=np.int64)
+    for start in range(0, len(scaled), ASSIGN_ROWS):  # blocks of rows, not customers
+        rows = scaled[start : start + ASSIGN_ROWS]
+        distances = ((rows[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        labels[start : start + ASSIGN_ROWS] = distances.argmin(axis=1)
     return labels
 
 

@@ -44,7 +44,7 @@ from ntl.io import (
     set_implausible_missing,
 )
 from ntl.tables import write_safe_csv
-from ntl.thresholds import assign_tiers
+from ntl.thresholds import TIERS, assign_tiers, tier_codes
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -798,14 +798,13 @@ def score_customers(
     )
     features = loaded.bundle.features_of(table, FEATURE_NAMES, everyone.index)
     scores = loaded.bundle.score_features(features, cluster_ids(everyone), everyone.index.copy())
-    tiers, _ = scored_tiers(everyone, scores, loaded)  # no FLAG in readings: no known case
+    risk = scores["risk_score"].to_numpy(dtype=np.float64)
+    tier_names = np.asarray(TIERS)[tier_codes(risk, loaded.thresholds)]  # no FLAG: no known case
     reasons = calendar_reasons(
         everyone, np.concatenate(last_days), np.concatenate(history), loaded, features
     )
     positions = everyone.index.astype(int)
-    risk = scores["risk_score"].to_numpy(dtype=np.float64)
     probability = scores["probability"].to_numpy(dtype=np.float64)
-    tier_names = tiers.astype(str).to_numpy()
     for row, position in enumerate(positions):  # one answer per request waiting
         answers[position] = {
             "risk_score": float(risk[row]),

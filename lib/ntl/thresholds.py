@@ -149,15 +149,20 @@ def fit_thresholds(
 
 def assign_tiers(risk_score: pd.Series, thresholds: dict[str, Any]) -> pd.Series:
     """Ordered categorical high / medium / low per customer, from `fit_thresholds` cut-offs."""
-    scores = risk_score.to_numpy(dtype=np.float64)
+    codes = tier_codes(risk_score.to_numpy(dtype=np.float64), thresholds)
+    tiers = pd.Categorical.from_codes(codes, categories=list(TIERS), ordered=True)
+    return pd.Series(tiers, index=risk_score.index, name="risk_tier")
+
+
+def tier_codes(scores: np.ndarray, thresholds: dict[str, Any]) -> np.ndarray:
+    """`assign_tiers` as positions in TIERS (int8: 0 low, 1 medium, 2 high), for a caller that
+    needs no Series (the web app's single customers)."""
     if np.isnan(scores).any():
         raise MeterDataError("risk_score: NaN scores cannot be assigned a risk tier")
     high, medium = float(thresholds["high_cutoff"]), float(thresholds["medium_cutoff"])
     if medium > high:
         raise ParameterError(f"medium_cutoff {medium} is above high_cutoff {high}")
-    codes = (scores >= medium).astype(np.int8) + (scores >= high).astype(np.int8)
-    tiers = pd.Categorical.from_codes(codes, categories=list(TIERS), ordered=True)
-    return pd.Series(tiers, index=risk_score.index, name="risk_tier")
+    return (scores >= medium).astype(np.int8) + (scores >= high).astype(np.int8)
 
 
 def tier_shares(risk_scores: Mapping[str, pd.Series], thresholds: dict[str, Any]) -> pd.DataFrame:
