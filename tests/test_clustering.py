@@ -14,12 +14,12 @@ from ntl.clustering import (
     SHAPE_NAMES,
     UNASSIGNED,
     assign_clusters,
-    nearest_centres,
     best_k,
     choose_k,
     cluster_sizes,
     cluster_summary,
     fit_clusters,
+    nearest_centres,
     peer_deviation,
 )
 from ntl.errors import MeterDataError, ParameterError

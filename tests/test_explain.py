@@ -377,15 +377,24 @@ def test_mostly_missing_customer_is_told_its_missing_share():
 
 
 class _FakeSupervisedBundle:
-    """Stands in for a supervised ModelBundle: fixed contributions."""
+    """Stands in for a supervised ModelBundle: fixed contributions, those of the customers
+    whose features were last asked for."""
 
     supervised = True
 
     def __init__(self, contributions: pd.DataFrame) -> None:
         self.contributions = contributions
+        self.feature_names = [name for name in contributions.columns if name != "bias"]
+        self._asked: pd.Index | None = None
 
-    def xgb_contributions(self, preprocessed: pd.DataFrame, features=None) -> pd.DataFrame:
-        return self.contributions.loc[preprocessed.index]
+    def features(self, preprocessed: pd.DataFrame) -> np.ndarray:
+        self._asked = preprocessed.index
+        return preprocessed[self.feature_names].to_numpy(np.float32)
+
+    def xgb_contribution_matrix(self, features: np.ndarray) -> np.ndarray:
+        assert self._asked is not None and len(self._asked) == len(features)
+        rows = self.contributions.loc[self._asked]
+        return rows[[*self.feature_names, "bias"]].to_numpy(np.float64)
 
 
 def test_customer_reasons_supervised_quotes_the_baseline_median():

@@ -580,12 +580,20 @@ def group_weights(contributions: pd.DataFrame, groups: Mapping[str, tuple], how:
     Vectorised over customers, one pass per member; the left-to-right order is pandas'
     ``sum(axis=1)``, so ties between groups break the same way as the row-wise reduction.
     """
-    if how not in ("sum", "max"):
-        raise ValueError(f"how must be 'sum' or 'max', got {how!r}")
-    weights = np.empty((len(contributions), len(groups)), dtype=np.float64)
     matrix, column_of = _float_matrix(
         contributions, [m for members, *_ in groups.values() for m in members]
     )
+    return _group_weights(matrix, column_of, groups, how)
+
+
+def _group_weights(
+    matrix: np.ndarray, column_of: Mapping[str, int], groups: Mapping[str, tuple], how: str
+) -> np.ndarray:
+    """`group_weights` of a float64 contributions matrix whose column of each member is
+    `column_of[member]`."""
+    if how not in ("sum", "max"):
+        raise ValueError(f"how must be 'sum' or 'max', got {how!r}")
+    weights = np.empty((len(matrix), len(groups)), dtype=np.float64)
     if how == "sum":
         matrix = np.where(np.isnan(matrix), 0.0, matrix)
     merge = np.add if how == "sum" else np.fmax
@@ -688,38 +696,77 @@ def _reason_codes(
     """reason_codes with the `unusual` flags (feature -> booleans per row of `contributions`;
     None: every value unusual) made from the groups' float64 member values, so that
     customer_reasons derives them from the values already converted."""
-    config = PreprocessConfig() if config is None else config
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    per_row = np.ndim(last_day) > 0
-    if per_row and len(last_day) != len(contributions):
-        raise ValueError(f"{len(last_day)} last days for {len(contributions)} customers")
     feature_names = [column for column in contributions.columns if column != BIAS_COLUMN]
     missing = [name for name in feature_names if name not in features.columns]
     if missing:
         raise ValueError(f"features lacks columns that have contributions: {missing[:5]}")
     if not contributions.index.equals(features.index):
         features = features.reindex(contributions.index)
+    matrix, column_of = _float_matrix(contributions, feature_names)
+    wanted = [*feature_names, *([MISSING_GROUP] if MISSING_GROUP in features.columns else [])]
+    values = _float_columns(features, wanted)
+    result = reason_matrix(
+        matrix[:, [column_of[name] for name in feature_names]],
+        feature_names,
+        values,
+        last_day,
+        n,
+        min_contribution=min_contribution,
+        typical=typical,
+        combine=combine,
+        config=config,
+        unusual_flags=unusual_flags,
+    )
+    columns = [f"reason_{slot + 1}" for slot in range(n)]
+    return pd.DataFrame(result, index=contributions.index, columns=columns)
+
+
+def reason_matrix(
+    contributions: np.ndarray,
+    feature_names: list[str],
+    values: Mapping[str, np.ndarray],
+    last_day: pd.Timestamp | np.ndarray,
+    n: int,
+    *,
+    min_contribution: float = 0.0,
+    typical: Mapping[str, float] | None = None,
+    combine: str = "sum",
+    config: PreprocessConfig | None = None,
+    unusual_flags: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray] | None]
+    | None = None,
+) -> np.ndarray:
+    """`reason_codes` on arrays: customers x `n` object array of phrases ("" for an empty slot).
+
+    `contributions` is customers x `feature_names` float64 (no bias column); `values` maps
+    every one of `feature_names` (and ``missing_share``, when the customers have it) to its
+    float64 values per customer. For a caller that holds the matrices (the web app's scorer):
+    no frame is built only to be read back. `unusual_flags` as in `_reason_codes` (None: every
+    value unusual)."""
+    config = PreprocessConfig() if config is None else config
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    per_row = np.ndim(last_day) > 0
+    if per_row and len(last_day) != len(contributions):
+        raise ValueError(f"{len(last_day)} last days for {len(contributions)} customers")
     groups = reason_groups(feature_names)
-    weights = group_weights(contributions, groups, combine)
-    if MISSING_GROUP not in groups and MISSING_GROUP in features.columns:
+    column_of = {name: position for position, name in enumerate(feature_names)}
+    weights = _group_weights(contributions, column_of, groups, combine)
+    if MISSING_GROUP not in groups and MISSING_GROUP in values:
         groups[MISSING_GROUP] = (["missing_share"], *PHRASES[MISSING_GROUP][1:])
         weights = np.column_stack([weights, np.full(len(weights), -np.inf)])
-    values = _float_columns(features, [m for members, *_ in groups.values() for m in members])
+    members = {m: values[m] for group_members, *_ in groups.values() for m in group_members}
     _hand_unmeasurable_to_missing_share(
-        weights, groups, values, min_contribution, missing_share_to_report(config)
+        weights, groups, members, min_contribution, missing_share_to_report(config)
     )
-    flags = unusual_flags(values)
+    flags = None if unusual_flags is None else unusual_flags(members)
     said = None if flags is None else _said_groups(groups, flags, len(weights))
     days = np.asarray(last_day) if per_row else last_day
     result = _top_phrases(
-        weights, groups, values, days, min(n, len(groups)), min_contribution, typical, config, said
+        weights, groups, members, days, min(n, len(groups)), min_contribution, typical, config, said
     )
-    columns = [f"reason_{slot + 1}" for slot in range(result.shape[1])]
-    frame = pd.DataFrame(result, index=contributions.index, columns=columns)
-    for slot in range(result.shape[1], n):  # fewer groups than n
-        frame[f"reason_{slot + 1}"] = ""
-    return frame
+    if result.shape[1] < n:  # fewer groups than n
+        result = np.hstack([result, np.full((len(result), n - result.shape[1]), "", object)])
+    return result
 
 
 def _top_phrases(
@@ -903,7 +950,7 @@ def customer_reasons(
     `config` is the fitted preprocessing's (``Preprocessor.config``): the phrases name the recent
     window its features were measured over. `last_day`: the last day of the history, or one per
     customer (as in `reason_codes`). `features`: the bundle's feature matrix of `preprocessed`
-    when the caller holds it (TreeSHAP then need not read it back from the frame).
+    when the caller holds it (TreeSHAP and the phrases then need not read it back from the frame).
 
     Supervised bundle: XGBoost TreeSHAP contributions (exact, ``pred_contribs=True``); with
     `baseline_features`, each phrase with its typical value and said only where the customer's
@@ -912,36 +959,82 @@ def customer_reasons(
     above `min_deviation`), each phrase with the typical value; without a baseline, no reasons.
     """
     columns = [f"reason_{slot + 1}" for slot in range(n)]
+    phrases = customer_reason_matrix(
+        bundle,
+        preprocessed,
+        last_day,
+        config=config,
+        baseline_features=baseline_features,
+        n=n,
+        min_deviation=min_deviation,
+        features=features,
+    )
+    return pd.DataFrame(phrases, index=preprocessed.index, columns=columns)
+
+
+def customer_reason_matrix(
+    bundle: ModelBundle,
+    preprocessed: pd.DataFrame,
+    last_day: pd.Timestamp | np.ndarray,
+    *,
+    config: PreprocessConfig,
+    baseline_features: Mapping[str, dict] | None = None,
+    n: int = 3,
+    min_deviation: float = 1.0,
+    features: np.ndarray | None = None,
+) -> np.ndarray:
+    """`customer_reasons` as a customers x `n` object array of phrases ("" for an empty slot).
+
+    A supervised bundle's phrases are made from arrays throughout (``reason_matrix``: TreeSHAP
+    from the feature matrix, the values from its columns), no frame of contributions or
+    reasons is built and read back."""
     if len(preprocessed) == 0:
-        return pd.DataFrame(columns=columns, index=preprocessed.index, dtype=object)
+        return np.full((0, n), "", dtype=object)
     if bundle.supervised:
-        contributions = bundle.xgb_contributions(preprocessed, features)
+        names = list(bundle.feature_names)
+        extra = [MISSING_GROUP] if MISSING_GROUP in preprocessed.columns else []
+        extra = [name for name in extra if name not in names]
+        if features is None:  # the frame's values, as they are
+            features = bundle.features(preprocessed)
+            values = _float_columns(preprocessed, [*names, *extra])
+        else:  # the values the frame was made from: float32 to float64 is exact
+            as_float = features.astype(np.float64)
+            values = {name: as_float[:, position] for position, name in enumerate(names)}
+            values |= _float_columns(preprocessed, extra) if extra else {}
+        contributions = bundle.xgb_contribution_matrix(features)[:, : len(names)]
         if baseline_features is None:
-            return reason_codes(contributions, preprocessed, last_day, n, config=config)
-        explained = {column for column in contributions.columns if column != BIAS_COLUMN}
+            return reason_matrix(contributions, names, values, last_day, n, config=config)
+        explained = set(names)
 
         def unusual(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             # outside_middle_half of the explained features, from the values already converted
             shown = {name: column for name, column in values.items() if name in explained}
             return _outside_middle_half_flags(shown, baseline_features)
 
-        typical = typical_values(baseline_features)
-        return _reason_codes(
-            contributions, preprocessed, last_day, n, 0.0, typical, "sum", config, unusual
+        return reason_matrix(
+            contributions,
+            names,
+            values,
+            last_day,
+            n,
+            typical=typical_values(baseline_features),
+            config=config,
+            unusual_flags=unusual,
         )
     if baseline_features is None:
-        return pd.DataFrame("", index=preprocessed.index, columns=columns)
-    features = {
+        return np.full((len(preprocessed), n), "", dtype=object)
+    reference = {
         name: baseline_features[name] for name in bundle.feature_names if name in baseline_features
     }
-    deviations = deviation_contributions(preprocessed, features)
-    return reason_codes(
+    deviations = deviation_contributions(preprocessed, reference)
+    reasons = reason_codes(
         deviations,
         preprocessed,
         last_day,
         n,
         min_contribution=min_deviation,
-        typical=typical_values(features),
+        typical=typical_values(reference),
         combine="max",
         config=config,
     )
+    return reasons.to_numpy(dtype=object)

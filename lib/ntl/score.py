@@ -828,7 +828,7 @@ def calendar_reasons(
     recent window the phrases name (``ntl.risk.phrase_config``: shorter for a history shorter
     than the window). One list of phrases per row of `preprocessed`, "" for an empty slot.
     `features`: the bundle's feature matrix of `preprocessed`, when the caller holds it."""
-    from ntl.explain import customer_reasons
+    from ntl.explain import customer_reason_matrix
     from ntl.risk import phrase_config
 
     config = loaded.preprocessor.config
@@ -837,14 +837,15 @@ def calendar_reasons(
     texts: list[list[str]] = [[] for _ in range(len(preprocessed))]
     for window in np.unique(windows):  # usually one: every history longer than the window
         rows = np.flatnonzero(windows == window)
-        reasons = customer_reasons(
+        every = len(rows) == len(preprocessed)
+        reasons = customer_reason_matrix(
             loaded.bundle,
-            preprocessed.iloc[rows],
+            preprocessed if every else preprocessed.iloc[rows],
             last_days[rows],
             config=phrase_config(config, int(window)),
             baseline_features=baseline_features,
             features=None if features is None else features[rows],
         )
-        for row, phrases in zip(rows, reasons.astype(object).fillna("").to_numpy(), strict=True):
-            texts[row] = [str(text) for text in phrases]
+        for row, phrases in zip(rows, reasons, strict=True):  # one list per customer answered
+            texts[row] = [str(text) if isinstance(text, str) else "" for text in phrases]
     return texts

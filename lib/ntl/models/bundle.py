@@ -261,15 +261,20 @@ class ModelBundle:
         when the caller has it (else read from the frame). Raises NtlError for an unsupervised
         bundle (no XGBoost).
         """
-        if self.xgb is None:
-            raise NtlError("this model bundle is unsupervised (no labels): it has no XGBoost model")
-        rows = len(preprocessed)
         features = self.features(preprocessed) if features is None else features
-        matrix = xgb.DMatrix(features, missing=np.nan, nthread=prediction_threads(rows))
-        with on_all_cores(self.booster(), rows=rows) as booster:
-            contributions = booster.predict(matrix, pred_contribs=True)
         return pd.DataFrame(
-            contributions.astype(np.float64),
+            self.xgb_contribution_matrix(features),
             index=preprocessed.index.copy(),
             columns=[*self.feature_names, "bias"],
         )
+
+    def xgb_contribution_matrix(self, features: np.ndarray) -> np.ndarray:
+        """`xgb_contributions` of a feature matrix (from `features`) as float64, customers x
+        (feature_names, then bias)."""
+        if self.xgb is None:
+            raise NtlError("this model bundle is unsupervised (no labels): it has no XGBoost model")
+        rows = len(features)
+        matrix = xgb.DMatrix(features, missing=np.nan, nthread=prediction_threads(rows))
+        with on_all_cores(self.booster(), rows=rows) as booster:
+            contributions = booster.predict(matrix, pred_contribs=True)
+        return contributions.astype(np.float64)
