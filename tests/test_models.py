@@ -9,7 +9,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ntl.errors import MeterDataError, ParameterError
 from ntl.models import ScoreCalibrator, ScoreNormaliser, choose_weight, combine, split_customers
-from ntl.models.ensemble import out_of_fold_probability
+from ntl.models.ensemble import isotonic_predict, out_of_fold_probability
 from ntl.models.isolation import GLOBAL_KEY, fill_missing, fit_isolation, training_medians
 from ntl.models.metrics import comparison_table, ranking_metrics
 from ntl.split import split_counts, split_mask
@@ -219,6 +219,18 @@ def test_isotonic_probability_is_never_a_certainty():
     calibrator = ScoreCalibrator.fit(score, np.array([0, 1, 1, 1, 1, 1]))
     low, high = calibrator.predict(np.array([0.0, 5.0]))
     assert low == pytest.approx(1 / 3) and high == pytest.approx(6 / 7) and low < high
+
+
+def test_isotonic_predict_equals_scikit_learns_predict():
+    rng = np.random.default_rng(4)
+    score = rng.random(300)
+    calibrator = ScoreCalibrator.fit(score, (rng.random(300) < score).astype(int))
+    model = calibrator.model
+    new = np.concatenate([rng.random(200) * 1.4 - 0.2, score[:20], [model.X_min_, model.X_max_]])
+    np.testing.assert_array_equal(isotonic_predict(model, new), model.predict(new))
+    np.testing.assert_array_equal(calibrator.predict(new[:1]), model.predict(new[:1]))
+    with pytest.raises(ValueError, match="NaN"):  # scikit-learn's own check and message
+        isotonic_predict(model, np.array([0.5, np.nan]))
 
 
 def test_sigmoid_calibration_is_monotone_probability():

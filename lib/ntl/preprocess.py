@@ -382,12 +382,46 @@ def describe_matrix(
     For a caller that holds the matrix already (the single-customer scorer places each
     request's readings on its calendar): no frame of day columns is built and parsed back,
     which for a few customers cost more than describing them."""
+    check_history(dates, config)
+    if len(frame) == 0:
+        raise MeterDataError("consumption: has no customers")
+    shapes, table, quality_measures, cleaning = describe_rows(
+        raw, dates, config, chunk_rows, n_threads
+    )
+    present_share, gap_longest, zero_share = quality_measures.T
+    implausible_readings = implausible_counts(frame.index, implausible)
+    quality = quality_flags(
+        present_share,
+        gap_longest.astype(np.int64),
+        zero_share,
+        config,
+        implausible_readings,
+        frame.index,
+    )
+    return CustomerDescriptions(frame, dates, quality, shapes, table, cleaning)
+
+
+def check_history(dates: pd.DatetimeIndex, config: PreprocessConfig) -> None:
+    """MeterDataError unless `dates` span at least the preprocessing's min_history_days."""
     if len(dates) < config.min_history_days:
         raise MeterDataError(
             f"consumption: needs at least {config.min_history_days} days of history, got {len(dates)}"
         )
-    if len(frame) == 0:
-        raise MeterDataError("consumption: has no customers")
+
+
+def describe_rows(
+    raw: np.ndarray,
+    dates: pd.DatetimeIndex,
+    config: PreprocessConfig,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """What `describe_matrix` measures of each row of `raw` before its quality flags: profile
+    shapes (customers x 19), features (customers x FEATURE_NAMES float32, peer_deviation NaN),
+    the quality measures (present share, longest gap, zero share) and the cleaning counts.
+
+    The single-customer scorer's answers need no quality flag, so it stops here."""
+    check_history(dates, config)
     check_feature_knobs(config.recent_days, config.drop_window_days, chunk_rows)
     layout = CalendarLayout.of(dates)
     n_rows = len(raw)
@@ -415,17 +449,7 @@ def describe_matrix(
     else:
         block_counts = [describe(start) for start in starts]
     cleaning = {key: sum(counts[key] for counts in block_counts) for key in block_counts[0]}
-    present_share, gap_longest, zero_share = quality_measures.T
-    implausible_readings = implausible_counts(frame.index, implausible)
-    quality = quality_flags(
-        present_share,
-        gap_longest.astype(np.int64),
-        zero_share,
-        config,
-        implausible_readings,
-        frame.index,
-    )
-    return CustomerDescriptions(frame, dates, quality, shapes, table, cleaning)
+    return shapes, table, quality_measures, cleaning
 
 
 def implausible_counts(index: pd.Index, implausible: Mapping[str, int] | None) -> np.ndarray:
@@ -489,9 +513,8 @@ class Preprocessor:
         quality flags, profile shapes and features (peer_deviation still NaN; set in place).
 
         Every step is per row, so the parts of customers described on different calendars can
-        be stacked and assembled in one call (the single-customer scorer does)."""
-        cluster = assign_clusters(self.clusters, shapes)
-        set_peer_deviation(features, peer_deviation(shapes, cluster, self.clusters.typical_shapes))
+        be stacked and assembled in one call."""
+        cluster = self.assign_rows(shapes, features)
         index = frame.index
         meta = pd.DataFrame(
             {LABEL_COLUMN: labels(frame), "quality_flag": quality_flag, "cluster": cluster},
@@ -499,6 +522,20 @@ class Preprocessor:
         )
         table = pd.DataFrame(features, index=index, columns=list(FEATURE_NAMES))
         return pd.concat([meta, table[list(self.feature_names)]], axis=1)
+
+    def assign_rows(self, shapes: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The cluster of each row by its profile shape, with its peer_deviation written into
+        `features` (customers x FEATURE_NAMES, in place): `assemble_rows` without the frame,
+        for the single-customer scorer, which needs no frame of these rows."""
+        cluster = assign_clusters(self.clusters, shapes)
+        set_peer_deviation(features, peer_deviation(shapes, cluster, self.clusters.typical_shapes))
+        return cluster
+
+    def feature_frame(self, features: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        """The feature columns of the preprocessed frame (this preprocessor's `feature_names`)
+        of customers x FEATURE_NAMES `features`."""
+        positions = [FEATURE_NAMES.index(name) for name in self.feature_names]
+        return pd.DataFrame(features[:, positions], index=index, columns=list(self.feature_names))
 
     def summary(self) -> dict:
         """Config, chosen k, silhouette by k and what the fit saw, for metadata and reports."""

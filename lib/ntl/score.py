@@ -745,16 +745,16 @@ def score_customers(
 
     The web app gathers concurrent requests into one call. Customers whose readings span the
     same calendar (same first and last day) are cleaned and described as one vectorised block
-    (``describe_matrix``: the features are measured against the calendar, and the matrix goes in
-    as it is, no frame of day columns); everything after that is one call for all blocks: the
-    clusters and peer deviation (``Preprocessor.assemble_rows``), the models, and the reasons
-    (TreeSHAP and phrases, the functions 04's list uses), each customer's phrases dated by its
-    own calendar's last day. Every step is per customer, so each answer equals
-    `score_consumption` of that customer alone (a test checks it).
+    (``describe_rows``: the features are measured against the calendar, and the matrix goes in
+    as it is, no frame of day columns; the answers need no quality flag); everything after that
+    is one call for all blocks: the clusters and peer deviation (``Preprocessor.assign_rows``),
+    the models, and the reasons (TreeSHAP and phrases, the functions 04's list uses), each
+    customer's phrases dated by its own calendar's last day, on arrays rather than frames.
+    Every step is per customer, so each answer equals `score_consumption` of that customer
+    alone (a test checks it).
     """
     from ntl.features import FEATURE_NAMES
-    from ntl.models.bundle import cluster_ids
-    from ntl.preprocess import describe_matrix
+    from ntl.preprocess import describe_rows
 
     loaded = _artifacts(artifacts_dir)
     answers: list[dict[str, Any] | NtlError | None] = [None] * len(many_readings)
@@ -772,40 +772,41 @@ def score_customers(
             )
             continue
         blocks.setdefault((first_day, n_days), []).append((position, calendar))
-    described, last_days, history = [], [], []
+    config = loaded.preprocessor.config
+    shapes, tables, last_days, history, order = [], [], [], [], []
     for (first_day, n_days), members in blocks.items():  # one block per calendar
-        ids = pd.Index([str(position) for position, _ in members], name=ID_COLUMN, dtype=object)
-        customers = pd.DataFrame({LABEL_COLUMN: pd.array([pd.NA] * len(ids), dtype="Int8")}, ids)
         matrix = np.ascontiguousarray(np.vstack([row for _, row in members]), dtype=np.float32)
         dates = pd.date_range(first_day, periods=n_days, freq="D")
         try:
-            described.append(describe_matrix(customers, matrix, dates, loaded.preprocessor.config))
+            block_shapes, block_table, _, _ = describe_rows(matrix, dates, config)
         except NtlError as exc:  # the preprocessing refuses this calendar's customers
             for position, _ in members:
                 answers[position] = exc
             continue
+        shapes.append(block_shapes)
+        tables.append(block_table)
+        order.extend(position for position, _ in members)
         last_days.append(np.full(len(members), dates[-1].to_datetime64()))
         history.append(np.full(len(members), n_days))
-    if not described:
+    if not tables:
         return answers  # type: ignore[return-value]  # every customer was refused
     # Clusters, peer deviation and the models see every block at once (each step is per row).
-    table = np.vstack([part.features for part in described])  # FEATURE_NAMES, peer set below
-    everyone = loaded.preprocessor.assemble_rows(
-        pd.concat([part.frame for part in described]),
-        np.concatenate([part.quality["quality_flag"].to_numpy() for part in described]),
-        np.vstack([part.shapes for part in described]),
-        table,
-    )
-    features = loaded.bundle.features_of(table, FEATURE_NAMES, everyone.index)
-    scores = loaded.bundle.score_features(features, cluster_ids(everyone), everyone.index.copy())
+    table = np.vstack(tables)  # FEATURE_NAMES; peer_deviation is set by assign_rows
+    clusters = loaded.preprocessor.assign_rows(np.vstack(shapes), table)
+    index = pd.Index([str(position) for position in order], name=ID_COLUMN, dtype=object)
+    features = loaded.bundle.features_of(table, FEATURE_NAMES, index)
+    scores = loaded.bundle.score_features(features, clusters, index)
     risk = scores["risk_score"].to_numpy(dtype=np.float64)
     tier_names = np.asarray(TIERS)[tier_codes(risk, loaded.thresholds)]  # no FLAG: no known case
     reasons = calendar_reasons(
-        everyone, np.concatenate(last_days), np.concatenate(history), loaded, features
+        loaded.preprocessor.feature_frame(table, index),
+        np.concatenate(last_days),
+        np.concatenate(history),
+        loaded,
+        features,
     )
-    positions = everyone.index.astype(int)
     probability = scores["probability"].to_numpy(dtype=np.float64)
-    for row, position in enumerate(positions):  # one answer per request waiting
+    for row, position in enumerate(order):  # one answer per request waiting
         answers[position] = {
             "risk_score": float(risk[row]),
             "probability": None if math.isnan(probability[row]) else float(probability[row]),

@@ -119,8 +119,20 @@ class ScoreCalibrator:
         """Calibrated probability of theft for each ensemble score, never exactly 0 or 1."""
         score = np.asarray(score, dtype=np.float64)
         if self.method == "isotonic":
-            return np.asarray(self.model.predict(score), dtype=np.float64)
+            return isotonic_predict(self.model, score)
         return self.model.predict_proba(score.reshape(-1, 1))[:, 1]
+
+
+def isotonic_predict(model: IsotonicRegression, score: np.ndarray) -> np.ndarray:
+    """``model.predict(score)`` (float64) without scikit-learn's input checks, ~0.2 ms a call
+    (a tenth of a web request's models): the fitted range's clip and the model's own
+    interpolation, so the same numbers (a test compares them). Anything else (a score that is
+    not finite, a model without those fitted parts) goes through ``predict`` and its checks."""
+    interpolate = getattr(model, "f_", None)
+    usable = model.out_of_bounds == "clip" and hasattr(model, "X_min_") and interpolate is not None
+    if not usable or score.ndim != 1 or not np.isfinite(score).all():
+        return np.asarray(model.predict(score), dtype=np.float64)
+    return np.asarray(interpolate(np.clip(score, model.X_min_, model.X_max_)), dtype=np.float64)
 
 
 def out_of_fold_probability(
