@@ -9,12 +9,15 @@ three give the same scores, tiers and reasons for the same readings.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import pandas as pd
+import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 
 from ntl.errors import NtlError
@@ -24,7 +27,37 @@ from ntl.serve.uploads import Upload, UploadError, UploadTooLarge, received_uplo
 from ntl.serve.workers import ScoringUnavailable
 from ntl.tables import safe_csv_text
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+class JSONBodyRequest(Request):
+    """A request whose JSON body is parsed by pydantic's own parser (jiter), about twice as fast
+    as Python's ``json`` for a customer's readings (~70 against ~150 µs for 1,000 days, a fifth
+    of the app's CPU time a request). A body it refuses goes to ``json.loads``, which decides
+    with its own error (FastAPI's "JSON decode error" and position) or reads what only Python
+    accepts; for every other body the two give the same objects (tested)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = pydantic_core.from_json(body)
+            except ValueError:
+                self._json = json.loads(body)
+        return self._json
+
+
+class JSONBodyRoute(APIRoute):
+    """The API's routes, given `JSONBodyRequest`s."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def with_json_body(request: Request) -> Response:
+            return await handler(JSONBodyRequest(request.scope, request.receive))
+
+        return with_json_body
+
+
+router = APIRouter(prefix="/api", tags=["api"], route_class=JSONBodyRoute)
 
 UPLOAD_BODY = {
     "requestBody": {
