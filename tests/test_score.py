@@ -257,6 +257,11 @@ def test_score_customers_answers_each_customer_as_if_scored_alone(run, chain):
             r for r in reasons if r and r not in (NO_STANDOUT, NOT_EXPLAINED)
         ]
         assert answer == score.score_customer(readings, loaded)
+    packed = [score.pack_readings(readings) for readings in many]  # as the web app sends them
+    assert all(isinstance(readings, score.PackedReadings) for readings in packed)  # "not a date"
+    for sent, answer in zip(score.score_customers(packed, loaded), answers, strict=True):
+        assert type(sent) is type(answer)
+        assert sent == answer if isinstance(answer, dict) else str(sent) == str(answer)
     assert len({a["risk_score"] for _, a in answered}) >= 4  # different customers, not copies
     assert score.score_customers([{"x": 1.0}], loaded)[0].args[0].startswith("readings: keys")
 
@@ -367,6 +372,48 @@ def test_iso_day_numbers_equal_numpys_date_parser_and_refuse_what_is_not_a_day()
 )
 def test_other_readings_go_to_the_general_path(readings):
     assert score._iso_calendar(readings) is None
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [
+        {"2016-01-03": 2.0, "2016-01-01": 1.0, "2016-01-04": -1.0, "2016-01-06": None},
+        {"2016-02-28": 3.5, "2016-02-29": 0.0, "2016-03-01": 1e7, "2016-03-03": 4},
+        {"2016-01-01": "3.5", "2016-01-02": 1.0},  # a number as text
+        {"2016-01-01": float("inf"), "2016-01-02": 1.0},  # refused with its date
+        {"2016-01-01": None, "2016-01-02": None},  # nothing present
+        {"2016-02-30": 2.0, "2016-01-01": 1.0},  # ten characters, not a day
+        {"2016/01/03": 2.0, "2016-01-01": 1.0},  # ten characters, another format
+        {"2016-01-0\x00": 2.0, "2016-01-02": 1.0},  # a key exactly as sent, in the message
+        {"not a date": 1.0, "2016-01-01": 2.0},
+    ],
+)
+def test_packed_readings_give_the_dicts_calendar_or_error(readings):
+    packed = score.pack_readings(readings)
+    assert isinstance(packed, score.PackedReadings)
+    unpacked = packed.as_dict()
+    assert list(unpacked) == list(readings)  # every key exactly as sent, in order
+    as_floats = [np.nan if value is None else float(value) for value in readings.values()]
+    np.testing.assert_array_equal(list(unpacked.values()), as_floats)  # None packs as NaN
+    try:
+        expected = score.readings_calendar(readings)
+    except MeterDataError as error:
+        with pytest.raises(MeterDataError) as packed_error:
+            score.readings_calendar(packed)
+        assert str(packed_error.value) == str(error)
+    else:
+        calendar, first_day = score.readings_calendar(packed)
+        np.testing.assert_array_equal(calendar, expected[0])
+        assert first_day == expected[1]
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [{}, {"2016-1-1": 1.0, "2016-01-02": 2.0}, {pd.Timestamp("2016-01-01"): 1.0},
+     {"2016-01-01": "lots"}, {"2016-01-01": [1.0]}, pd.Series({"2016-01-01": 1.0}), "text"],
+)  # fmt: skip
+def test_readings_that_do_not_pack_are_sent_as_they_are(readings):
+    assert score.pack_readings(readings) is readings
 
 
 @pytest.mark.parametrize(

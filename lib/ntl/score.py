@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -620,11 +621,55 @@ def readings_frame(
     return build_frame(np.array([customer_id], dtype=object), calendar, first_day)
 
 
+ISO_DAY_LENGTH = 10  # "2016-01-31"
+
+
+@dataclass(frozen=True)
+class PackedReadings:
+    """One customer's readings keyed by YYYY-MM-DD text, packed to cross a pipe: the keys end
+    to end (ten characters each) and the values as float64 (None as NaN).
+
+    A dict of a thousand days pickles as a thousand strings and numbers, ~120 µs to pickle and
+    unpickle and ~60 µs more to make the keys an array; packed, it is one string and one array.
+    The web app packs what it sends its scoring processes (`pack_readings`); the answer is the
+    dict's (`readings_calendar` reads both alike, tested)."""
+
+    keys: str
+    values: np.ndarray
+
+    def key_array(self) -> np.ndarray:
+        """The keys as a <U10 array (one view of the packed text, no string per key)."""
+        return np.array(self.keys).reshape(1).view(f"<U{ISO_DAY_LENGTH}")
+
+    def as_dict(self) -> dict[str, float]:
+        """The readings as date -> kWh (each key exactly as sent)."""
+        keys = re.findall(f".{{{ISO_DAY_LENGTH}}}", self.keys, flags=re.DOTALL)
+        return dict(zip(keys, self.values.tolist(), strict=True))
+
+
+def pack_readings(readings: Any) -> Any:
+    """`readings` as PackedReadings when every key is a ten-character string and every value
+    converts to a float (what the JSON API receives); anything else as it is."""
+    if not isinstance(readings, Mapping) or not readings:
+        return readings
+    try:
+        keys = "".join(readings)  # TypeError for a key that is not text
+        values = np.array(list(readings.values()), dtype=np.float64)
+    except (TypeError, ValueError):
+        return readings
+    if set(map(len, readings)) != {ISO_DAY_LENGTH} or values.shape != (len(readings),):
+        return readings
+    return PackedReadings(keys, values)
+
+
 def readings_calendar(
-    readings: Mapping[Any, float] | pd.Series, customer_id: str = "customer"
+    readings: Mapping[Any, float] | pd.Series | PackedReadings, customer_id: str = "customer"
 ) -> tuple[np.ndarray, pd.Timestamp]:
     """`readings_frame`'s readings as a 1 x calendar-days float32 row and the first day."""
-    placed = _iso_calendar(readings) if isinstance(readings, Mapping) else None
+    fast = isinstance(readings, Mapping | PackedReadings)
+    placed = _iso_calendar(readings) if fast else None
+    if placed is None and isinstance(readings, PackedReadings):
+        readings = readings.as_dict()  # the general path says what is wrong
     calendar, first_day = placed if placed is not None else _general_calendar(readings)
     ids = np.array([customer_id], dtype=object)
     calendar, _ = handle_negative_readings(calendar, ids, "missing", Path("readings"), first_day)
@@ -663,21 +708,28 @@ def iso_day_numbers(keys: np.ndarray) -> np.ndarray | None:
     return first + day - 1
 
 
-def _iso_calendar(readings: Mapping[Any, Any]) -> tuple[np.ndarray, pd.Timestamp] | None:
+def _iso_calendar(
+    readings: Mapping[Any, Any] | PackedReadings,
+) -> tuple[np.ndarray, pd.Timestamp] | None:
     """The readings on their gap-free calendar (1 x days float32, absent days NaN) and the first
     day, when every key is a YYYY-MM-DD date (what the JSON API sends: `iso_day_numbers`), every
     day is given once and every value converts to a number or None (numpy's float parser).
 
     None for anything else, which goes to `_general_calendar` (the loader's parsers and their
     error messages); for the readings it takes, both give the same calendar (tested)."""
-    if not readings:
-        return None
-    days = iso_day_numbers(np.array(list(readings.keys())))
+    if isinstance(readings, PackedReadings):
+        days, values = iso_day_numbers(readings.key_array()), readings.values
+    else:
+        if not readings:
+            return None
+        days = iso_day_numbers(np.array(list(readings.keys())))
+        if days is None:
+            return None
+        try:
+            values = np.array(list(readings.values()), dtype=np.float64)
+        except (ValueError, TypeError):  # a value that is not a number: the general path says so
+            return None
     if days is None:
-        return None
-    try:
-        values = np.array(list(readings.values()), dtype=np.float64)
-    except (ValueError, TypeError):  # a value that is not a number: the general path says so
         return None
     if values.shape != days.shape:
         return None
@@ -737,7 +789,7 @@ def score_customer(
 
 
 def score_customers(
-    many_readings: Sequence[Mapping[Any, float] | pd.Series],
+    many_readings: Sequence[Mapping[Any, float] | pd.Series | PackedReadings],
     artifacts_dir: str | Path | ScoringArtifacts,
 ) -> list[dict[str, Any] | NtlError]:
     """`score_customer` for several customers at once: one answer per customer, in order, each

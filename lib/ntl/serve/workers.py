@@ -160,7 +160,9 @@ class ScoringProcess:
         found dead while it is sent or scored (a pipe cannot tell which) is sent once more to a
         new worker; only a batch that loses that one too raises ScoringUnavailable.
         """
-        batch = list(many_readings)
+        from ntl.score import pack_readings
+
+        batch = [pack_readings(readings) for readings in many_readings]  # one per request
         with self._lock:
             for attempt in (1, 2):
                 if not self.alive:
