@@ -1,4 +1,4 @@
-"""ntl.serve.api.JSONBodyRequest: pydantic's JSON parser, Python's for what it refuses."""
+"""ntl.serve: the API's JSON body parser and the app's telemetry setting."""
 
 from __future__ import annotations
 
@@ -44,3 +44,12 @@ def test_a_body_that_is_not_json_raises_pythons_error_with_its_position():
     with pytest.raises(json.JSONDecodeError) as error:
         parsed(body)
     assert error.value.pos == 32 and body[32:33] == b"}"
+
+
+def test_fastapis_telemetry_is_off_unless_the_environment_configures_opentelemetry():
+    from ntl.serve.app import telemetry_options
+
+    off = {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    assert telemetry_options({"PATH": "/usr/bin", "HOME": "/root"}) == off
+    assert telemetry_options({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}) == {}
+    assert telemetry_options({"OTEL_SDK_DISABLED": "false", "PATH": "/usr/bin"}) == {}
