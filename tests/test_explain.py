@@ -459,6 +459,23 @@ def test_outside_middle_half_against_the_baseline_quartiles():
     assert unusual["unknown"].tolist() == [True] * 5  # no quartiles: nothing to compare with
 
 
+def test_baseline_reference_reads_typical_values_and_middle_halves_once():
+    baseline = {
+        "a": {"quantiles": {"p25": 1.0, "p50": 2.0, "p75": 3.0}},
+        "b": {"quantiles": {"p25": float("nan"), "p50": 0.5, "p75": 1.0}},  # no lower quartile
+        "c": {"quantiles": {"p50": 4.0}},
+        "d": {"quantiles": {}},
+    }
+    reference = explain.BaselineReference.of(baseline)
+    assert reference.typical == {"a": 2.0, "b": 0.5, "c": 4.0}
+    assert reference.middle_half == {"a": (1.0, 3.0)}
+    features = pd.DataFrame({"a": [0.5, 2.0], "b": [0.7, 0.7]})
+    assert explain.outside_middle_half(features, baseline).to_dict("list") == {
+        "a": [True, False],
+        "b": [True, True],  # without both quartiles every value is unusual
+    }
+
+
 def test_neutral_shapes_are_never_reasons():
     """Observed: "a steady weekly rhythm", "usage shape close to similar customers" as reasons."""
     features = pd.DataFrame(

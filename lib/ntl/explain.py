@@ -19,6 +19,7 @@ only Python work per customer is formatting the numbers of the reasons actually 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -554,9 +555,14 @@ def _phrases(
     phrases = np.where(np.isnan(lead), None, phrases)
     if formatter is not None and np.isfinite(context.typical):
         said = pd.notna(phrases)
-        typical_text = formatter(np.array([context.typical]))[0]
-        phrases[said] = with_typical(phrases[said], typical_text)
+        phrases[said] = with_typical(phrases[said], _typical_text(formatter, context.typical))
     return phrases
+
+
+@functools.lru_cache(maxsize=4096)
+def _typical_text(formatter: Formatter, typical: float) -> str:
+    """A typical value as its formatter writes it (the same few for every request)."""
+    return str(formatter(np.array([typical]))[0])
 
 
 def with_typical(phrases: np.ndarray, typical_text: str) -> np.ndarray:
@@ -847,22 +853,40 @@ def _said_groups(
 
 
 def _outside_middle_half_flags(
-    values: Mapping[str, np.ndarray], baseline_features: Mapping[str, dict]
+    values: Mapping[str, np.ndarray], middle_half: Mapping[str, tuple[float, float]]
 ) -> dict[str, np.ndarray]:
-    """outside_middle_half on float64 arrays (feature -> values): feature -> booleans."""
+    """outside_middle_half on float64 arrays (feature -> values): feature -> booleans
+    (`middle_half`: BaselineReference's)."""
     if not values:
         return {}
-    bounds = np.full((2, len(values)), np.nan)  # p25, p75 per feature; NaN: no quartiles
-    for position, name in enumerate(values):  # a loop over features, not customers
-        quantiles = baseline_features.get(name, {}).get("quantiles", {})
-        low, high = (quantiles.get(key) for key in ("p25", "p75"))
-        if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
-            bounds[:, position] = low, high
+    unknown = (np.nan, np.nan)  # no quartiles: every value unusual
+    bounds = np.array([middle_half.get(name, unknown) for name in values], dtype=np.float64).T
     matrix = np.column_stack(list(values.values()))
     with np.errstate(invalid="ignore"):
         unusual = np.isnan(matrix) | (matrix < bounds[0]) | (matrix > bounds[1])
     unusual |= np.isnan(bounds[0])  # every value of a feature without quartiles
     return {name: unusual[:, position] for position, name in enumerate(values)}
+
+
+@dataclass(frozen=True)
+class BaselineReference:
+    """What the phrases read of a drift baseline's ``features`` section, read once (a scorer
+    answers request after request from one baseline): each feature's typical value (p50) and
+    middle half (p25 to p75, where both are finite)."""
+
+    typical: dict[str, float]
+    middle_half: dict[str, tuple[float, float]]
+
+    @classmethod
+    def of(cls, baseline_features: Mapping[str, dict]) -> BaselineReference:
+        """The reference of a baseline's ``features`` section."""
+        middle_half = {}
+        for name, entry in baseline_features.items():  # a loop over features, not customers
+            quantiles = entry.get("quantiles", {})
+            low, high = (quantiles.get(key) for key in ("p25", "p75"))
+            if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
+                middle_half[name] = (float(low), float(high))
+        return cls(typical_values(baseline_features), middle_half)
 
 
 def outside_middle_half(
@@ -873,7 +897,7 @@ def outside_middle_half(
     attention. A missing value counts as unusual (its phrase decides), and so does every value
     of a feature the baseline has no quartiles for."""
     values = _float_columns(features, list(features.columns))
-    flags = _outside_middle_half_flags(values, baseline_features)
+    flags = _outside_middle_half_flags(values, BaselineReference.of(baseline_features).middle_half)
     return pd.DataFrame(flags, index=features.index)
 
 
@@ -982,18 +1006,21 @@ def customer_reason_matrix(
     n: int = 3,
     min_deviation: float = 1.0,
     features: np.ndarray | None = None,
+    reference: BaselineReference | None = None,
 ) -> np.ndarray:
     """`customer_reasons` as a customers x `n` object array of phrases ("" for an empty slot).
 
     A supervised bundle's phrases are made from arrays throughout (``reason_matrix``: TreeSHAP
     from the feature matrix, the values from its columns), no frame of contributions or
-    reasons is built and read back."""
+    reasons is built and read back. `reference`: ``BaselineReference.of(baseline_features)``,
+    when the caller keeps it."""
     if len(preprocessed) == 0:
         return np.full((0, n), "", dtype=object)
     if bundle.supervised:
         names = list(bundle.feature_names)
-        extra = [MISSING_GROUP] if MISSING_GROUP in preprocessed.columns else []
-        extra = [name for name in extra if name not in names]
+        extra = (
+            [] if MISSING_GROUP in names or MISSING_GROUP not in preprocessed else [MISSING_GROUP]
+        )
         if features is None:  # the frame's values, as they are
             features = bundle.features(preprocessed)
             values = _float_columns(preprocessed, [*names, *extra])
@@ -1005,11 +1032,12 @@ def customer_reason_matrix(
         if baseline_features is None:
             return reason_matrix(contributions, names, values, last_day, n, config=config)
         explained = set(names)
+        reference = BaselineReference.of(baseline_features) if reference is None else reference
 
         def unusual(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             # outside_middle_half of the explained features, from the values already converted
             shown = {name: column for name, column in values.items() if name in explained}
-            return _outside_middle_half_flags(shown, baseline_features)
+            return _outside_middle_half_flags(shown, reference.middle_half)
 
         return reason_matrix(
             contributions,
@@ -1017,23 +1045,23 @@ def customer_reason_matrix(
             values,
             last_day,
             n,
-            typical=typical_values(baseline_features),
+            typical=reference.typical,
             config=config,
             unusual_flags=unusual,
         )
     if baseline_features is None:
         return np.full((len(preprocessed), n), "", dtype=object)
-    reference = {
+    modelled = {
         name: baseline_features[name] for name in bundle.feature_names if name in baseline_features
     }
-    deviations = deviation_contributions(preprocessed, reference)
+    deviations = deviation_contributions(preprocessed, modelled)
     reasons = reason_codes(
         deviations,
         preprocessed,
         last_day,
         n,
         min_contribution=min_deviation,
-        typical=typical_values(reference),
+        typical=typical_values(modelled),
         combine="max",
         config=config,
     )

@@ -17,6 +17,7 @@ on a worker thread while the main thread parses the input file.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
     from ntl.artifacts import ArtifactStore
+    from ntl.explain import BaselineReference
     from ntl.models import ModelBundle
     from ntl.preprocess import Preprocessor
 
@@ -89,6 +91,15 @@ class ScoringArtifacts:
     thresholds: dict[str, Any]
     drift_baseline: dict[str, Any] | None
     training_ids: pd.Index | None = None  # the customers the final models were fitted on
+
+    @functools.cached_property
+    def baseline_reference(self) -> BaselineReference | None:
+        """The drift baseline's typical values and middle halves, read once for every request."""
+        from ntl.explain import BaselineReference
+
+        if not self.drift_baseline:
+            return None
+        return BaselineReference.of(self.drift_baseline["features"])
 
     @property
     def min_days(self) -> int:
@@ -847,8 +858,8 @@ def score_customers(
     clusters = loaded.preprocessor.assign_rows(np.vstack(shapes), table)
     index = pd.Index([str(position) for position in order], name=ID_COLUMN, dtype=object)
     features = loaded.bundle.features_of(table, FEATURE_NAMES, index)
-    scores = loaded.bundle.score_features(features, clusters, index)
-    risk = scores["risk_score"].to_numpy(dtype=np.float64)
+    scores = loaded.bundle.score_columns(features, clusters)
+    risk = scores["risk_score"]
     tier_names = np.asarray(TIERS)[tier_codes(risk, loaded.thresholds)]  # no FLAG: no known case
     reasons = calendar_reasons(
         loaded.preprocessor.feature_frame(table, index),
@@ -857,7 +868,7 @@ def score_customers(
         loaded,
         features,
     )
-    probability = scores["probability"].to_numpy(dtype=np.float64)
+    probability = scores["probability"]
     for row, position in enumerate(order):  # one answer per request waiting
         answers[position] = {
             "risk_score": float(risk[row]),
@@ -898,6 +909,7 @@ def calendar_reasons(
             config=phrase_config(config, int(window)),
             baseline_features=baseline_features,
             features=None if features is None else features[rows],
+            reference=loaded.baseline_reference,
         )
         for row, phrases in zip(rows, reasons, strict=True):  # one list per customer answered
             texts[row] = [str(text) if isinstance(text, str) else "" for text in phrases]

@@ -203,9 +203,14 @@ class ModelBundle:
         """`score` of customers given as their feature matrix (`features`, in the bundle's order),
         clusters and index: for a caller that holds the matrix already (the single-customer
         scorer), which saves building a frame only to read it back."""
+        return pd.DataFrame(self.score_columns(features, clusters), index=index)
+
+    def score_columns(self, features: np.ndarray, clusters: np.ndarray) -> dict[str, np.ndarray]:
+        """`score_features` as its SCORE_COLUMNS arrays, for a caller that needs no frame (the
+        web app's single customers)."""
         anomaly = self.isolation.score(features, clusters)
         xgb_probability = self.xgb_probability(features) if self.supervised else None
-        return self.scores_from(anomaly, xgb_probability, index)
+        return self.combined_scores(anomaly, xgb_probability, len(features))
 
     def scores_from(
         self, anomaly: np.ndarray, xgb_probability: np.ndarray | None, index: pd.Index
@@ -217,11 +222,17 @@ class ModelBundle:
         ``risk_score`` is the anomaly score. Used by `score` and for the out-of-fold XGBoost
         probabilities of training customers, so both are combined and calibrated identically.
         """
+        return pd.DataFrame(self.combined_scores(anomaly, xgb_probability, len(index)), index=index)
+
+    def combined_scores(
+        self, anomaly: np.ndarray, xgb_probability: np.ndarray | None, customers: int
+    ) -> dict[str, np.ndarray]:
+        """`scores_from` as its SCORE_COLUMNS arrays for `customers` customers."""
         anomaly = np.asarray(anomaly, dtype=np.float64)
-        if len(anomaly) != len(index):
-            raise NtlError(f"{len(anomaly)} anomaly scores for {len(index)} customers")
+        if len(anomaly) != customers:
+            raise NtlError(f"{len(anomaly)} anomaly scores for {customers} customers")
         if self.supervised:
-            if xgb_probability is None or len(xgb_probability) != len(index):
+            if xgb_probability is None or len(xgb_probability) != customers:
                 raise NtlError("a supervised bundle needs one XGBoost probability per customer")
             xgb_probability = np.asarray(xgb_probability, dtype=np.float64)
             risk = combine(xgb_probability, anomaly, self.ensemble_weight)
@@ -230,10 +241,7 @@ class ModelBundle:
             xgb_probability = np.full(len(anomaly), np.nan)
             probability = np.full(len(anomaly), np.nan)
             risk = anomaly
-        columns = dict(
-            zip(SCORE_COLUMNS, (anomaly, xgb_probability, probability, risk), strict=True)
-        )
-        return pd.DataFrame(columns, index=index)
+        return dict(zip(SCORE_COLUMNS, (anomaly, xgb_probability, probability, risk), strict=True))
 
     def score_detectors(self, preprocessed: pd.DataFrame) -> pd.DataFrame:
         """Normalised score of each label-free detector beside the forest, one column per kind
