@@ -390,6 +390,7 @@ def test_calendar_layout_equals_pandas_date_fields(start, days):
     assert layout.first_weekday == dates[0].day_of_week
     np.testing.assert_array_equal(layout.month_starts, starts)
     np.testing.assert_array_equal(layout.month_of_year, month_code[starts] % 12)
+    assert CalendarLayout.spanning(np.datetime64(start), days) is layout  # the same days
 
 
 def test_calendar_layouts_are_kept_by_their_days():

@@ -276,8 +276,9 @@ class CalendarLayout:
     month_of_year: np.ndarray  # month of the year of each calendar month, 0 = January
 
     @classmethod
-    def of(cls, dates: pd.DatetimeIndex) -> CalendarLayout:
-        """The layout of consecutive `dates` (canonical frames guarantee them, ntl.frame).
+    def of(cls, dates: pd.DatetimeIndex | np.ndarray) -> CalendarLayout:
+        """The layout of consecutive `dates` (canonical frames guarantee them, ntl.frame; or
+        datetime64 days).
 
         Numpy's calendar units, not pandas' date fields (0.5 ms a call, which a block of one
         web request pays): months since 1970-01 are year * 12 + month - 1 less a constant, and
@@ -285,8 +286,11 @@ class CalendarLayout:
 
         Layouts are kept by their days (at most `MAX_KEPT_LAYOUTS`, their arrays read-only): the
         scorer describes the same few calendars request after request."""
-        naive = isinstance(dates, pd.DatetimeIndex) and dates.tz is None
-        days = np.asarray(dates.values if naive else dates.to_numpy(), dtype="datetime64[D]")
+        if isinstance(dates, np.ndarray):
+            days = dates.astype("datetime64[D]", copy=False)
+        else:
+            naive = isinstance(dates, pd.DatetimeIndex) and dates.tz is None
+            days = np.asarray(dates.values if naive else dates.to_numpy(), dtype="datetime64[D]")
         key = days.tobytes()
         layout = _KEPT_LAYOUTS.get(key)
         if layout is None:
@@ -301,6 +305,12 @@ class CalendarLayout:
                 _KEPT_LAYOUTS.clear()
             _KEPT_LAYOUTS[key] = layout
         return layout
+
+    @classmethod
+    def spanning(cls, first_day: np.datetime64, n_days: int) -> CalendarLayout:
+        """`of` the `n_days` consecutive days from `first_day`, without an index of them."""
+        days = np.datetime64(first_day, "D") + np.arange(n_days)
+        return cls.of(days)
 
 
 MAX_KEPT_LAYOUTS = 64

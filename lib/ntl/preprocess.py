@@ -401,17 +401,18 @@ def describe_matrix(
     return CustomerDescriptions(frame, dates, quality, shapes, table, cleaning)
 
 
-def check_history(dates: pd.DatetimeIndex, config: PreprocessConfig) -> None:
+def check_history(dates: pd.DatetimeIndex | CalendarLayout, config: PreprocessConfig) -> None:
     """MeterDataError unless `dates` span at least the preprocessing's min_history_days."""
-    if len(dates) < config.min_history_days:
+    days = dates.n_days if isinstance(dates, CalendarLayout) else len(dates)
+    if days < config.min_history_days:
         raise MeterDataError(
-            f"consumption: needs at least {config.min_history_days} days of history, got {len(dates)}"
+            f"consumption: needs at least {config.min_history_days} days of history, got {days}"
         )
 
 
 def describe_rows(
     raw: np.ndarray,
-    dates: pd.DatetimeIndex,
+    dates: pd.DatetimeIndex | CalendarLayout,
     config: PreprocessConfig,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     n_threads: int | None = None,
@@ -423,7 +424,7 @@ def describe_rows(
     The single-customer scorer's answers need no quality flag, so it stops here."""
     check_history(dates, config)
     check_feature_knobs(config.recent_days, config.drop_window_days, chunk_rows)
-    layout = CalendarLayout.of(dates)
+    layout = dates if isinstance(dates, CalendarLayout) else CalendarLayout.of(dates)
     n_rows = len(raw)
     shapes = np.empty((n_rows, len(SHAPE_NAMES)))
     table = np.empty((n_rows, len(FEATURE_NAMES)), dtype=np.float32)
@@ -468,6 +469,9 @@ def default_threads() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, MAX_THREADS))
+
+
+FEATURE_POSITION = {name: position for position, name in enumerate(FEATURE_NAMES)}
 
 
 @dataclass
@@ -534,8 +538,9 @@ class Preprocessor:
     def feature_frame(self, features: np.ndarray, index: pd.Index) -> pd.DataFrame:
         """The feature columns of the preprocessed frame (this preprocessor's `feature_names`)
         of customers x FEATURE_NAMES `features`."""
-        positions = [FEATURE_NAMES.index(name) for name in self.feature_names]
-        return pd.DataFrame(features[:, positions], index=index, columns=list(self.feature_names))
+        positions = [FEATURE_POSITION[name] for name in self.feature_names]
+        columns = pd.Index(self.feature_names, dtype=object)
+        return pd.DataFrame(features[:, positions], index=index, columns=columns)
 
     def summary(self) -> dict:
         """Config, chosen k, silhouette by k and what the fit saw, for metadata and reports."""

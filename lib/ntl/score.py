@@ -816,7 +816,7 @@ def score_customers(
     Every step is per customer, so each answer equals `score_consumption` of that customer
     alone (a test checks it).
     """
-    from ntl.features import FEATURE_NAMES
+    from ntl.features import FEATURE_NAMES, CalendarLayout
     from ntl.preprocess import describe_rows
 
     loaded = _artifacts(artifacts_dir)
@@ -839,9 +839,10 @@ def score_customers(
     shapes, tables, last_days, history, order = [], [], [], [], []
     for (first_day, n_days), members in blocks.items():  # one block per calendar
         matrix = np.ascontiguousarray(np.vstack([row for _, row in members]), dtype=np.float32)
-        dates = pd.date_range(first_day, periods=n_days, freq="D")
+        first = np.datetime64(first_day, "D")
         try:
-            block_shapes, block_table, _, _ = describe_rows(matrix, dates, config)
+            layout = CalendarLayout.spanning(first, n_days)
+            block_shapes, block_table, _, _ = describe_rows(matrix, layout, config)
         except NtlError as exc:  # the preprocessing refuses this calendar's customers
             for position, _ in members:
                 answers[position] = exc
@@ -849,7 +850,7 @@ def score_customers(
         shapes.append(block_shapes)
         tables.append(block_table)
         order.extend(position for position, _ in members)
-        last_days.append(np.full(len(members), dates[-1].to_datetime64()))
+        last_days.append(np.full(len(members), (first + (n_days - 1)).astype("datetime64[ns]")))
         history.append(np.full(len(members), n_days))
     if not tables:
         return answers  # type: ignore[return-value]  # every customer was refused
