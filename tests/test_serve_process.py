@@ -1,4 +1,4 @@
-"""ntl.serve: the API's JSON body parser and the app's telemetry setting."""
+"""ntl.serve: the API's JSON body parser, the app's telemetry and its GIL switch interval."""
 
 from __future__ import annotations
 
@@ -53,3 +53,16 @@ def test_fastapis_telemetry_is_off_unless_the_environment_configures_opentelemet
     assert telemetry_options({"PATH": "/usr/bin", "HOME": "/root"}) == off
     assert telemetry_options({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}) == {}
     assert telemetry_options({"OTEL_SDK_DISABLED": "false", "PATH": "/usr/bin"}) == {}
+
+
+def test_the_server_process_hands_the_gil_on_every_millisecond():
+    import sys
+
+    from ntl.serve.main import SWITCH_INTERVAL_SECONDS, use_short_switch_interval
+
+    before = sys.getswitchinterval()
+    try:
+        use_short_switch_interval()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS) == 0.001
+    finally:
+        sys.setswitchinterval(before)
